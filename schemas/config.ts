@@ -1,0 +1,129 @@
+/**
+ * The config file contract (YAML or JSON). Validated once at start: unknown keys are rejected and
+ * every error names its key path. Secrets are `${ENV}` references, resolved by the loader
+ * (cli/config-file.ts), never literal in the file and never logged.
+ */
+import { z } from 'zod';
+
+const upstreamName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/, 'letters, digits, "_" and "-", starting with a letter or digit').refine((s) => !s.includes('__'), 'must not contain "__" (the namespace separator)');
+const durationMs = z.number().int().positive();
+
+/** What is kept of arguments and results in the log. A digest of the original is always kept. */
+export const RecordingSchema = z.enum(['full', 'digest']);
+
+const upstreamCommon = {
+  /** Per-request timeout for calls forwarded to this upstream. */
+  timeoutMs: durationMs.default(60_000),
+  /** Time allowed to connect and initialize. */
+  connectTimeoutMs: durationMs.default(30_000),
+  recording: RecordingSchema.default('full'),
+};
+
+export const StdioUpstreamSchema = z
+  .object({
+    transport: z.literal('stdio'),
+    command: z.string().min(1),
+    args: z.array(z.string()).default([]),
+    env: z.record(z.string(), z.string()).default({}),
+    cwd: z.string().optional(),
+    restart: z
+      .object({ initialDelayMs: durationMs.default(250), maxDelayMs: durationMs.default(30_000), maxRestarts: z.number().int().nonnegative().default(10) })
+      .strict()
+      .prefault({}),
+    ...upstreamCommon,
+  })
+  .strict();
+
+export const HttpUpstreamSchema = z
+  .object({
+    transport: z.enum(['streamable-http', 'sse']),
+    url: z.url({ protocol: /^https?$/ }),
+    headers: z.record(z.string(), z.string()).default({}),
+    ...upstreamCommon,
+  })
+  .strict();
+
+export const UpstreamSchema = z.discriminatedUnion('transport', [StdioUpstreamSchema, HttpUpstreamSchema]);
+export type UpstreamConfig = z.infer<typeof UpstreamSchema>;
+export type StdioUpstreamConfig = z.infer<typeof StdioUpstreamSchema>;
+export type HttpUpstreamConfig = z.infer<typeof HttpUpstreamSchema>;
+
+/** A tool pattern: `<upstream>__<tool>` where either side may be `*`; `*` alone matches all. */
+const toolPattern = z.string().regex(/^(\*|[a-zA-Z0-9_*-]+__[^\s]+)$/, 'a pattern "<upstream>__<tool>" ("*" allowed on either side) or "*"');
+
+export const ApiKeySchema = z
+  .object({
+    id: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/),
+    /** `sha256:<hex>` of the key. The key itself is never in the config. */
+    hash: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'sha256:<64 hex chars> (see `attest keys new`)'),
+    tenant: z.string().min(1).default('default'),
+    team: z.string().optional(),
+    agent: z.string().optional(),
+    roles: z.array(z.string()).default([]),
+    expiresAt: z.iso.datetime({ offset: true }).optional(),
+    /** Tools this key may call. Deny wins over allow; no match → denied. */
+    allowTools: z.array(toolPattern).default(['*']),
+    denyTools: z.array(toolPattern).default([]),
+  })
+  .strict();
+export type ApiKeyConfig = z.infer<typeof ApiKeySchema>;
+
+export const FileLogSchema = z
+  .object({
+    backend: z.literal('file'),
+    dir: z.string().min(1),
+    segmentBytes: z.number().int().min(4096).default(64 * 1024 * 1024),
+    /** Fail the call closed when the log has not acknowledged within this time. */
+    appendTimeoutMs: durationMs.default(5_000),
+    /** Upper bound on events per group commit. */
+    maxBatchEvents: z.number().int().positive().default(4096),
+    /** `false` only for benchmarks of the recording-off reference; never in production. */
+    fsync: z.boolean().default(true),
+  })
+  .strict();
+export const LogSchema = z.discriminatedUnion('backend', [FileLogSchema]);
+export type LogConfig = z.infer<typeof LogSchema>;
+
+export const ConfigSchema = z
+  .object({
+    gateway: z
+      .object({
+        instance: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/).default('gw-1'),
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8787),
+        /** Largest HTTP body accepted, in bytes (413 beyond). */
+        maxBodyBytes: z.number().int().positive().default(4 * 1024 * 1024),
+        /** Browser origins allowed to call (DNS-rebinding defence). Requests without Origin pass. */
+        allowedOrigins: z.array(z.string()).default([]),
+        /** Host header values accepted; defaults to loopback names when bound to loopback. */
+        allowedHosts: z.array(z.string()).optional(),
+        /** Idle session expiry. */
+        sessionIdleMs: durationMs.default(30 * 60_000),
+      })
+      .strict()
+      .prefault({}),
+    log: LogSchema,
+    auth: z
+      .object({
+        keys: z.array(ApiKeySchema).default([]),
+        /** Key used by `attest gateway --stdio` sessions when ATTEST_API_KEY is not set; none → stdio refused. */
+        stdioKeyId: z.string().optional(),
+      })
+      .strict()
+      .prefault({}),
+    upstreams: z.record(upstreamName, UpstreamSchema).refine((u) => Object.keys(u).length > 0, 'at least one upstream is required'),
+  })
+  .strict();
+
+export type AttestConfig = z.infer<typeof ConfigSchema>;
+export type AttestConfigInput = z.input<typeof ConfigSchema>;
+
+/** Formats zod issues as `path.to.key: message` lines (the path names what to fix). */
+export function formatConfigIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.length > 0 ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') : '(root)';
+      return `${path}: ${issue.message}`;
+    })
+    .join('\n');
+}

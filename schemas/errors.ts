@@ -1,0 +1,56 @@
+/**
+ * Errors the gateway returns to agents. JSON-RPC codes are the protocol contract; `errorCode` is
+ * the stable string an operator greps for. Codes from -32000 to -32099 are implementation-defined
+ * server errors (JSON-RPC 2.0 §5.1); -32002 (resource not found) and -32042 (URL elicitation)
+ * are used by MCP itself, so Attest stays clear of them.
+ */
+export const JSONRPC = Object.freeze({
+  PARSE_ERROR: -32700,
+  INVALID_REQUEST: -32600,
+  METHOD_NOT_FOUND: -32601,
+  INVALID_PARAMS: -32602,
+  INTERNAL_ERROR: -32603,
+  RESOURCE_NOT_FOUND: -32002,
+});
+
+export const GATEWAY_ERRORS = Object.freeze({
+  ATTEST_PARSE_ERROR: { jsonrpc: JSONRPC.PARSE_ERROR, http: 400, message: 'Parse error: the body is not valid JSON' },
+  ATTEST_INVALID_REQUEST: { jsonrpc: JSONRPC.INVALID_REQUEST, http: 400, message: 'Invalid Request: not a JSON-RPC 2.0 message' },
+  ATTEST_BODY_TOO_LARGE: { jsonrpc: JSONRPC.INVALID_REQUEST, http: 413, message: 'Request body exceeds the gateway limit' },
+  ATTEST_UNAUTHENTICATED: { jsonrpc: -32030, http: 401, message: 'Missing or invalid API key' },
+  ATTEST_KEY_EXPIRED: { jsonrpc: -32031, http: 401, message: 'API key expired' },
+  ATTEST_ORIGIN_FORBIDDEN: { jsonrpc: -32032, http: 403, message: 'Origin not allowed' },
+  ATTEST_UNKNOWN_SESSION: { jsonrpc: -32033, http: 404, message: 'Unknown or expired session' },
+  ATTEST_UNKNOWN_SERVER: { jsonrpc: -32034, http: 404, message: 'No such upstream server' },
+  ATTEST_DENIED: { jsonrpc: -32010, http: 200, message: 'Denied by policy' },
+  ATTEST_LOG_UNAVAILABLE: { jsonrpc: -32011, http: 503, message: 'The audit log could not record this message; nothing was forwarded (fail closed)' },
+  ATTEST_UPSTREAM_UNAVAILABLE: { jsonrpc: -32012, http: 200, message: 'Upstream unavailable' },
+  ATTEST_UPSTREAM_TIMEOUT: { jsonrpc: -32013, http: 200, message: 'Upstream did not answer in time' },
+  ATTEST_METHOD_NOT_FOUND: { jsonrpc: JSONRPC.METHOD_NOT_FOUND, http: 200, message: 'Method not found' },
+  ATTEST_INVALID_PARAMS: { jsonrpc: JSONRPC.INVALID_PARAMS, http: 200, message: 'Invalid params' },
+  ATTEST_UNKNOWN_TOOL: { jsonrpc: JSONRPC.INVALID_PARAMS, http: 200, message: 'Unknown tool' },
+  ATTEST_NOT_INITIALIZED: { jsonrpc: JSONRPC.INVALID_REQUEST, http: 400, message: 'Session not initialized' },
+  ATTEST_INTERNAL: { jsonrpc: JSONRPC.INTERNAL_ERROR, http: 500, message: 'Internal gateway error' },
+});
+export type GatewayErrorCode = keyof typeof GATEWAY_ERRORS;
+
+/** A refusal by the gateway, carrying the stable code, the JSON-RPC code and a message a person can act on. */
+export class GatewayError extends Error {
+  readonly code: GatewayErrorCode;
+  readonly jsonrpcCode: number;
+  readonly httpStatus: number;
+  readonly detail: Readonly<Record<string, unknown>> | undefined;
+  constructor(code: GatewayErrorCode, message?: string, detail?: Record<string, unknown>, options?: ErrorOptions) {
+    const spec = GATEWAY_ERRORS[code];
+    super(message ?? spec.message, options);
+    this.name = 'GatewayError';
+    this.code = code;
+    this.jsonrpcCode = spec.jsonrpc;
+    this.httpStatus = spec.http;
+    this.detail = detail;
+  }
+  /** The JSON-RPC error object sent to the agent. */
+  toJsonRpcError(): { code: number; message: string; data: Record<string, unknown> } {
+    return { code: this.jsonrpcCode, message: this.message, data: { errorCode: this.code, ...this.detail } };
+  }
+}

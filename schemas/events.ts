@@ -1,0 +1,206 @@
+/**
+ * The event contract. Every event is a readonly discriminated union member (past tense),
+ * validated by zod wherever it crosses a boundary (file bytes, Kafka records, exports).
+ *
+ * Envelope, per ARCHITECTURE.md "Events":
+ *   identity  id (UUIDv7), type, schemaVersion
+ *   time      occurredAt (gateway clock, ms precision, ISO-8601 UTC)
+ *   context   tenant, stream, traceparent?, callId?
+ *   actor     the authenticated principal
+ *   chain     seq (1, 2, 3 … per stream), prevHash (null at seq 1), hash
+ *   body      data, per type
+ *
+ * `hash` = SHA-256 (hex) over the RFC 8785 canonical JSON of the event without `hash`
+ * (see canonical.ts). The chain is sealed by the event log at append time, so a draft carries
+ * neither seq, prevHash nor hash.
+ */
+import { z } from 'zod';
+
+export const SCHEMA_VERSION = 1 as const;
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex SHA-256');
+/** `sha256:<hex>` digest of the original bytes of a payload; always kept, whatever the data policy. */
+export const DigestSchema = z.string().regex(/^sha256:[0-9a-f]{64}$/);
+
+export const PrincipalSchema = z
+  .object({
+    /** How the principal was established. */
+    kind: z.enum(['apiKey', 'jwt', 'anonymous', 'system']),
+    /** Key id (never the key itself) or JWT subject. */
+    id: z.string().min(1),
+    tenant: z.string().min(1),
+    team: z.string().optional(),
+    agent: z.string().optional(),
+    roles: z.array(z.string()).readonly(),
+  })
+  .strict()
+  .readonly();
+export type Principal = z.infer<typeof PrincipalSchema>;
+
+export const SYSTEM_PRINCIPAL: Principal = Object.freeze({ kind: 'system', id: 'attest', tenant: 'system', roles: Object.freeze([]) as readonly string[] });
+
+/**
+ * A JSON-RPC payload as recorded. `recording` says what `body` holds:
+ *   full     the message params/result exactly as seen
+ *   digest   nothing but the digest (body absent)
+ * `digest` is always the SHA-256 of the canonical JSON of the original.
+ */
+export const RecordedPayloadSchema = z
+  .object({
+    recording: z.enum(['full', 'redacted', 'digest']),
+    digest: DigestSchema,
+    bytes: z.number().int().nonnegative(),
+    body: z.unknown().optional(),
+  })
+  .strict()
+  .readonly();
+export type RecordedPayload = z.infer<typeof RecordedPayloadSchema>;
+
+/** Where a message came from, relative to the gateway. */
+export const PeerSchema = z.enum(['agent', 'upstream', 'gateway']);
+
+const JsonRpcIdSchema = z.union([z.string(), z.number()]);
+
+const dataSchemas = {
+  SessionOpened: z
+    .object({
+      transport: z.enum(['streamable-http', 'sse', 'stdio']),
+      endpoint: z.string(),
+      upstreams: z.array(z.string()).readonly(),
+      remoteAddress: z.string().optional(),
+      userAgent: z.string().optional(),
+    })
+    .strict(),
+  SessionInitialized: z
+    .object({
+      protocolVersion: z.string(),
+      clientInfo: z.unknown(),
+      clientCapabilities: z.unknown(),
+    })
+    .strict(),
+  SessionClosed: z.object({ reason: z.string() }).strict(),
+  /** A JSON-RPC request: from the agent (a call), or from an upstream to the agent (sampling, elicitation, roots). */
+  RequestReceived: z
+    .object({
+      from: PeerSchema,
+      method: z.string(),
+      jsonrpcId: JsonRpcIdSchema,
+      upstream: z.string().optional(),
+      /** The upstream-side name (tool, prompt) or URI the request targets, after namespace mapping. */
+      target: z.string().optional(),
+      params: RecordedPayloadSchema,
+    })
+    .strict(),
+  DecisionMade: z
+    .object({
+      decision: z.enum(['allow', 'deny']),
+      /** Stage of the decision pipeline that decided (e.g. `auth`, `tool-access`, `protocol`). */
+      stage: z.string(),
+      ruleId: z.string(),
+      reason: z.string(),
+      /** `forward` to an upstream, or answered by the gateway itself. */
+      route: z.enum(['forward', 'local']),
+    })
+    .strict(),
+  ResultReturned: z
+    .object({
+      from: PeerSchema,
+      upstream: z.string().optional(),
+      isError: z.boolean(),
+      durationMs: z.number().nonnegative(),
+      result: RecordedPayloadSchema,
+    })
+    .strict(),
+  ErrorReturned: z
+    .object({
+      from: PeerSchema,
+      upstream: z.string().optional(),
+      code: z.number().int(),
+      /** Stable string code for errors raised by the gateway (e.g. ATTEST_LOG_UNAVAILABLE). */
+      errorCode: z.string().optional(),
+      message: z.string(),
+      durationMs: z.number().nonnegative(),
+    })
+    .strict(),
+  NotificationRelayed: z
+    .object({
+      from: PeerSchema,
+      method: z.string(),
+      upstream: z.string().optional(),
+      params: RecordedPayloadSchema,
+    })
+    .strict(),
+  /** Input refused before it became a session-level request: malformed JSON, bad JSON-RPC, no key, oversized body … */
+  RequestRejected: z
+    .object({
+      errorCode: z.string(),
+      httpStatus: z.number().int().optional(),
+      jsonrpcCode: z.number().int().optional(),
+      message: z.string(),
+      method: z.string().optional(),
+      path: z.string().optional(),
+      sessionId: z.string().optional(),
+      remoteAddress: z.string().optional(),
+      bodyBytes: z.number().int().nonnegative().optional(),
+    })
+    .strict(),
+  /** Emitted by the reconciler for a call that was forwarded but has no recorded outcome (crash in between). */
+  OutcomeUnknown: z
+    .object({ requestEventId: z.string(), method: z.string(), upstream: z.string().optional(), detectedAt: z.string() })
+    .strict(),
+  UpstreamConnected: z
+    .object({ upstream: z.string(), transport: z.enum(['stdio', 'streamable-http', 'sse']), pid: z.number().int().optional(), serverInfo: z.unknown().optional(), protocolVersion: z.string().optional() })
+    .strict(),
+  UpstreamLost: z
+    .object({ upstream: z.string(), reason: z.string(), willRestart: z.boolean(), exitCode: z.number().int().nullable().optional() })
+    .strict(),
+  GatewayStarted: z
+    .object({ instance: z.string(), version: z.string(), configHash: DigestSchema, upstreams: z.array(z.string()).readonly() })
+    .strict(),
+  GatewayStopped: z.object({ instance: z.string(), reason: z.string() }).strict(),
+} as const;
+
+export type EventType = keyof typeof dataSchemas;
+export const EVENT_TYPES = Object.freeze(Object.keys(dataSchemas) as EventType[]);
+
+const envelopeShape = {
+  id: z.string().uuid(),
+  schemaVersion: z.literal(SCHEMA_VERSION),
+  occurredAt: z.string().datetime({ precision: 3 }),
+  tenant: z.string().min(1),
+  stream: z.string().min(1),
+  traceparent: z.string().optional(),
+  callId: z.string().optional(),
+  actor: PrincipalSchema,
+};
+const chainShape = { seq: z.number().int().positive(), prevHash: hex64.nullable(), hash: hex64 };
+
+function variants<C extends Record<string, z.ZodTypeAny>>(chain: C) {
+  return (Object.keys(dataSchemas) as EventType[]).map((type) =>
+    z.object({ ...envelopeShape, ...chain, type: z.literal(type), data: dataSchemas[type] }).strict().readonly(),
+  );
+}
+
+// zod's discriminatedUnion needs a tuple; the map above keeps one entry per event type.
+const draftVariants = variants({});
+const sealedVariants = variants(chainShape);
+export const EventDraftSchema = z.discriminatedUnion('type', draftVariants as unknown as [(typeof draftVariants)[number], ...(typeof draftVariants)[number][]]);
+export const AttestEventSchema = z.discriminatedUnion('type', sealedVariants as unknown as [(typeof sealedVariants)[number], ...(typeof sealedVariants)[number][]]);
+
+type Envelope = {
+  readonly id: string;
+  readonly schemaVersion: typeof SCHEMA_VERSION;
+  readonly occurredAt: string;
+  readonly tenant: string;
+  readonly stream: string;
+  readonly traceparent?: string | undefined;
+  readonly callId?: string | undefined;
+  readonly actor: Principal;
+};
+type Chain = { readonly seq: number; readonly prevHash: string | null; readonly hash: string };
+export type EventData<T extends EventType> = Readonly<z.infer<(typeof dataSchemas)[T]>>;
+/** An event before the log seals it into its stream's chain. */
+export type EventDraft = { [T in EventType]: Envelope & { readonly type: T; readonly data: EventData<T> } }[EventType];
+/** An event as stored: sealed into its stream's hash chain. */
+export type AttestEvent = { [T in EventType]: Envelope & Chain & { readonly type: T; readonly data: EventData<T> } }[EventType];
+export type EventOfType<T extends EventType> = Extract<AttestEvent, { type: T }>;

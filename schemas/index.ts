@@ -1,0 +1,27 @@
+export { canonicalize, digestOf, eventHash, sha256Hex } from './canonical.ts';
+export {
+  ApiKeySchema,
+  ConfigSchema,
+  FileLogSchema,
+  HttpUpstreamSchema,
+  LogSchema,
+  RecordingSchema,
+  StdioUpstreamSchema,
+  UpstreamSchema,
+  formatConfigIssues,
+} from './config.ts';
+export type { ApiKeyConfig, AttestConfig, AttestConfigInput, HttpUpstreamConfig, LogConfig, StdioUpstreamConfig, UpstreamConfig } from './config.ts';
+export { GATEWAY_ERRORS, GatewayError, JSONRPC } from './errors.ts';
+export type { GatewayErrorCode } from './errors.ts';
+export {
+  AttestEventSchema,
+  DigestSchema,
+  EVENT_TYPES,
+  EventDraftSchema,
+  PrincipalSchema,
+  RecordedPayloadSchema,
+  SCHEMA_VERSION,
+  SYSTEM_PRINCIPAL,
+} from './events.ts';
+export type { AttestEvent, EventData, EventDraft, EventOfType, EventType, Principal, RecordedPayload } from './events.ts';
+export { newEventId, nowIso } from './ids.ts';
