@@ -28,8 +28,10 @@ export const GATEWAY_ERRORS = Object.freeze({
   ATTEST_UPSTREAM_TIMEOUT: { jsonrpc: -32013, http: 200, message: 'Upstream did not answer in time' },
   ATTEST_METHOD_NOT_FOUND: { jsonrpc: JSONRPC.METHOD_NOT_FOUND, http: 200, message: 'Method not found' },
   ATTEST_INVALID_PARAMS: { jsonrpc: JSONRPC.INVALID_PARAMS, http: 200, message: 'Invalid params' },
+  ATTEST_UNKNOWN_RESOURCE: { jsonrpc: JSONRPC.RESOURCE_NOT_FOUND, http: 200, message: 'Resource not found' },
   ATTEST_UNKNOWN_TOOL: { jsonrpc: JSONRPC.INVALID_PARAMS, http: 200, message: 'Unknown tool' },
   ATTEST_NOT_INITIALIZED: { jsonrpc: JSONRPC.INVALID_REQUEST, http: 400, message: 'Session not initialized' },
+  ATTEST_RESULT_NOT_RECORDED: { jsonrpc: -32014, http: 503, message: 'The upstream answered but the audit log could not record the result, so it is withheld' },
   ATTEST_INTERNAL: { jsonrpc: JSONRPC.INTERNAL_ERROR, http: 500, message: 'Internal gateway error' },
 });
 export type GatewayErrorCode = keyof typeof GATEWAY_ERRORS;

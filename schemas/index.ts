@@ -11,6 +11,8 @@ export {
   formatConfigIssues,
 } from './config.ts';
 export type { ApiKeyConfig, AttestConfig, AttestConfigInput, HttpUpstreamConfig, LogConfig, StdioUpstreamConfig, UpstreamConfig } from './config.ts';
+export { ConfigError, parseConfig, resolveEnvRefs } from './config-parse.ts';
+export type { ParsedConfig } from './config-parse.ts';
 export { GATEWAY_ERRORS, GatewayError, JSONRPC } from './errors.ts';
 export type { GatewayErrorCode } from './errors.ts';
 export {

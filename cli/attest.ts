@@ -1,0 +1,200 @@
+#!/usr/bin/env node
+/**
+ * `attest`: one CLI, a subcommand per process plus the operator tools.
+ * Exit codes: 0 ok, 1 failure (verification failed, service error), 2 usage or config error.
+ */
+import { parseArgs } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
+import { ConfigError } from '#schemas';
+import type { AttestEvent } from '#schemas';
+import { openFileLogReader, verifyFileLog } from '#eventlog';
+import { createLogger, generateApiKey, GATEWAY_VERSION, hashApiKey, serveStdio, startGateway } from '#gateway';
+import { loadConfigFile } from './config-file.ts';
+
+interface Command {
+  readonly summary: string;
+  readonly usage: string;
+  readonly options: NonNullable<ParseArgsConfig['options']>;
+  run(values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<number>;
+}
+
+const configOption = { config: { type: 'string', short: 'c' } } as const;
+
+function requireConfig(values: Record<string, string | boolean | undefined>): ReturnType<typeof loadConfigFile> {
+  const file = values['config'];
+  if (typeof file !== 'string') throw new UsageError('--config FILE is required');
+  return loadConfigFile(file);
+}
+
+class UsageError extends Error {}
+
+function untilSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+}
+
+async function runGateway(values: Record<string, string | boolean | undefined>, what: 'gateway' | 'start'): Promise<number> {
+  const loaded = requireConfig(values);
+  const logger = createLogger();
+  if (values['stdio'] === true) {
+    const stdio = await serveStdio(loaded.config, { logger, configHash: loaded.configHash });
+    const reason = await Promise.race([stdio.done.then(() => 'stdin closed'), untilSignal()]);
+    await stdio.close(reason);
+    return 0;
+  }
+  const port = typeof values['port'] === 'string' ? Number(values['port']) : undefined;
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError(`--port must be an integer 0-65535, got "${String(values['port'])}"`);
+  const gateway = await startGateway(loaded.config, { logger, configHash: loaded.configHash, ...(port !== undefined && { port }), ...(typeof values['host'] === 'string' && { host: values['host'] }) });
+  // One line on stdout for scripts and tests that start the gateway and wait for it.
+  process.stdout.write(`attest ${what} listening on ${gateway.url} (aggregate endpoint ${gateway.url}/mcp)\n`);
+  const signal = await untilSignal();
+  await gateway.close(`received ${signal}`);
+  return 0;
+}
+
+function summarize(event: AttestEvent): string {
+  switch (event.type) {
+    case 'RequestReceived':
+      return `${event.data.from} ${event.data.method}${event.data.upstream === undefined ? '' : ` → ${event.data.upstream}`}${event.data.target === undefined ? '' : ` ${event.data.target}`}`;
+    case 'DecisionMade':
+      return `${event.data.decision} (${event.data.stage}: ${event.data.ruleId}) ${event.data.reason}`;
+    case 'ResultReturned':
+      return `${event.data.from}${event.data.upstream === undefined ? '' : ` ${event.data.upstream}`} ${event.data.isError ? 'isError ' : ''}${event.data.durationMs} ms ${event.data.result.bytes} B`;
+    case 'ErrorReturned':
+      return `${event.data.from} ${event.data.code} ${event.data.errorCode ?? ''} ${event.data.message}`;
+    case 'NotificationRelayed':
+      return `${event.data.from} ${event.data.method}`;
+    case 'RequestRejected':
+      return `${event.data.errorCode} ${event.data.message}`;
+    default:
+      return JSON.stringify(event.data).slice(0, 160);
+  }
+}
+
+const commands: Record<string, Command> = {
+  gateway: {
+    summary: 'run the gateway (HTTP, or one agent over stdio with --stdio)',
+    usage: 'attest gateway --config FILE [--port N] [--host H] [--stdio]',
+    options: { ...configOption, port: { type: 'string', short: 'p' }, host: { type: 'string' }, stdio: { type: 'boolean' } },
+    run: (values) => runGateway(values, 'gateway'),
+  },
+  start: {
+    summary: 'run every service of the embedded default in one process (today: the gateway on its file log)',
+    usage: 'attest start --config FILE [--port N] [--host H]',
+    options: { ...configOption, port: { type: 'string', short: 'p' }, host: { type: 'string' } },
+    run: (values) => runGateway(values, 'start'),
+  },
+  events: {
+    summary: 'print the event log (optionally one stream, optionally following new events)',
+    usage: 'attest events --config FILE [--json] [--stream S] [--follow] [--from INDEX]',
+    options: { ...configOption, json: { type: 'boolean' }, stream: { type: 'string', short: 's' }, follow: { type: 'boolean', short: 'f' }, from: { type: 'string' } },
+    async run(values) {
+      const { config } = requireConfig(values);
+      const reader = await openFileLogReader(config.log.dir);
+      const controller = new AbortController();
+      const stop = (): void => controller.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      const options = {
+        ...(typeof values['stream'] === 'string' && { stream: values['stream'] }),
+        ...(typeof values['from'] === 'string' && { fromIndex: Number(values['from']) }),
+        signal: controller.signal,
+      };
+      try {
+        const events = values['follow'] === true ? reader.follow(options) : reader.read(options);
+        for await (const { event, position } of events) {
+          const line = values['json'] === true
+            ? JSON.stringify({ position, event })
+            : `${String(position.index).padStart(7)} ${event.occurredAt} ${event.type.padEnd(19)} ${event.stream} #${event.seq} ${summarize(event)}`;
+          if (!process.stdout.write(`${line}\n`)) await new Promise((resolve) => process.stdout.once('drain', resolve));
+        }
+      } catch (error) {
+        if (!controller.signal.aborted) throw error;
+      } finally {
+        await reader.close();
+      }
+      return 0;
+    },
+  },
+  verify: {
+    summary: 'verify every hash chain of the log offline; exit 1 naming the first bad event',
+    usage: 'attest verify --config FILE [--json]',
+    options: { ...configOption, json: { type: 'boolean' } },
+    async run(values) {
+      const { config } = requireConfig(values);
+      const report = await verifyFileLog(config.log.dir);
+      if (values['json'] === true) process.stdout.write(`${JSON.stringify(report)}\n`);
+      else if (report.ok) process.stdout.write(`ok: ${report.eventsChecked} events in ${report.streams} streams verified (${config.log.dir})\n`);
+      else {
+        const f = report.firstFailure;
+        process.stdout.write(`FAILED after ${report.eventsChecked} good events: ${f?.reason ?? 'unknown failure'}\n`);
+        if (f !== undefined) process.stdout.write(`  at index ${f.index}, segment ${f.segment}, offset ${f.offset}${f.eventId === undefined ? '' : `, event ${f.eventId}`}${f.stream === undefined ? '' : `, stream ${f.stream}`}${f.seq === undefined ? '' : `, seq ${f.seq}`}\n`);
+      }
+      return report.ok ? 0 : 1;
+    },
+  },
+  keys: {
+    summary: 'API keys: `attest keys new` prints a new key and the hash to put in the config',
+    usage: 'attest keys new | attest keys hash   (hash reads the key from stdin)',
+    options: {},
+    async run(_values, positionals) {
+      const action = positionals[0];
+      if (action === 'new') {
+        const key = generateApiKey();
+        process.stdout.write(`key:  ${key}\nhash: ${hashApiKey(key)}\n(store the hash under auth.keys[].hash; give the key to the agent; it is not shown again)\n`);
+        return 0;
+      }
+      if (action === 'hash') {
+        const chunks: Buffer[] = [];
+        for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+        process.stdout.write(`${hashApiKey(Buffer.concat(chunks).toString('utf8').trim())}\n`);
+        return 0;
+      }
+      throw new UsageError('keys needs an action: new | hash');
+    },
+  },
+};
+
+function help(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
+  return `attest ${GATEWAY_VERSION} — the audit-first MCP gateway\n\nUsage: attest <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun "attest <command> --help" for a command's options.\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(help());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') {
+    process.stdout.write(`${GATEWAY_VERSION}\n`);
+    return 0;
+  }
+  const command = commands[name];
+  if (command === undefined) {
+    process.stderr.write(`attest: unknown command "${name}"\n\n${help()}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${command.summary}\n\nUsage: ${command.usage}\n`);
+    return 0;
+  }
+  try {
+    const { values, positionals } = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
+    return await command.run(values as Record<string, string | boolean | undefined>, positionals);
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true) {
+      process.stderr.write(`attest ${name}: ${(error as Error).message}\nUsage: ${command.usage}\n`);
+      return 2;
+    }
+    process.stderr.write(`attest ${name}: ${(error as Error).message}\n`);
+    return 1;
+  }
+}
+
+const exitCode = await main(process.argv.slice(2));
+process.exitCode = exitCode;
+// Anything still holding the event loop after a clean shutdown must not keep the CLI alive.
+setTimeout(() => process.exit(exitCode), 3000).unref();

@@ -1,0 +1,299 @@
+/**
+ * The front door over HTTP: Streamable HTTP at `/mcp` (aggregate) and `/servers/<name>/mcp`
+ * (one upstream, names unchanged), plus the legacy HTTP+SSE transport (`/sse` + `/messages`)
+ * for old clients. The SDK transports do the framing; this module does what must happen
+ * before them: Host/Origin checks (DNS rebinding), authentication, body limits and JSON-RPC
+ * validation — each refusal a precise error, recorded as a RequestRejected event.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
+// v2 of the SDK has no server transport for the legacy HTTP+SSE protocol (2024-11-05); the v1
+// package still ships one, so old clients are served with it.
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import { GatewayError, SYSTEM_PRINCIPAL } from '#schemas';
+import type { AttestConfig, Principal } from '#schemas';
+import type { Logger } from '../logger.ts';
+import type { Authenticated, ApiKeyStore } from '../auth/api-keys.ts';
+import { draft } from '../recorder.ts';
+import type { Recorder } from '../recorder.ts';
+import { GatewaySession } from '../session/session.ts';
+import type { DownstreamPort, Scope, SessionDeps } from '../session/session.ts';
+import { jsonRpcProblem } from '../session/protocol.ts';
+import type { JSONRPCMessage } from '../session/protocol.ts';
+
+export interface HttpServerDeps {
+  readonly config: AttestConfig;
+  readonly recorder: Recorder;
+  readonly keys: ApiKeyStore;
+  readonly sessionDeps: SessionDeps;
+  readonly logger: Logger;
+  readonly sessions: SessionRegistry;
+}
+
+interface Entry {
+  readonly session: GatewaySession;
+  readonly endpoint: string;
+  readonly keyId: string;
+  readonly streamable?: NodeStreamableHTTPServerTransport;
+  readonly sse?: SSEServerTransport;
+}
+
+/** Live sessions of every transport, so the gateway can expire and close them. */
+export class SessionRegistry {
+  readonly #entries = new Map<string, Entry>();
+  add(entry: Entry): void {
+    this.#entries.set(entry.session.id, entry);
+  }
+  get(id: string): Entry | undefined {
+    return this.#entries.get(id);
+  }
+  delete(id: string): void {
+    this.#entries.delete(id);
+  }
+  get size(): number {
+    return this.#entries.size;
+  }
+  values(): IterableIterator<Entry> {
+    return this.#entries.values();
+  }
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    attestAuth?: Authenticated;
+  }
+}
+
+function hostnameOf(hostHeader: string): string {
+  if (hostHeader.startsWith('[')) return hostHeader.slice(0, hostHeader.indexOf(']') + 1);
+  return hostHeader.split(':')[0] ?? hostHeader;
+}
+
+export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
+  const { config, recorder, keys, logger, sessions } = deps;
+  const systemContext = { tenant: SYSTEM_PRINCIPAL.tenant, stream: `system-${config.gateway.instance}`, actor: SYSTEM_PRINCIPAL };
+  const boundToLoopback = LOOPBACK_HOSTS.has(config.gateway.host);
+  const allowedHosts = config.gateway.allowedHosts === undefined ? (boundToLoopback ? LOOPBACK_HOSTS : undefined) : new Set(config.gateway.allowedHosts);
+
+  const app = Fastify({ bodyLimit: config.gateway.maxBodyBytes, logger: false, return503OnClosing: true, forceCloseConnections: true });
+
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (error) {
+      done(new GatewayError('ATTEST_PARSE_ERROR', `Parse error: the body is not valid JSON (${(error as Error).message})`), undefined);
+    }
+  });
+
+  async function recordRejection(request: FastifyRequest, error: GatewayError, extra: { method?: string; sessionId?: string } = {}): Promise<void> {
+    const actor: Principal = request.attestAuth?.principal ?? { kind: 'anonymous', id: 'anonymous', tenant: 'unknown', roles: [] };
+    const bodyBytes = Number(request.headers['content-length'] ?? 0);
+    try {
+      await recorder.record([
+        draft({ ...systemContext, actor }, 'RequestRejected', {
+          errorCode: error.code,
+          httpStatus: error.httpStatus,
+          jsonrpcCode: error.jsonrpcCode,
+          message: error.message,
+          path: request.url.split('?')[0] ?? request.url,
+          remoteAddress: request.ip,
+          ...(Number.isFinite(bodyBytes) && bodyBytes > 0 && { bodyBytes }),
+          ...(extra.method !== undefined && { method: extra.method }),
+          ...(extra.sessionId !== undefined && { sessionId: extra.sessionId }),
+        }),
+      ]);
+    } catch (logError) {
+      logger.error({ err: logError, errorCode: error.code }, 'a refusal could not be recorded');
+    }
+  }
+
+  async function refuse(request: FastifyRequest, reply: FastifyReply, error: GatewayError, extra: { method?: string; sessionId?: string; id?: string | number | null } = {}): Promise<FastifyReply> {
+    await recordRejection(request, error, extra);
+    if (error.httpStatus === 401) {
+      reply.header('WWW-Authenticate', `Bearer realm="attest", error="invalid_token", error_description="${error.message.replace(/"/g, "'")}"`);
+    }
+    return reply.code(error.httpStatus).header('content-type', 'application/json').send({ jsonrpc: '2.0', id: extra.id ?? null, error: error.toJsonRpcError() });
+  }
+
+  app.setErrorHandler(async (error: FastifyError | GatewayError, request, reply) => {
+    let refusal: GatewayError;
+    if (error instanceof GatewayError) refusal = error;
+    else if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') refusal = new GatewayError('ATTEST_BODY_TOO_LARGE', `Request body exceeds the gateway limit of ${config.gateway.maxBodyBytes} bytes`, { limitBytes: config.gateway.maxBodyBytes });
+    else if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') refusal = new GatewayError('ATTEST_INVALID_REQUEST', `Invalid Request: send a JSON-RPC message with Content-Type application/json (${error.message})`);
+    else if (error.statusCode !== undefined && error.statusCode < 500) refusal = new GatewayError('ATTEST_INVALID_REQUEST', `Invalid Request: ${error.message}`);
+    else {
+      logger.error({ err: error }, 'internal error serving an HTTP request');
+      refusal = new GatewayError('ATTEST_INTERNAL', 'Internal gateway error');
+    }
+    return refuse(request, reply, refusal);
+  });
+
+  // Host and Origin first (DNS rebinding), then the key: nothing else runs for a stranger.
+  app.addHook('onRequest', async (request) => {
+    if (request.url === '/healthz') return;
+    if (allowedHosts !== undefined) {
+      const host = hostnameOf(request.headers.host ?? '');
+      if (!allowedHosts.has(host)) throw new GatewayError('ATTEST_ORIGIN_FORBIDDEN', `Host "${host}" not allowed (DNS-rebinding protection; see gateway.allowedHosts)`);
+    }
+    const origin = request.headers.origin;
+    if (origin !== undefined) {
+      let originHost = '';
+      try {
+        originHost = new URL(origin).hostname;
+      } catch {
+        throw new GatewayError('ATTEST_ORIGIN_FORBIDDEN', `Origin "${origin}" is not a valid origin`);
+      }
+      const allowed = config.gateway.allowedOrigins.includes(origin) || (boundToLoopback && LOOPBACK_HOSTS.has(originHost.startsWith('[') || !originHost.includes(':') ? originHost : `[${originHost}]`));
+      if (!allowed) throw new GatewayError('ATTEST_ORIGIN_FORBIDDEN', `Origin "${origin}" not allowed (see gateway.allowedOrigins)`);
+    }
+    request.attestAuth = keys.authenticateHeader(request.headers.authorization);
+  });
+
+  app.get('/healthz', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' }, sessions: { type: 'integer' }, logEvents: { type: 'integer' } } } } } }, async () => ({
+    status: 'ok',
+    sessions: sessions.size,
+    logEvents: recorder.log.size(),
+  }));
+
+  function scopeFor(server: string | undefined): Scope {
+    if (server === undefined) return { kind: 'aggregate', upstreams: Object.keys(config.upstreams) };
+    if (config.upstreams[server] === undefined) throw new GatewayError('ATTEST_UNKNOWN_SERVER', `No upstream server named "${server}" (configured: ${Object.keys(config.upstreams).join(', ')})`);
+    return { kind: 'single', upstream: server };
+  }
+
+  /** Validates a POSTed body as JSON-RPC (one message or a batch); returns the messages or refuses. */
+  function validateBody(body: unknown): { readonly messages: readonly Record<string, unknown>[] } | { readonly problem: GatewayError; readonly id: string | number | null } {
+    const list = Array.isArray(body) ? body : [body];
+    if (list.length === 0) return { problem: new GatewayError('ATTEST_INVALID_REQUEST', 'Invalid Request: an empty batch'), id: null };
+    for (const item of list) {
+      const problem = jsonRpcProblem(item);
+      if (problem !== undefined) {
+        const rawId = (item as Record<string, unknown> | null)?.['id'];
+        return { problem: new GatewayError('ATTEST_INVALID_REQUEST', problem), id: typeof rawId === 'string' || typeof rawId === 'number' ? rawId : null };
+      }
+    }
+    return { messages: list as Record<string, unknown>[] };
+  }
+
+  function lookup(request: FastifyRequest, sessionId: string, endpoint: string): Entry {
+    const entry = sessions.get(sessionId);
+    // A session is bound to the endpoint and the key that opened it; anything else is "unknown".
+    if (entry === undefined || entry.endpoint !== endpoint || entry.keyId !== request.attestAuth?.key.id || entry.session.closed) {
+      throw new GatewayError('ATTEST_UNKNOWN_SESSION', `Unknown or expired session "${sessionId}": initialize a new one`, { sessionId });
+    }
+    return entry;
+  }
+
+  async function openSession(request: FastifyRequest, id: string, transport: 'streamable-http' | 'sse', endpoint: string, scope: Scope, port: DownstreamPort): Promise<GatewaySession> {
+    const auth = request.attestAuth;
+    if (auth === undefined) throw new GatewayError('ATTEST_UNAUTHENTICATED');
+    const session = new GatewaySession({ id, transport, endpoint, scope, auth, remoteAddress: request.ip, userAgent: request.headers['user-agent'] }, deps.sessionDeps);
+    await session.open(port);
+    return session;
+  }
+
+  async function streamable(request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const server = request.params.server;
+    const endpoint = server === undefined ? '/mcp' : `/servers/${server}/mcp`;
+    const scope = scopeFor(server);
+    const sessionHeader = request.headers['mcp-session-id'];
+    const sessionId = typeof sessionHeader === 'string' ? sessionHeader : undefined;
+
+    if (request.method === 'POST') {
+      const checked = validateBody(request.body);
+      if ('problem' in checked) return refuse(request, reply, checked.problem, { id: checked.id, ...(sessionId !== undefined && { sessionId }) });
+      const isInitialize = checked.messages.some((m) => m['method'] === 'initialize');
+      if (sessionId === undefined) {
+        if (!isInitialize) return refuse(request, reply, new GatewayError('ATTEST_UNKNOWN_SESSION', 'Bad Request: no Mcp-Session-Id header; send "initialize" first to open a session'), { method: String(checked.messages[0]?.['method'] ?? '') });
+        const id = randomUUID();
+        const transport = new NodeStreamableHTTPServerTransport({ sessionIdGenerator: () => id });
+        const session = await openSession(request, id, 'streamable-http', endpoint, scope, {
+          send: (message, relatedRequestId) => transport.send(message, relatedRequestId === undefined ? undefined : { relatedRequestId }),
+          close: () => transport.close(),
+        });
+        transport.onmessage = (message) => session.handleAgentMessage(message);
+        transport.onerror = (error) => void recordRejection(request, new GatewayError('ATTEST_INVALID_REQUEST', error.message), { sessionId: id });
+        transport.onclose = () => {
+          sessions.delete(id);
+          void session.close('transport closed');
+        };
+        await transport.start();
+        sessions.add({ session, endpoint, keyId: request.attestAuth?.key.id ?? '', streamable: transport });
+        reply.hijack();
+        await transport.handleRequest(request.raw, reply.raw, request.body);
+        return undefined;
+      }
+      const entry = lookup(request, sessionId, endpoint);
+      if (entry.streamable === undefined) throw new GatewayError('ATTEST_UNKNOWN_SESSION', `Session "${sessionId}" is not a Streamable HTTP session`);
+      reply.hijack();
+      await entry.streamable.handleRequest(request.raw, reply.raw, request.body);
+      return undefined;
+    }
+
+    if (sessionId === undefined) {
+      return refuse(request, reply, new GatewayError('ATTEST_UNKNOWN_SESSION', `Bad Request: ${request.method} needs an Mcp-Session-Id header`));
+    }
+    const entry = lookup(request, sessionId, endpoint);
+    if (entry.streamable === undefined) throw new GatewayError('ATTEST_UNKNOWN_SESSION', `Session "${sessionId}" is not a Streamable HTTP session`);
+    reply.hijack();
+    await entry.streamable.handleRequest(request.raw, reply.raw);
+    if (request.method === 'DELETE') {
+      sessions.delete(sessionId);
+      await entry.session.close('closed by the agent (DELETE)');
+    }
+    return undefined;
+  }
+
+  for (const path of ['/mcp', '/servers/:server/mcp']) {
+    app.route({ method: ['POST', 'GET', 'DELETE'], url: path, handler: streamable });
+  }
+
+  // Legacy HTTP+SSE (protocol 2024-11-05): GET opens the event stream, POST /messages?sessionId= sends.
+  async function legacyStream(request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply): Promise<void> {
+    const server = request.params.server;
+    const scope = scopeFor(server);
+    const endpoint = server === undefined ? '/sse' : `/servers/${server}/sse`;
+    const messagesPath = server === undefined ? '/messages' : `/servers/${server}/messages`;
+    reply.hijack();
+    const transport = new SSEServerTransport(messagesPath, reply.raw);
+    const session = await openSession(request, transport.sessionId, 'sse', endpoint, scope, {
+      send: (message) => transport.send(message as Parameters<SSEServerTransport['send']>[0]),
+      close: () => transport.close(),
+    });
+    transport.onmessage = (message) => session.handleAgentMessage(message as JSONRPCMessage);
+    transport.onerror = (error) => void recordRejection(request, new GatewayError('ATTEST_INVALID_REQUEST', error.message), { sessionId: session.id });
+    transport.onclose = () => {
+      sessions.delete(session.id);
+      void session.close('event stream closed');
+    };
+    sessions.add({ session, endpoint, keyId: request.attestAuth?.key.id ?? '', sse: transport });
+    await transport.start();
+  }
+
+  async function legacyMessage(request: FastifyRequest<{ Params: { server?: string }; Querystring: { sessionId?: string } }>, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const server = request.params.server;
+    scopeFor(server);
+    const endpoint = server === undefined ? '/sse' : `/servers/${server}/sse`;
+    const sessionId = request.query.sessionId;
+    if (sessionId === undefined) return refuse(request, reply, new GatewayError('ATTEST_UNKNOWN_SESSION', 'Bad Request: the sessionId query parameter is missing'));
+    const checked = validateBody(request.body);
+    if ('problem' in checked) return refuse(request, reply, checked.problem, { id: checked.id, sessionId });
+    const entry = lookup(request, sessionId, endpoint);
+    if (entry.sse === undefined) throw new GatewayError('ATTEST_UNKNOWN_SESSION', `Session "${sessionId}" is not a legacy SSE session`);
+    reply.hijack();
+    await entry.sse.handlePostMessage(request.raw, reply.raw, request.body);
+    return undefined;
+  }
+
+  for (const prefix of ['', '/servers/:server']) {
+    app.get(`${prefix}/sse`, legacyStream);
+    app.post(`${prefix}/messages`, legacyMessage);
+  }
+
+  return app;
+}

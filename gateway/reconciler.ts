@@ -1,0 +1,56 @@
+/**
+ * Finds calls that were forwarded but never got an outcome — the gateway died between
+ * forwarding and recording the result — and records an OutcomeUnknown for each, in the
+ * session's own stream, so the gap is part of the chain and every report lists it.
+ * Runs at start, before the gateway serves (the file log has one writer, so no session of
+ * another process can still be running).
+ */
+import { SYSTEM_PRINCIPAL, nowIso } from '#schemas';
+import type { AttestEvent } from '#schemas';
+import type { EventLog } from '#eventlog';
+import { draft } from './recorder.ts';
+import type { Recorder } from './recorder.ts';
+
+interface OpenCall {
+  readonly request: AttestEvent & { type: 'RequestReceived' };
+  forwarded: boolean;
+}
+
+export async function reconcileOutcomes(log: EventLog, recorder: Recorder): Promise<number> {
+  const open = new Map<string, OpenCall>();
+  for await (const { event } of log.read()) {
+    const callId = event.callId;
+    if (callId === undefined) continue;
+    switch (event.type) {
+      case 'RequestReceived':
+        if (event.data.from === 'agent') open.set(callId, { request: event, forwarded: false });
+        break;
+      case 'DecisionMade': {
+        const call = open.get(callId);
+        if (call !== undefined && event.data.decision === 'allow' && event.data.route === 'forward') call.forwarded = true;
+        break;
+      }
+      case 'ResultReturned':
+      case 'ErrorReturned':
+      case 'OutcomeUnknown':
+        open.delete(callId);
+        break;
+      default:
+        break;
+    }
+  }
+  const gaps = [...open.values()].filter((call) => call.forwarded);
+  if (gaps.length === 0) return 0;
+  const detectedAt = nowIso();
+  await recorder.record(
+    gaps.map(({ request }) =>
+      draft({ tenant: request.tenant, stream: request.stream, actor: SYSTEM_PRINCIPAL }, 'OutcomeUnknown', {
+        requestEventId: request.id,
+        method: request.data.method,
+        ...(request.data.upstream !== undefined && { upstream: request.data.upstream }),
+        detectedAt,
+      }, { callId: request.callId }),
+    ),
+  );
+  return gaps.length;
+}

@@ -1,0 +1,65 @@
+/**
+ * Builds event drafts for one stream and appends them: the only path from the gateway to the
+ * log. A log failure becomes ATTEST_LOG_UNAVAILABLE, which callers turn into a refusal: no
+ * record, no call.
+ */
+import { GatewayError, digestOf, newEventId, nowIso } from '#schemas';
+import type { EventData, EventDraft, EventType, Principal, RecordedPayload } from '#schemas';
+import { LogUnavailableError } from '#eventlog';
+import type { EventLog, StoredEvent } from '#eventlog';
+
+export type Recording = 'full' | 'digest';
+
+/** What the log keeps of a payload; the digest of the original is always kept. */
+export function recordPayload(value: unknown, recording: Recording): RecordedPayload {
+  const body = value ?? null;
+  const json = JSON.stringify(body);
+  const base = { recording, digest: digestOf(body), bytes: Buffer.byteLength(json) };
+  return recording === 'full' ? { ...base, body } : base;
+}
+
+export interface StreamContext {
+  readonly tenant: string;
+  readonly stream: string;
+  readonly actor: Principal;
+}
+
+export interface DraftExtras {
+  readonly callId?: string | undefined;
+  readonly traceparent?: string | undefined;
+}
+
+export function draft<T extends EventType>(context: StreamContext, type: T, data: EventData<T>, extras: DraftExtras = {}): EventDraft {
+  const event = {
+    id: newEventId(),
+    schemaVersion: 1 as const,
+    type,
+    occurredAt: nowIso(),
+    tenant: context.tenant,
+    stream: context.stream,
+    actor: context.actor,
+    ...(extras.callId !== undefined && { callId: extras.callId }),
+    ...(extras.traceparent !== undefined && { traceparent: extras.traceparent }),
+    data,
+  };
+  return event as unknown as EventDraft; // the generic T ties `type` to `data`; TS cannot see through the mapped union
+}
+
+export class Recorder {
+  readonly log: EventLog;
+  constructor(log: EventLog) {
+    this.log = log;
+  }
+
+  /** Appends and awaits durability. Rejects with GatewayError('ATTEST_LOG_UNAVAILABLE') on any log failure. */
+  async record(drafts: readonly EventDraft[]): Promise<readonly StoredEvent[]> {
+    try {
+      return await this.log.append(drafts);
+    } catch (error) {
+      if (error instanceof LogUnavailableError) {
+        throw new GatewayError('ATTEST_LOG_UNAVAILABLE', `The audit log could not record this message (${error.code}: ${error.message}); nothing was forwarded (fail closed)`, { logError: error.code }, { cause: error });
+      }
+      throw new GatewayError('ATTEST_LOG_UNAVAILABLE', `The audit log failed unexpectedly (${String(error)}); nothing was forwarded (fail closed)`, undefined, { cause: error });
+    }
+  }
+}

@@ -1,0 +1,785 @@
+/**
+ * One agent session: the JSON-RPC relay between the agent (downstream transport) and its own
+ * connections to the upstreams in scope. Every message that crosses is recorded before it is
+ * acted on (ARCHITECTURE.md "The hot path"):
+ *   agent request  → RequestReceived + DecisionMade durable → forward (or answer locally)
+ *   upstream reply → ResultReturned / ErrorReturned durable → respond to the agent
+ *   notifications and server→client requests → recorded, then relayed.
+ * Ids are remapped per upstream; `_meta` and unknown fields travel untouched.
+ */
+import { performance } from 'node:perf_hooks';
+import { GatewayError, newEventId } from '#schemas';
+import type { EventDraft, UpstreamConfig } from '#schemas';
+import type { StoredEvent } from '#eventlog';
+import type { Logger } from '../logger.ts';
+import type { Authenticated, ApiKeyStore } from '../auth/api-keys.ts';
+import { draft, recordPayload } from '../recorder.ts';
+import type { Recorder, Recording, StreamContext } from '../recorder.ts';
+import type { UpstreamLink, UpstreamLinkEvent } from '../upstreams/link.ts';
+import { isNotification, isRequest, isResponse, negotiateProtocolVersion, paramsProblem, progressTokenOf, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.ts';
+import type { JSONRPCMessage, JsonObject, JsonRpcId, RpcError, RpcNotification, RpcRequest, RpcResponse } from './protocol.ts';
+import { qualify, ResourceDirectory, unqualify } from './routing.ts';
+
+export type Scope = { readonly kind: 'aggregate'; readonly upstreams: readonly string[] } | { readonly kind: 'single'; readonly upstream: string };
+
+/** The downstream side as the session sees it: the SDK transport's send, with the request a message belongs to. */
+export interface DownstreamPort {
+  send(message: JSONRPCMessage, relatedRequestId?: JsonRpcId): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface SessionDeps {
+  readonly recorder: Recorder;
+  readonly keys: ApiKeyStore;
+  readonly upstreams: Readonly<Record<string, UpstreamConfig>>;
+  readonly createLink: (name: string, config: UpstreamConfig) => UpstreamLink;
+  readonly logger: Logger;
+  readonly version: string;
+}
+
+export interface SessionInit {
+  readonly id: string;
+  readonly transport: 'streamable-http' | 'sse' | 'stdio';
+  readonly endpoint: string;
+  readonly scope: Scope;
+  readonly auth: Authenticated;
+  readonly remoteAddress?: string | undefined;
+  readonly userAgent?: string | undefined;
+}
+
+/** The receipt bound to every response: where the call's events sit in the log. */
+export const RECEIPT_META_KEY = 'attest/receipt';
+
+interface Forward {
+  readonly id: number;
+  readonly method: string;
+  readonly downstreamId: JsonRpcId | undefined;
+  readonly progressToken: JsonRpcId | undefined;
+  readonly timer: NodeJS.Timeout;
+  readonly resolve: (response: RpcResponse) => void;
+  readonly reject: (error: GatewayError) => void;
+}
+
+interface UpstreamState {
+  readonly name: string;
+  readonly config: UpstreamConfig;
+  link: UpstreamLink | undefined;
+  status: 'connecting' | 'ready' | 'restarting' | 'down';
+  downReason: string;
+  nextId: number;
+  readonly pending: Map<number, Forward>;
+  capabilities: JsonObject;
+  initResult: JsonObject | undefined;
+  /** Tool names last listed by this upstream; undefined until listed. */
+  tools: Set<string> | undefined;
+}
+
+interface ServerRequest {
+  readonly upstream: string;
+  readonly upstreamId: JsonRpcId;
+  readonly method: string;
+  readonly callId: string;
+  readonly startedAt: number;
+}
+
+type Plan =
+  | { readonly route: 'deny'; readonly error: GatewayError; readonly stage: string; readonly ruleId: string; readonly upstream?: string | undefined; readonly target?: string | undefined }
+  | { readonly route: 'local'; readonly run: () => Promise<JsonObject>; readonly upstream?: string | undefined; readonly target?: string | undefined; readonly ruleId: string; readonly reason: string }
+  | {
+      readonly route: 'forward';
+      readonly upstream: string;
+      readonly params: JsonObject | undefined;
+      readonly target?: string | undefined;
+      readonly ruleId: string;
+      readonly reason: string;
+      readonly filterTools?: boolean;
+    };
+
+const LIST_CHANGED = ['notifications/tools/list_changed', 'notifications/prompts/list_changed', 'notifications/resources/list_changed'] as const;
+const MAX_LIST_PAGES = 100;
+
+function asObject(value: unknown): JsonObject {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as JsonObject) : {};
+}
+
+function traceparentOf(params: JsonObject | undefined): string | undefined {
+  const value = asObject(params?.['_meta'])['traceparent'];
+  return typeof value === 'string' ? value : undefined;
+}
+
+export class GatewaySession {
+  readonly id: string;
+  readonly init: SessionInit;
+  readonly #deps: SessionDeps;
+  readonly #context: StreamContext;
+  readonly #upstreams = new Map<string, UpstreamState>();
+  readonly #resources = new ResourceDirectory();
+  /** Agent request id → the forward carrying it (for cancellation). */
+  readonly #forwardsByAgentId = new Map<JsonRpcId, { readonly state: UpstreamState; readonly forward: Forward; readonly callId: string }>();
+  /** Agent progress token → agent request id, to send progress on the right stream. */
+  readonly #progressRoutes = new Map<JsonRpcId, JsonRpcId>();
+  /** Gateway-assigned id of a server→client request → where it came from. */
+  readonly #serverRequests = new Map<number, ServerRequest>();
+  #nextServerRequestId = 1;
+  #downstream: DownstreamPort | undefined;
+  #initialized = false;
+  #clientParams: JsonObject = {};
+  #protocolVersion = SUPPORTED_PROTOCOL_VERSIONS[0] ?? '2025-11-25';
+  #closed = false;
+  lastActivity = Date.now();
+
+  constructor(init: SessionInit, deps: SessionDeps) {
+    this.id = init.id;
+    this.init = init;
+    this.#deps = deps;
+    this.#context = { tenant: init.auth.principal.tenant, stream: `session-${init.id}`, actor: init.auth.principal };
+    const names = init.scope.kind === 'single' ? [init.scope.upstream] : init.scope.upstreams;
+    for (const name of names) {
+      const config = deps.upstreams[name];
+      if (config === undefined) throw new GatewayError('ATTEST_UNKNOWN_SERVER', `No upstream named "${name}"`);
+      this.#upstreams.set(name, { name, config, link: undefined, status: 'down', downReason: 'not connected yet', nextId: 1, pending: new Map(), capabilities: {}, initResult: undefined, tools: undefined });
+    }
+  }
+
+  get stream(): string {
+    return this.#context.stream;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Records SessionOpened; the session accepts messages once this resolved. */
+  async open(downstream: DownstreamPort): Promise<void> {
+    this.#downstream = downstream;
+    await this.#deps.recorder.record([
+      draft(this.#context, 'SessionOpened', {
+        transport: this.init.transport,
+        endpoint: this.init.endpoint,
+        upstreams: [...this.#upstreams.keys()],
+        ...(this.init.remoteAddress !== undefined && { remoteAddress: this.init.remoteAddress }),
+        ...(this.init.userAgent !== undefined && { userAgent: this.init.userAgent }),
+      }),
+    ]);
+  }
+
+  /** Entry point for every message from the agent. Never throws: failures become JSON-RPC errors or log lines. */
+  handleAgentMessage(message: JSONRPCMessage): void {
+    this.lastActivity = Date.now();
+    if (this.#closed) return;
+    const m = message as unknown as RpcRequest | RpcNotification | RpcResponse;
+    let work: Promise<void>;
+    if (isRequest(m)) work = this.#onAgentRequest(m);
+    else if (isNotification(m)) work = this.#onAgentNotification(m);
+    else if (isResponse(m)) work = this.#onAgentResponse(m);
+    else work = Promise.resolve();
+    work.catch((error: unknown) => this.#deps.logger.error({ err: error, session: this.id }, 'unhandled error relaying an agent message'));
+  }
+
+  // ── agent requests ───────────────────────────────────────────────────────────────────────
+
+  async #onAgentRequest(request: RpcRequest): Promise<void> {
+    const callId = newEventId();
+    const started = performance.now();
+    const traceparent = traceparentOf(request.params);
+    const extras = { callId, traceparent };
+    const plan = this.#plan(request);
+    const recording = plan.upstream === undefined ? 'full' : (this.#upstreams.get(plan.upstream)?.config.recording ?? 'full');
+    const drafts: EventDraft[] = [
+      draft(this.#context, 'RequestReceived', {
+        from: 'agent',
+        method: request.method,
+        jsonrpcId: request.id,
+        ...(plan.upstream !== undefined && { upstream: plan.upstream }),
+        ...(plan.target !== undefined && { target: plan.target }),
+        params: recordPayload(request.params, recording),
+      }, extras),
+      draft(this.#context, 'DecisionMade', plan.route === 'deny'
+        ? { decision: 'deny', stage: plan.stage, ruleId: plan.ruleId, reason: plan.error.message, route: 'local' }
+        : { decision: 'allow', stage: plan.route === 'forward' ? 'tool-access' : 'gateway', ruleId: plan.ruleId, reason: plan.reason, route: plan.route }, extras),
+    ];
+    let admitted: readonly StoredEvent[];
+    try {
+      admitted = await this.#deps.recorder.record(drafts);
+    } catch (error) {
+      await this.#sendToAgent(this.#errorResponse(request.id, error, undefined), request.id);
+      this.#deps.logger.error({ session: this.id, method: request.method, err: error }, 'refused: request could not be recorded');
+      return;
+    }
+    const receiptBase = { callId, request: positionOf(admitted[0]), decision: positionOf(admitted[1]) };
+
+    if (plan.route === 'deny') {
+      await this.#finishWithError(request, plan.error, 'gateway', plan.upstream, started, extras, receiptBase);
+      return;
+    }
+    if (plan.route === 'local') {
+      let result: JsonObject;
+      try {
+        result = await plan.run();
+      } catch (error) {
+        await this.#finishWithError(request, toGatewayError(error), 'gateway', plan.upstream, started, extras, receiptBase);
+        return;
+      }
+      await this.#finishWithResult(request, result, 'gateway', plan.upstream, 'full', started, extras, receiptBase);
+      return;
+    }
+
+    const state = this.#upstreams.get(plan.upstream);
+    if (state === undefined) return; // unreachable: the plan only routes to upstreams in scope
+    let response: RpcResponse;
+    try {
+      response = await this.#requestUpstream(state, request.method, plan.params, { downstreamId: request.id, callId, timeoutMs: state.config.timeoutMs });
+    } catch (error) {
+      if (error instanceof CancelledByAgent) return;
+      await this.#finishWithError(request, toGatewayError(error), 'gateway', plan.upstream, started, extras, receiptBase);
+      return;
+    }
+    if ('error' in response) {
+      await this.#finishWithUpstreamError(request, response.error, plan.upstream, started, extras, receiptBase);
+      return;
+    }
+    let result = response.result;
+    if (plan.filterTools === true) result = this.#filterListedTools(state, result);
+    await this.#finishWithResult(request, result, 'upstream', plan.upstream, state.config.recording, started, extras, receiptBase);
+  }
+
+  /** The decision: synchronous, from session state and config only. */
+  #plan(request: RpcRequest): Plan {
+    const { method } = request;
+    const scope = this.init.scope;
+    if (!this.#initialized && method !== 'initialize' && method !== 'ping') {
+      return deny(new GatewayError('ATTEST_NOT_INITIALIZED', `Session not initialized: send "initialize" before "${method}"`), 'protocol', 'mcp-lifecycle');
+    }
+    const problem = paramsProblem(request);
+    if (problem !== undefined) return deny(new GatewayError('ATTEST_INVALID_PARAMS', problem), 'protocol', 'mcp-schema');
+    const params = request.params;
+    if (method === 'initialize') {
+      if (this.#initialized) return deny(new GatewayError('ATTEST_INVALID_PARAMS', 'Session already initialized'), 'protocol', 'mcp-lifecycle');
+      return local(() => this.#initialize(asObject(params)), 'initialize', 'answered by the gateway after initializing upstreams');
+    }
+    if (method === 'ping') return local(async () => ({}), 'ping', 'answered by the gateway');
+
+    if (scope.kind === 'single') {
+      const upstream = scope.upstream;
+      const availability = this.#availability(upstream);
+      if (availability !== undefined) return { ...availability, upstream };
+      if (method === 'tools/call') {
+        const tool = String(params?.['name']);
+        return this.#toolAccess(upstream, tool, params);
+      }
+      return { route: 'forward', upstream, params, ruleId: 'passthrough', reason: `relayed to upstream "${upstream}"`, filterTools: method === 'tools/list' };
+    }
+
+    switch (method) {
+      case 'tools/list':
+      case 'prompts/list':
+      case 'resources/list':
+      case 'resources/templates/list':
+        return local(() => this.#aggregateList(method), 'aggregate-list', 'aggregated across upstreams by the gateway');
+      case 'logging/setLevel':
+        return local(() => this.#broadcastSetLevel(asObject(params)), 'broadcast', 'sent to every upstream with logging');
+      case 'tools/call':
+      case 'prompts/get': {
+        const qualified = String(params?.['name']);
+        const parts = unqualify(qualified);
+        const kind = method === 'tools/call' ? 'tool' : 'prompt';
+        if (parts === undefined || !this.#upstreams.has(parts.upstream)) {
+          return deny(new GatewayError(method === 'tools/call' ? 'ATTEST_UNKNOWN_TOOL' : 'ATTEST_INVALID_PARAMS', `Unknown ${kind}: "${qualified}" (names on this endpoint are "<upstream>__<${kind}>"; upstreams: ${[...this.#upstreams.keys()].join(', ')})`), 'routing', 'namespace');
+        }
+        const availability = this.#availability(parts.upstream);
+        if (availability !== undefined) return { ...availability, upstream: parts.upstream, target: parts.name };
+        const renamed = { ...params, name: parts.name };
+        if (method === 'prompts/get') return { route: 'forward', upstream: parts.upstream, params: renamed, target: parts.name, ruleId: 'passthrough', reason: `relayed to upstream "${parts.upstream}"` };
+        const known = this.#upstreams.get(parts.upstream)?.tools;
+        if (known !== undefined && !known.has(parts.name)) {
+          return deny(new GatewayError('ATTEST_UNKNOWN_TOOL', `Unknown tool: "${qualified}" (upstream "${parts.upstream}" lists no tool "${parts.name}")`), 'routing', 'tool-list', parts.upstream, parts.name);
+        }
+        return this.#toolAccess(parts.upstream, parts.name, renamed);
+      }
+      case 'resources/read':
+      case 'resources/subscribe':
+      case 'resources/unsubscribe': {
+        const uri = String(params?.['uri']);
+        const owner = this.#resources.ownerOfUri(uri) ?? this.#soleUpstreamWith('resources');
+        if (owner === undefined) return deny(new GatewayError('ATTEST_UNKNOWN_RESOURCE', `Resource not found: no upstream lists "${uri}" (call resources/list or resources/templates/list first)`, { uri }), 'routing', 'resource-directory');
+        const availability = this.#availability(owner);
+        if (availability !== undefined) return { ...availability, upstream: owner, target: uri };
+        return { route: 'forward', upstream: owner, params, target: uri, ruleId: 'passthrough', reason: `resource owned by upstream "${owner}"` };
+      }
+      case 'completion/complete': {
+        const ref = asObject(params?.['ref']);
+        if (ref['type'] === 'ref/prompt') {
+          const parts = unqualify(String(ref['name']));
+          if (parts === undefined || !this.#upstreams.has(parts.upstream)) return deny(new GatewayError('ATTEST_INVALID_PARAMS', `Unknown prompt: "${String(ref['name'])}"`), 'routing', 'namespace');
+          const availability = this.#availability(parts.upstream);
+          if (availability !== undefined) return { ...availability, upstream: parts.upstream };
+          return { route: 'forward', upstream: parts.upstream, params: { ...params, ref: { ...ref, name: parts.name } }, target: parts.name, ruleId: 'passthrough', reason: `prompt of upstream "${parts.upstream}"` };
+        }
+        const uri = String(ref['uri']);
+        const owner = this.#resources.ownerOfTemplate(uri) ?? this.#resources.ownerOfUri(uri) ?? this.#soleUpstreamWith('resources');
+        if (owner === undefined) return deny(new GatewayError('ATTEST_UNKNOWN_RESOURCE', `No upstream lists the resource template "${uri}"`), 'routing', 'resource-directory');
+        const availability = this.#availability(owner);
+        if (availability !== undefined) return { ...availability, upstream: owner };
+        return { route: 'forward', upstream: owner, params, target: uri, ruleId: 'passthrough', reason: `template of upstream "${owner}"` };
+      }
+      default:
+        return deny(new GatewayError('ATTEST_METHOD_NOT_FOUND', `Method not found: "${method}" is not served on the aggregate endpoint`), 'routing', 'method');
+    }
+  }
+
+  #availability(upstream: string): Extract<Plan, { route: 'deny' }> | undefined {
+    const state = this.#upstreams.get(upstream);
+    if (state === undefined) return deny(new GatewayError('ATTEST_UNKNOWN_SERVER', `No upstream named "${upstream}"`), 'routing', 'upstream');
+    if (state.status === 'ready') return undefined;
+    return deny(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${upstream}" is unavailable: ${state.downReason}`, { upstream }), 'routing', 'upstream-health');
+  }
+
+  #toolAccess(upstream: string, tool: string, params: JsonObject | undefined): Plan {
+    const access = this.#deps.keys.toolAccess(this.init.auth.key.id, qualify(upstream, tool));
+    if (!access.allowed) return deny(new GatewayError('ATTEST_DENIED', `Denied by policy: ${access.reason}`, { ruleId: access.ruleId }), 'tool-access', access.ruleId, upstream, tool);
+    return { route: 'forward', upstream, params, target: tool, ruleId: access.ruleId, reason: access.reason };
+  }
+
+  #soleUpstreamWith(capability: string): string | undefined {
+    const ready = [...this.#upstreams.values()].filter((s) => s.status === 'ready' && s.capabilities[capability] !== undefined);
+    return ready.length === 1 ? ready[0]?.name : undefined;
+  }
+
+  async #finishWithResult(request: RpcRequest, result: JsonObject, from: 'upstream' | 'gateway', upstream: string | undefined, recording: Recording, started: number, extras: { callId: string; traceparent: string | undefined }, receiptBase: object): Promise<void> {
+    const durationMs = round(performance.now() - started);
+    let outcome: readonly StoredEvent[];
+    try {
+      outcome = await this.#deps.recorder.record([
+        draft(this.#context, 'ResultReturned', { from, ...(upstream !== undefined && { upstream }), isError: result['isError'] === true, durationMs, result: recordPayload(result, recording) }, extras),
+      ]);
+    } catch (error) {
+      const withheld = new GatewayError('ATTEST_RESULT_NOT_RECORDED', `${request.method} was answered${upstream === undefined ? '' : ` by upstream "${upstream}"`} but the result could not be recorded, so it is withheld: ${(error as Error).message}`, { callId: extras.callId });
+      await this.#sendToAgent({ jsonrpc: '2.0', id: request.id, error: withheld.toJsonRpcError() }, request.id);
+      return;
+    }
+    const meta = { ...asObject(result['_meta']), [RECEIPT_META_KEY]: { ...receiptBase, outcome: positionOf(outcome[0]) } };
+    await this.#sendToAgent({ jsonrpc: '2.0', id: request.id, result: { ...result, _meta: meta } }, request.id);
+  }
+
+  async #finishWithError(request: RpcRequest, error: GatewayError, from: 'gateway', upstream: string | undefined, started: number, extras: { callId: string; traceparent: string | undefined }, receiptBase: object): Promise<void> {
+    let outcome: readonly StoredEvent[] | undefined;
+    try {
+      outcome = await this.#deps.recorder.record([
+        draft(this.#context, 'ErrorReturned', { from, ...(upstream !== undefined && { upstream }), code: error.jsonrpcCode, errorCode: error.code, message: error.message, durationMs: round(performance.now() - started) }, extras),
+      ]);
+    } catch (logError) {
+      this.#deps.logger.error({ session: this.id, err: logError }, 'could not record an error response');
+    }
+    await this.#sendToAgent(this.#errorResponse(request.id, error, outcome === undefined ? undefined : { ...receiptBase, outcome: positionOf(outcome[0]) }), request.id);
+  }
+
+  async #finishWithUpstreamError(request: RpcRequest, rpcError: RpcError, upstream: string, started: number, extras: { callId: string; traceparent: string | undefined }, receiptBase: object): Promise<void> {
+    try {
+      await this.#deps.recorder.record([
+        draft(this.#context, 'ErrorReturned', { from: 'upstream', upstream, code: rpcError.code, message: String(rpcError.message), durationMs: round(performance.now() - started) }, extras),
+      ]);
+    } catch (error) {
+      const withheld = new GatewayError('ATTEST_RESULT_NOT_RECORDED', `Upstream "${upstream}" answered ${request.method} with an error, but it could not be recorded: ${(error as Error).message}`, { callId: extras.callId });
+      await this.#sendToAgent({ jsonrpc: '2.0', id: request.id, error: withheld.toJsonRpcError() }, request.id);
+      return;
+    }
+    void receiptBase;
+    await this.#sendToAgent({ jsonrpc: '2.0', id: request.id, error: rpcError }, request.id);
+  }
+
+  #errorResponse(id: JsonRpcId, error: unknown, receipt: object | undefined): RpcResponse {
+    const gatewayError = toGatewayError(error);
+    const body = gatewayError.toJsonRpcError();
+    return { jsonrpc: '2.0', id, error: receipt === undefined ? body : { ...body, data: { ...body.data, receipt } } };
+  }
+
+  // ── initialize and aggregation ───────────────────────────────────────────────────────────
+
+  async #initialize(params: JsonObject): Promise<JsonObject> {
+    const version = negotiateProtocolVersion(params['protocolVersion']);
+    this.#protocolVersion = version;
+    this.#clientParams = params;
+    await Promise.all([...this.#upstreams.values()].map((state) => this.#connect(state)));
+    this.#initialized = true;
+    if (this.init.scope.kind === 'single') {
+      const state = this.#upstreams.get(this.init.scope.upstream);
+      if (state?.status !== 'ready' || state.initResult === undefined) {
+        throw new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${this.init.scope.upstream}" is unavailable: ${state?.downReason ?? 'unknown'}`);
+      }
+      const upstreamVersion = state.initResult['protocolVersion'];
+      return { ...state.initResult, protocolVersion: typeof upstreamVersion === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(upstreamVersion) ? upstreamVersion : version };
+    }
+    const ready = [...this.#upstreams.values()].filter((s) => s.status === 'ready');
+    const has = (capability: string): boolean => ready.some((s) => s.capabilities[capability] !== undefined);
+    const capabilities: JsonObject = {
+      tools: { listChanged: true },
+      prompts: { listChanged: true },
+      resources: { listChanged: true, subscribe: ready.some((s) => asObject(s.capabilities['resources'])['subscribe'] === true) },
+      ...(has('logging') && { logging: {} }),
+      ...(has('completions') && { completions: {} }),
+    };
+    const instructions = ready
+      .map((s) => ({ name: s.name, text: s.initResult?.['instructions'] }))
+      .filter((x): x is { name: string; text: string } => typeof x.text === 'string' && x.text.length > 0)
+      .map((x) => `## ${x.name} (tools and prompts prefixed "${x.name}__")\n${x.text}`)
+      .join('\n\n');
+    return {
+      protocolVersion: version,
+      capabilities,
+      serverInfo: { name: 'attest', title: 'Attest MCP gateway', version: this.#deps.version },
+      ...(instructions.length > 0 && { instructions }),
+    };
+  }
+
+  async #connect(state: UpstreamState): Promise<void> {
+    const link = this.#deps.createLink(state.name, state.config);
+    state.link = link;
+    state.status = 'connecting';
+    link.onmessage = (message) => this.#onUpstreamMessage(state, message);
+    link.onevent = (event) => this.#onUpstreamEvent(state, event);
+    try {
+      await link.start(AbortSignal.timeout(state.config.connectTimeoutMs));
+      const response = await this.#requestUpstream(state, 'initialize', {
+        protocolVersion: this.#protocolVersion,
+        capabilities: asObject(this.#clientParams['capabilities']),
+        clientInfo: asObject(this.#clientParams['clientInfo']),
+      }, { downstreamId: undefined, callId: undefined, timeoutMs: state.config.connectTimeoutMs, allowConnecting: true });
+      if ('error' in response) throw new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${state.name}" refused initialize: ${response.error.message}`);
+      state.initResult = response.result;
+      state.capabilities = asObject(response.result['capabilities']);
+      const version = response.result['protocolVersion'];
+      if (typeof version === 'string') link.setProtocolVersion(version);
+      state.status = 'ready';
+      await this.#recordQuietly([
+        draft(this.#context, 'UpstreamConnected', {
+          upstream: state.name,
+          transport: state.config.transport,
+          ...(typeof version === 'string' && { protocolVersion: version }),
+          serverInfo: response.result['serverInfo'],
+        }),
+      ]);
+    } catch (error) {
+      state.status = 'down';
+      state.downReason = (error as Error).message;
+      this.#deps.logger.warn({ session: this.id, upstream: state.name, err: error }, 'upstream could not be connected');
+      await this.#recordQuietly([draft(this.#context, 'UpstreamLost', { upstream: state.name, reason: state.downReason, willRestart: false })]);
+      await link.close().catch(() => undefined);
+    }
+  }
+
+  async #fetchAll(state: UpstreamState, method: string, key: string): Promise<JsonObject[]> {
+    const items: JsonObject[] = [];
+    let cursor: unknown;
+    for (let page = 0; page < MAX_LIST_PAGES; page++) {
+      const response = await this.#requestUpstream(state, method, cursor === undefined ? {} : { cursor }, { downstreamId: undefined, callId: undefined, timeoutMs: state.config.timeoutMs });
+      if ('error' in response) throw new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${state.name}" failed ${method}: ${response.error.message}`);
+      const list = response.result[key];
+      if (Array.isArray(list)) for (const item of list) items.push(asObject(item));
+      cursor = response.result['nextCursor'];
+      if (typeof cursor !== 'string' || cursor.length === 0) break;
+    }
+    return items;
+  }
+
+  async #aggregateList(method: 'tools/list' | 'prompts/list' | 'resources/list' | 'resources/templates/list'): Promise<JsonObject> {
+    const spec = {
+      'tools/list': { capability: 'tools', key: 'tools' },
+      'prompts/list': { capability: 'prompts', key: 'prompts' },
+      'resources/list': { capability: 'resources', key: 'resources' },
+      'resources/templates/list': { capability: 'resources', key: 'resourceTemplates' },
+    }[method];
+    const ready = [...this.#upstreams.values()].filter((s) => s.status === 'ready' && s.capabilities[spec.capability] !== undefined);
+    const perUpstream = await Promise.all(
+      ready.map(async (state) => {
+        try {
+          return { state, items: await this.#fetchAll(state, method, spec.key) };
+        } catch (error) {
+          this.#deps.logger.warn({ session: this.id, upstream: state.name, err: error }, `${method} failed for one upstream; listing the others`);
+          return { state, items: [] as JsonObject[] };
+        }
+      }),
+    );
+    const out: JsonObject[] = [];
+    for (const { state, items } of perUpstream) {
+      if (method === 'tools/list') {
+        state.tools = new Set(items.map((t) => String(t['name'])));
+        for (const tool of items) {
+          const name = qualify(state.name, String(tool['name']));
+          if (this.#deps.keys.toolAccess(this.init.auth.key.id, name).allowed) out.push({ ...tool, name });
+        }
+      } else if (method === 'prompts/list') {
+        for (const prompt of items) out.push({ ...prompt, name: qualify(state.name, String(prompt['name'])) });
+      } else if (method === 'resources/list') {
+        this.#resources.setResources(state.name, items.map((r) => String(r['uri'])));
+        out.push(...items);
+      } else {
+        this.#resources.setTemplates(state.name, items.map((t) => String(t['uriTemplate'])));
+        out.push(...items);
+      }
+    }
+    return { [spec.key]: out };
+  }
+
+  #filterListedTools(state: UpstreamState, result: JsonObject): JsonObject {
+    const tools = Array.isArray(result['tools']) ? (result['tools'] as unknown[]).map(asObject) : [];
+    state.tools ??= new Set();
+    for (const tool of tools) state.tools.add(String(tool['name']));
+    return { ...result, tools: tools.filter((tool) => this.#deps.keys.toolAccess(this.init.auth.key.id, qualify(state.name, String(tool['name']))).allowed) };
+  }
+
+  async #broadcastSetLevel(params: JsonObject): Promise<JsonObject> {
+    const targets = [...this.#upstreams.values()].filter((s) => s.status === 'ready' && s.capabilities['logging'] !== undefined);
+    const outcomes = await Promise.all(targets.map((state) => this.#requestUpstream(state, 'logging/setLevel', params, { downstreamId: undefined, callId: undefined, timeoutMs: state.config.timeoutMs }).catch((error: unknown) => ({ error: toGatewayError(error).toJsonRpcError() }))));
+    const failed = outcomes.map((o, i) => ('error' in o ? `${targets[i]?.name}: ${o.error.message}` : undefined)).filter((x) => x !== undefined);
+    if (failed.length > 0 && failed.length === targets.length) throw new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `logging/setLevel failed on every upstream: ${failed.join('; ')}`);
+    return {};
+  }
+
+  // ── upstream requests ────────────────────────────────────────────────────────────────────
+
+  #requestUpstream(state: UpstreamState, method: string, params: JsonObject | undefined, options: { downstreamId: JsonRpcId | undefined; callId: string | undefined; timeoutMs: number; allowConnecting?: boolean }): Promise<RpcResponse> {
+    const link = state.link;
+    const usable = state.status === 'ready' || (options.allowConnecting === true && state.status === 'connecting');
+    if (link === undefined || !usable) return Promise.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${state.name}" is unavailable: ${state.downReason}`, { upstream: state.name }));
+    const id = state.nextId++;
+    const progressToken = progressTokenOf(params);
+    return new Promise<RpcResponse>((resolve, reject) => {
+      const cleanup = (): void => {
+        clearTimeout(forward.timer);
+        state.pending.delete(id);
+        if (options.downstreamId !== undefined) this.#forwardsByAgentId.delete(options.downstreamId);
+        if (progressToken !== undefined) this.#progressRoutes.delete(progressToken);
+      };
+      const forward: Forward = {
+        id,
+        method,
+        downstreamId: options.downstreamId,
+        progressToken,
+        timer: setTimeout(() => {
+          cleanup();
+          link.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: `timed out after ${options.timeoutMs} ms at the gateway` } }).catch(() => undefined);
+          reject(new GatewayError('ATTEST_UPSTREAM_TIMEOUT', `Upstream "${state.name}" did not answer ${method} within ${options.timeoutMs} ms`, { upstream: state.name, timeoutMs: options.timeoutMs }));
+        }, options.timeoutMs),
+        resolve: (response) => {
+          cleanup();
+          resolve(response);
+        },
+        reject: (error) => {
+          cleanup();
+          reject(error);
+        },
+      };
+      state.pending.set(id, forward);
+      if (options.downstreamId !== undefined) this.#forwardsByAgentId.set(options.downstreamId, { state, forward, callId: options.callId ?? '' });
+      if (progressToken !== undefined && options.downstreamId !== undefined) this.#progressRoutes.set(progressToken, options.downstreamId);
+      link.send({ jsonrpc: '2.0', id, method, ...(params !== undefined && { params }) } as JSONRPCMessage).catch((error: unknown) => {
+        forward.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${state.name}" could not be reached: ${(error as Error).message}`, { upstream: state.name }));
+      });
+    });
+  }
+
+  /** The agent request a message from this upstream most likely belongs to (the newest one in flight). */
+  #relatedAgentRequest(state: UpstreamState): JsonRpcId | undefined {
+    let related: JsonRpcId | undefined;
+    for (const forward of state.pending.values()) if (forward.downstreamId !== undefined) related = forward.downstreamId;
+    return related;
+  }
+
+  // ── messages from upstreams ──────────────────────────────────────────────────────────────
+
+  #onUpstreamMessage(state: UpstreamState, message: JSONRPCMessage): void {
+    this.lastActivity = Date.now();
+    const m = message as unknown as RpcRequest | RpcNotification | RpcResponse;
+    if (isResponse(m)) {
+      const forward = typeof m.id === 'number' ? state.pending.get(m.id) : undefined;
+      if (forward === undefined) {
+        this.#deps.logger.debug({ session: this.id, upstream: state.name, id: m.id }, 'response for no pending request (late after timeout or cancel); dropped');
+        return;
+      }
+      forward.resolve(m);
+      return;
+    }
+    let work: Promise<void>;
+    if (isRequest(m)) work = this.#onUpstreamRequest(state, m);
+    else if (isNotification(m)) work = this.#onUpstreamNotification(state, m);
+    else return;
+    work.catch((error: unknown) => this.#deps.logger.error({ err: error, session: this.id, upstream: state.name }, 'unhandled error relaying an upstream message'));
+  }
+
+  async #onUpstreamRequest(state: UpstreamState, request: RpcRequest): Promise<void> {
+    const link = state.link;
+    if (link === undefined) return;
+    if (request.method === 'ping') {
+      await link.send({ jsonrpc: '2.0', id: request.id, result: {} } as JSONRPCMessage).catch(() => undefined);
+      return;
+    }
+    const callId = newEventId();
+    const extras = { callId, traceparent: traceparentOf(request.params) };
+    try {
+      await this.#deps.recorder.record([
+        draft(this.#context, 'RequestReceived', { from: 'upstream', method: request.method, jsonrpcId: request.id, upstream: state.name, params: recordPayload(request.params, state.config.recording) }, extras),
+        draft(this.#context, 'DecisionMade', { decision: 'allow', stage: 'relay', ruleId: 'server-request-relay', reason: `server→client request relayed to the agent`, route: 'forward' }, extras),
+      ]);
+    } catch (error) {
+      const refusal = toGatewayError(error);
+      await link.send({ jsonrpc: '2.0', id: request.id, error: refusal.toJsonRpcError() } as JSONRPCMessage).catch(() => undefined);
+      return;
+    }
+    const downstreamId = this.#nextServerRequestId++;
+    this.#serverRequests.set(downstreamId, { upstream: state.name, upstreamId: request.id, method: request.method, callId, startedAt: performance.now() });
+    await this.#sendToAgent({ jsonrpc: '2.0', id: downstreamId, method: request.method, ...(request.params !== undefined && { params: request.params }) }, this.#relatedAgentRequest(state));
+  }
+
+  async #onUpstreamNotification(state: UpstreamState, notification: RpcNotification): Promise<void> {
+    let params = notification.params;
+    let related: JsonRpcId | undefined;
+    if (notification.method === 'notifications/cancelled') {
+      const upstreamId = params?.['requestId'];
+      const entry = [...this.#serverRequests.entries()].find(([, r]) => r.upstream === state.name && r.upstreamId === upstreamId);
+      if (entry === undefined) return;
+      this.#serverRequests.delete(entry[0]);
+      params = { ...params, requestId: entry[0] };
+    } else if (notification.method === 'notifications/progress') {
+      const token = params?.['progressToken'];
+      related = typeof token === 'string' || typeof token === 'number' ? this.#progressRoutes.get(token) : undefined;
+      const forward = related === undefined ? undefined : this.#forwardsByAgentId.get(related)?.forward;
+      forward?.timer.refresh(); // progress keeps a long call alive, as the SDK's resetTimeoutOnProgress does
+    } else {
+      related = this.#relatedAgentRequest(state);
+      if (notification.method === 'notifications/tools/list_changed') state.tools = undefined;
+    }
+    const relayed = await this.#recordQuietly([draft(this.#context, 'NotificationRelayed', { from: 'upstream', method: notification.method, upstream: state.name, params: recordPayload(notification.params, state.config.recording) })]);
+    if (!relayed) return; // no record, no relay
+    await this.#sendToAgent({ jsonrpc: '2.0', method: notification.method, ...(params !== undefined && { params }) }, related);
+  }
+
+  #onUpstreamEvent(state: UpstreamState, event: UpstreamLinkEvent): void {
+    if (event.type === 'lost') {
+      state.status = event.willRestart ? 'restarting' : 'down';
+      state.downReason = event.reason;
+      for (const forward of [...state.pending.values()]) {
+        forward.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${state.name}" was lost while handling ${forward.method}: ${event.reason}`, { upstream: state.name }));
+      }
+      void this.#recordQuietly([draft(this.#context, 'UpstreamLost', { upstream: state.name, reason: event.reason, willRestart: event.willRestart, ...(event.exitCode !== undefined && { exitCode: event.exitCode }) })]);
+    } else if (event.type === 'restarted') {
+      state.status = 'ready';
+      state.tools = undefined;
+      void this.#recordQuietly([draft(this.#context, 'UpstreamConnected', { upstream: state.name, transport: state.config.transport, ...(event.pid !== undefined && { pid: event.pid }) })]).then(async () => {
+        // The restarted process may offer different tools: tell the agent to list again.
+        for (const method of LIST_CHANGED) await this.#sendToAgent({ jsonrpc: '2.0', method }, undefined);
+      });
+    }
+  }
+
+  // ── agent notifications and responses ────────────────────────────────────────────────────
+
+  async #onAgentNotification(notification: RpcNotification): Promise<void> {
+    const params = notification.params;
+    if (notification.method === 'notifications/cancelled') {
+      const requestId = params?.['requestId'];
+      const entry = typeof requestId === 'string' || typeof requestId === 'number' ? this.#forwardsByAgentId.get(requestId) : undefined;
+      if (entry === undefined) {
+        await this.#recordAgentNotification(notification, undefined);
+        return;
+      }
+      if (!(await this.#recordAgentNotification(notification, entry.state.name))) return;
+      entry.forward.reject(new CancelledByAgent());
+      await entry.state.link?.send({ jsonrpc: '2.0', method: notification.method, params: { ...params, requestId: entry.forward.id } } as JSONRPCMessage).catch(() => undefined);
+      await this.#recordQuietly([draft(this.#context, 'ErrorReturned', { from: 'agent', upstream: entry.state.name, code: -32800, errorCode: 'ATTEST_CANCELLED', message: `cancelled by the agent${typeof params?.['reason'] === 'string' ? `: ${params['reason']}` : ''}`, durationMs: 0 }, { callId: entry.callId })]);
+      return;
+    }
+    const targets = [...this.#upstreams.values()].filter((s) => s.status === 'ready' && s.link !== undefined);
+    if (!(await this.#recordAgentNotification(notification, targets.length === 1 ? targets[0]?.name : undefined))) return;
+    await Promise.all(targets.map((s) => s.link?.send(notification as unknown as JSONRPCMessage).catch((error: unknown) => this.#deps.logger.warn({ session: this.id, upstream: s.name, err: error }, 'could not relay a notification'))));
+  }
+
+  async #recordAgentNotification(notification: RpcNotification, upstream: string | undefined): Promise<boolean> {
+    return this.#recordQuietly([draft(this.#context, 'NotificationRelayed', { from: 'agent', method: notification.method, ...(upstream !== undefined && { upstream }), params: recordPayload(notification.params, 'full') })]);
+  }
+
+  async #onAgentResponse(response: RpcResponse): Promise<void> {
+    const id = response.id;
+    const pending = typeof id === 'number' ? this.#serverRequests.get(id) : undefined;
+    if (pending === undefined || id === null) return;
+    this.#serverRequests.delete(id as number);
+    const state = this.#upstreams.get(pending.upstream);
+    const durationMs = round(performance.now() - pending.startedAt);
+    const recording = state?.config.recording ?? 'full';
+    const recorded = await this.#recordQuietly([
+      'error' in response
+        ? draft(this.#context, 'ErrorReturned', { from: 'agent', upstream: pending.upstream, code: response.error.code, message: String(response.error.message), durationMs }, { callId: pending.callId })
+        : draft(this.#context, 'ResultReturned', { from: 'agent', upstream: pending.upstream, isError: false, durationMs, result: recordPayload(response.result, recording) }, { callId: pending.callId }),
+    ]);
+    const reply = recorded
+      ? { ...response, id: pending.upstreamId }
+      : { jsonrpc: '2.0' as const, id: pending.upstreamId, error: new GatewayError('ATTEST_RESULT_NOT_RECORDED', 'The agent answered but the audit log could not record it').toJsonRpcError() };
+    await state?.link?.send(reply as unknown as JSONRPCMessage).catch((error: unknown) => this.#deps.logger.warn({ session: this.id, upstream: pending.upstream, err: error }, 'could not relay a response to the upstream'));
+  }
+
+  // ── plumbing ─────────────────────────────────────────────────────────────────────────────
+
+  async #recordQuietly(drafts: readonly EventDraft[]): Promise<boolean> {
+    try {
+      await this.#deps.recorder.record(drafts);
+      return true;
+    } catch (error) {
+      this.#deps.logger.error({ session: this.id, err: error, types: drafts.map((d) => d.type) }, 'event could not be recorded; message not relayed');
+      return false;
+    }
+  }
+
+  async #sendToAgent(message: RpcResponse | RpcRequest | RpcNotification, relatedRequestId: JsonRpcId | undefined): Promise<void> {
+    const downstream = this.#downstream;
+    if (downstream === undefined || this.#closed) return;
+    try {
+      await downstream.send(message as unknown as JSONRPCMessage, relatedRequestId);
+    } catch (error) {
+      if (relatedRequestId !== undefined && !isResponse(message)) {
+        // The request's stream is gone (answered already): fall back to the session's standalone stream.
+        await downstream.send(message as unknown as JSONRPCMessage, undefined).catch(() => undefined);
+        return;
+      }
+      this.#deps.logger.warn({ session: this.id, err: error }, 'could not deliver a message to the agent');
+    }
+  }
+
+  /** Ends the session: fails what is pending, closes upstream connections, records SessionClosed. Idempotent. */
+  async close(reason: string): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const state of this.#upstreams.values()) {
+      for (const forward of [...state.pending.values()]) forward.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Session closed: ${reason}`));
+    }
+    await Promise.all([...this.#upstreams.values()].map(async (state) => state.link?.close().catch((error: unknown) => this.#deps.logger.warn({ err: error, upstream: state.name }, 'error closing upstream'))));
+    await this.#recordQuietly([draft(this.#context, 'SessionClosed', { reason })]);
+    await this.#downstream?.close().catch(() => undefined);
+  }
+}
+
+class CancelledByAgent extends GatewayError {
+  constructor() {
+    super('ATTEST_UPSTREAM_UNAVAILABLE', 'cancelled by the agent');
+  }
+}
+
+function deny(error: GatewayError, stage: string, ruleId: string, upstream?: string, target?: string): Extract<Plan, { route: 'deny' }> {
+  return { route: 'deny', error, stage, ruleId, upstream, target };
+}
+
+function local(run: () => Promise<JsonObject>, ruleId: string, reason: string): Plan {
+  return { route: 'local', run, ruleId, reason };
+}
+
+function toGatewayError(error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error;
+  return new GatewayError('ATTEST_INTERNAL', `Internal gateway error: ${(error as Error).message ?? String(error)}`);
+}
+
+function positionOf(stored: StoredEvent | undefined): { eventId: string; index: number; hash: string } | undefined {
+  if (stored === undefined) return undefined;
+  return { eventId: stored.event.id, index: stored.position.index, hash: stored.event.hash };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

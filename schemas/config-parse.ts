@@ -1,0 +1,63 @@
+/**
+ * Turns a parsed config document into a validated, frozen AttestConfig: `${ENV}` references
+ * resolved, unknown keys rejected, errors naming the key path. Pure: the caller reads the file
+ * and passes the environment. Resolved secrets are never echoed: errors name the variable only.
+ */
+import path from 'node:path';
+import { digestOf } from './canonical.ts';
+import { ConfigSchema, formatConfigIssues } from './config.ts';
+import type { AttestConfig } from './config.ts';
+
+export class ConfigError extends Error {
+  readonly code = 'ATTEST_CONFIG_INVALID';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/** Replaces `${NAME}` / `${NAME:-default}` in every string; an unset variable without default is an error naming the key path. */
+export function resolveEnvRefs(value: unknown, env: Readonly<Record<string, string | undefined>>, at: readonly string[] = []): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REF, (_m, name: string, fallback: string | undefined) => {
+      const v = env[name];
+      if (v !== undefined) return v;
+      if (fallback !== undefined) return fallback;
+      throw new ConfigError(`invalid config:\n${at.join('.').replace(/\.\[/g, '[') || '(root)'}: environment variable ${name} is not set`);
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => resolveEnvRefs(v, env, [...at, `[${i}]`]));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveEnvRefs(v, env, [...at, k])]));
+  }
+  return value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+export interface ParsedConfig {
+  readonly config: AttestConfig;
+  /** `sha256:` digest of the config as written, before `${ENV}` resolution, so secrets never enter it. */
+  readonly configHash: string;
+}
+
+/** Validates a config document. Relative paths (log dir, stdio cwd) resolve against `baseDir`. */
+export function parseConfig(raw: unknown, options: { readonly env?: Readonly<Record<string, string | undefined>>; readonly baseDir?: string } = {}): ParsedConfig {
+  const parsed = ConfigSchema.safeParse(resolveEnvRefs(raw, options.env ?? {}));
+  if (!parsed.success) throw new ConfigError(`invalid config:\n${formatConfigIssues(parsed.error)}`);
+  const config = parsed.data;
+  const baseDir = options.baseDir ?? process.cwd();
+  if (config.log.backend === 'file') config.log.dir = path.resolve(baseDir, config.log.dir);
+  for (const upstream of Object.values(config.upstreams)) {
+    if (upstream.transport === 'stdio' && upstream.cwd !== undefined) upstream.cwd = path.resolve(baseDir, upstream.cwd);
+  }
+  return { config: deepFreeze(config), configHash: digestOf(raw) };
+}
