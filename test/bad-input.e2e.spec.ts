@@ -1,0 +1,150 @@
+/**
+ * Bad input gets a precise error, the gateway keeps serving, and every refusal is an event.
+ * Real gateway, real fixture MCP server over stdio, raw HTTP for what no SDK client would send.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { hashApiKey } from '#gateway';
+import { errorOf, rawInitialize, rawPost } from './support/raw-mcp.ts';
+import { fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
+import type { TestGateway } from './support/gateway.ts';
+
+describe('bad input through the gateway', () => {
+  let t: TestGateway;
+  let mcp: string;
+  let session: { sessionId: string; headers: Record<string, string> };
+  const expiredKey = 'atk_expired_key_0123456789';
+
+  before(async () => {
+    t = await startTestGateway({
+      upstreams: { fixture: fixtureStdioUpstream() },
+      gateway: { maxBodyBytes: 64 * 1024 },
+      keys: [
+        { id: 'test', hash: hashApiKey('atk_test_key_0123456789'), tenant: 't1', denyTools: ['fixture__fail'] },
+        { id: 'old', hash: hashApiKey(expiredKey), tenant: 't1', expiresAt: '2020-01-01T00:00:00Z' },
+      ],
+    });
+    mcp = `${t.url}/mcp`;
+    const opened = await rawInitialize(mcp, t.headers);
+    session = { sessionId: opened.sessionId, headers: { ...t.headers, 'mcp-session-id': opened.sessionId, 'mcp-protocol-version': String(opened.result['protocolVersion']) } };
+  });
+  after(async () => t?.close());
+
+  async function rejections(): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    for (const e of await t.events()) if (e.type === 'RequestRejected') counts.set(e.data.errorCode, (counts.get(e.data.errorCode) ?? 0) + 1);
+    return counts;
+  }
+
+  it('no key → 401 with WWW-Authenticate, recorded', async () => {
+    const before = (await rejections()).get('ATTEST_UNAUTHENTICATED') ?? 0;
+    const r = await rawPost(mcp, { jsonrpc: '2.0', id: 1, method: 'ping' });
+    assert.equal(r.status, 401);
+    assert.match(r.headers.get('www-authenticate') ?? '', /^Bearer realm="attest"/);
+    assert.equal(errorOf(r).data?.['errorCode'], 'ATTEST_UNAUTHENTICATED');
+    assert.equal((await rejections()).get('ATTEST_UNAUTHENTICATED'), before + 1);
+  });
+
+  it('a wrong key → 401; an expired key → 401 naming the expiry', async () => {
+    const wrong = await rawPost(mcp, { jsonrpc: '2.0', id: 1, method: 'ping' }, { authorization: 'Bearer atk_nope' });
+    assert.equal(wrong.status, 401);
+    assert.match(errorOf(wrong).message, /Invalid API key/);
+    const expired = await rawPost(mcp, { jsonrpc: '2.0', id: 1, method: 'ping' }, { authorization: `Bearer ${expiredKey}` });
+    assert.equal(expired.status, 401);
+    assert.equal(errorOf(expired).data?.['errorCode'], 'ATTEST_KEY_EXPIRED');
+    assert.match(errorOf(expired).message, /expired at 2020-01-01/);
+  });
+
+  it('malformed JSON → 400 parse error (-32700), recorded', async () => {
+    const r = await rawPost(mcp, '{"jsonrpc": "2.0", "id": 1, "method": ', t.headers);
+    assert.equal(r.status, 400);
+    assert.equal(errorOf(r).code, -32700);
+    assert.ok(((await rejections()).get('ATTEST_PARSE_ERROR') ?? 0) >= 1);
+  });
+
+  it('invalid JSON-RPC → 400 -32600 naming the field', async () => {
+    const wrongVersion = await rawPost(mcp, { jsonrpc: '1.0', id: 7, method: 'ping' }, session.headers);
+    assert.equal(wrongVersion.status, 400);
+    assert.equal(errorOf(wrongVersion).code, -32600);
+    assert.match(errorOf(wrongVersion).message, /"jsonrpc" must be the string "2.0"/);
+    assert.equal(wrongVersion.messages[0]?.['id'], 7);
+    const positional = await rawPost(mcp, { jsonrpc: '2.0', id: 8, method: 'tools/call', params: ['echo'] }, session.headers);
+    assert.match(errorOf(positional).message, /"params" must be an object/);
+    const emptyBatch = await rawPost(mcp, [], session.headers);
+    assert.match(errorOf(emptyBatch).message, /empty batch/);
+  });
+
+  it('an oversized body → 413, and the gateway keeps serving', async () => {
+    const big = { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'fixture__echo', arguments: { text: 'x'.repeat(100 * 1024) } } };
+    const r = await rawPost(mcp, big, session.headers);
+    assert.equal(r.status, 413);
+    assert.equal(errorOf(r).data?.['errorCode'], 'ATTEST_BODY_TOO_LARGE');
+    assert.match(errorOf(r).message, /65536 bytes/);
+    const ping = await rawPost(mcp, { jsonrpc: '2.0', id: 10, method: 'ping' }, session.headers);
+    assert.equal(ping.status, 200);
+    assert.deepEqual(Object.keys(ping.messages[0]?.['result'] as object), ['_meta']);
+  });
+
+  it('a foreign Content-Type → 400 naming the expected type', async () => {
+    const response = await fetch(mcp, { method: 'POST', headers: { ...session.headers, 'content-type': 'text/plain', accept: 'application/json, text/event-stream' }, body: 'ping' });
+    assert.equal(response.status, 400);
+    const body = (await response.json()) as { error: { message: string } };
+    assert.match(body.error.message, /Content-Type application\/json/);
+  });
+
+  it('an unknown session → 404; no session on a non-initialize request → 400', async () => {
+    const unknown = await rawPost(mcp, { jsonrpc: '2.0', id: 11, method: 'ping' }, { ...t.headers, 'mcp-session-id': 'no-such-session' });
+    assert.equal(unknown.status, 404);
+    assert.equal(errorOf(unknown).data?.['errorCode'], 'ATTEST_UNKNOWN_SESSION');
+    const missing = await rawPost(mcp, { jsonrpc: '2.0', id: 12, method: 'tools/list' }, t.headers);
+    assert.equal(missing.status, 400);
+    assert.equal(errorOf(missing).data?.['errorCode'], 'ATTEST_SESSION_REQUIRED');
+  });
+
+  it('a session cannot be used with another key', async () => {
+    const other = await rawPost(mcp, { jsonrpc: '2.0', id: 13, method: 'ping' }, { ...session.headers, authorization: `Bearer ${expiredKey}` });
+    assert.equal(other.status, 401);
+  });
+
+  it('an unknown method → -32601; an unknown tool → -32602; wrong param types → -32602 naming the field', async () => {
+    const method = await rawPost(mcp, { jsonrpc: '2.0', id: 20, method: 'tools/explode', params: {} }, session.headers);
+    assert.equal(errorOf(method, 20).code, -32601);
+    const tool = await rawPost(mcp, { jsonrpc: '2.0', id: 21, method: 'tools/call', params: { name: 'nosuch__tool', arguments: {} } }, session.headers);
+    assert.equal(errorOf(tool, 21).code, -32602);
+    assert.equal(errorOf(tool, 21).data?.['errorCode'], 'ATTEST_UNKNOWN_TOOL');
+    const types = await rawPost(mcp, { jsonrpc: '2.0', id: 22, method: 'tools/call', params: { name: 42, arguments: 'x' } }, session.headers);
+    assert.equal(errorOf(types, 22).code, -32602);
+    assert.match(errorOf(types, 22).message, /params\.name/);
+  });
+
+  it('a denied tool → -32010 naming the rule; the decision is recorded', async () => {
+    const r = await rawPost(mcp, { jsonrpc: '2.0', id: 30, method: 'tools/call', params: { name: 'fixture__fail', arguments: {} } }, session.headers);
+    const error = errorOf(r, 30);
+    assert.equal(error.code, -32010);
+    assert.equal(error.data?.['ruleId'], 'key:test:denyTools[0]');
+    const events = await t.events();
+    const denial = events.find((e) => e.type === 'DecisionMade' && e.data.decision === 'deny' && e.data.ruleId === 'key:test:denyTools[0]');
+    assert.ok(denial, 'the deny decision is an event');
+    assert.ok(events.some((e) => e.type === 'ErrorReturned' && e.callId === denial.callId && e.data.errorCode === 'ATTEST_DENIED'));
+  });
+
+  it('a foreign Origin → 403, a loopback Origin passes', async () => {
+    const evil = await rawPost(mcp, { jsonrpc: '2.0', id: 40, method: 'ping' }, { ...session.headers, origin: 'https://evil.example' });
+    assert.equal(evil.status, 403);
+    assert.equal(errorOf(evil).data?.['errorCode'], 'ATTEST_ORIGIN_FORBIDDEN');
+    const local = await rawPost(mcp, { jsonrpc: '2.0', id: 41, method: 'ping' }, { ...session.headers, origin: 'http://localhost:3000' });
+    assert.equal(local.status, 200);
+  });
+
+  it('after all of that, a real call still works and carries its receipt', async () => {
+    const r = await rawPost(mcp, { jsonrpc: '2.0', id: 50, method: 'tools/call', params: { name: 'fixture__echo', arguments: { text: 'still here' } } }, session.headers);
+    const result = r.messages.find((m) => m['id'] === 50)?.['result'] as { content: { text: string }[]; _meta: Record<string, { callId: string; request: { index: number } }> };
+    assert.ok(result, r.text);
+    assert.match(JSON.stringify(result.content), /still here/);
+    const receipt = result._meta['attest/receipt'];
+    assert.ok(receipt !== undefined && typeof receipt.callId === 'string' && Number.isInteger(receipt.request.index));
+    const events = await t.events();
+    const types = events.filter((e) => e.callId === receipt.callId).map((e) => e.type);
+    assert.deepEqual(types, ['RequestReceived', 'DecisionMade', 'ResultReturned']);
+  });
+});
