@@ -9,7 +9,11 @@
  */
 import type { AttestEvent, EventDraft } from '#schemas';
 
-/** Where an event sits in a backend. `index` is the 0-based global log order (Merkle leaf index). */
+/**
+ * Where an event sits in a backend. `index` is the 0-based global log order (Merkle leaf index).
+ * file: `segment` names the segment file by its base index (the global index of its first record,
+ * Kafka-style: `00000000000000000042.seg`), `offset` is the byte offset of the record's frame in it.
+ */
 export type LogPosition =
   | { readonly backend: 'file'; readonly index: number; readonly segment: number; readonly offset: number };
 
@@ -26,23 +30,29 @@ export interface ReadOptions {
   readonly signal?: AbortSignal;
 }
 
-export interface EventLog {
+/** The read side of a log, for processes that must not write (`attest events --follow`, `attest verify`). */
+export interface EventLogReader {
   readonly backend: LogPosition['backend'];
+  /** Every durable event from `fromIndex` in log order, then ends. */
+  read(options?: ReadOptions): AsyncIterable<StoredEvent>;
+  /** Like read, then waits for and yields new events until the signal aborts or the log closes. */
+  follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<StoredEvent>;
+  close(): Promise<void>;
+}
+
+export interface EventLog extends EventLogReader {
   /**
    * Seals the drafts into their streams' hash chains (seq, prevHash, hash) synchronously, in call
    * order, then resolves once all of them are durable. Events of one call are committed together.
    * Rejects with LogUnavailableError (and leaves the chains as if the call never happened when
-   * nothing was written).
+   * nothing was written), or with InvalidEventError when a draft breaks the event contract.
    */
   append(drafts: readonly EventDraft[]): Promise<readonly StoredEvent[]>;
-  /** Every durable event from `fromIndex` in log order, then ends. */
-  read(options?: ReadOptions): AsyncIterable<StoredEvent>;
-  /** Like read, then waits for and yields new events until the signal aborts. */
-  follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<StoredEvent>;
-  /** Chain head of a stream: its last seq and hash (seq 0 / null when empty). */
+  /** Durable chain head of a stream: its last durable seq and hash (seq 0 / null when empty). */
   head(stream: string): { readonly seq: number; readonly hash: string | null };
   /** Number of durable events in the log. */
   size(): number;
+  /** Stops accepting appends, waits for those already accepted, releases the storage. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -54,5 +64,17 @@ export class LogUnavailableError extends Error {
     super(message, options);
     this.name = 'LogUnavailableError';
     this.code = code;
+  }
+}
+
+/**
+ * A draft that breaks the event contract (zod) or has no canonical JSON form. Nothing was sealed or
+ * written; the caller has a bug, and fails closed like for an unavailable log.
+ */
+export class InvalidEventError extends Error {
+  readonly code = 'ATTEST_EVENT_INVALID';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'InvalidEventError';
   }
 }

@@ -21,6 +21,7 @@ export const GATEWAY_ERRORS = Object.freeze({
   ATTEST_KEY_EXPIRED: { jsonrpc: -32031, http: 401, message: 'API key expired' },
   ATTEST_ORIGIN_FORBIDDEN: { jsonrpc: -32032, http: 403, message: 'Origin not allowed' },
   ATTEST_UNKNOWN_SESSION: { jsonrpc: -32033, http: 404, message: 'Unknown or expired session' },
+  ATTEST_SESSION_REQUIRED: { jsonrpc: JSONRPC.INVALID_REQUEST, http: 400, message: 'Mcp-Session-Id header required' },
   ATTEST_UNKNOWN_SERVER: { jsonrpc: -32034, http: 404, message: 'No such upstream server' },
   ATTEST_DENIED: { jsonrpc: -32010, http: 200, message: 'Denied by policy' },
   ATTEST_LOG_UNAVAILABLE: { jsonrpc: -32011, http: 503, message: 'The audit log could not record this message; nothing was forwarded (fail closed)' },

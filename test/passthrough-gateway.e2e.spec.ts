@@ -11,6 +11,7 @@ import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 // depends on #gateway startGateway
 import { startGateway } from '#gateway';
+import { verifyFileLog } from '#eventlog';
 import type { AttestConfigInput } from '#schemas';
 import { closeAllClients, connectClient } from './harness/client.ts';
 import type { ClientTarget } from './harness/client.ts';
@@ -66,8 +67,12 @@ async function gatewayTarget(upstream: 'stdio' | 'streamable-http' | 'sse', endp
     connect: (options) => connectClient(clientTarget, options),
     toolName: names,
     promptName: names,
+    receipts: true,
     close: async () => {
       await gateway.close();
+      // Everything the suite did through the gateway must have left a log that verifies.
+      const report = await verifyFileLog(logDir);
+      if (!report.ok || report.eventsChecked < 50) throw new Error(`log after the suite: ${JSON.stringify(report)}`);
       await fixture?.stop();
       await removeTempDir(logDir);
     },

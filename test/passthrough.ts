@@ -50,7 +50,12 @@ export interface PassthroughTarget {
   promptName(name: string): string;
   /** Stops whatever the target started. */
   close(): Promise<void>;
+  /** True through the gateway: every result then carries `_meta["attest/receipt"]`. */
+  readonly receipts?: boolean;
 }
+
+/** The one key the gateway adds to results (its receipt); everything else must pass unchanged. */
+export const RECEIPT_META_KEY = 'attest/receipt';
 
 const TEST_TIMEOUT_MS = 20_000;
 /** How long a notification may take to arrive before the test fails. */
@@ -360,7 +365,14 @@ export function describePassthrough(title: string, startTarget: () => Promise<Pa
     });
 
     test('ping: answered', async () => {
-      assert.deepEqual(await c().client.ping(), {});
+      const { _meta: meta, ...rest } = (await c().client.ping()) as { _meta?: Record<string, unknown> };
+      assert.deepEqual(rest, {});
+      assert.deepEqual(Object.keys(meta ?? {}).filter((key) => key !== RECEIPT_META_KEY), [], 'only the receipt may be added');
+      if (t().receipts === true) {
+        const receipt = meta?.[RECEIPT_META_KEY] as { callId?: unknown; request?: { index?: unknown } } | undefined;
+        assert.equal(typeof receipt?.callId, 'string', `no receipt: ${JSON.stringify(meta)}`);
+        assert.equal(typeof receipt?.request?.index, 'number');
+      }
     });
   });
 }

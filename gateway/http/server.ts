@@ -81,7 +81,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
 
   const app = Fastify({ bodyLimit: config.gateway.maxBodyBytes, logger: false, return503OnClosing: true, forceCloseConnections: true });
 
-  app.removeContentTypeParser('application/json');
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     try {
       done(null, JSON.parse(body as string));
@@ -209,7 +209,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
       if ('problem' in checked) return refuse(request, reply, checked.problem, { id: checked.id, ...(sessionId !== undefined && { sessionId }) });
       const isInitialize = checked.messages.some((m) => m['method'] === 'initialize');
       if (sessionId === undefined) {
-        if (!isInitialize) return refuse(request, reply, new GatewayError('ATTEST_UNKNOWN_SESSION', 'Bad Request: no Mcp-Session-Id header; send "initialize" first to open a session'), { method: String(checked.messages[0]?.['method'] ?? '') });
+        if (!isInitialize) return refuse(request, reply, new GatewayError('ATTEST_SESSION_REQUIRED', 'Bad Request: no Mcp-Session-Id header; send "initialize" first to open a session'), { method: String(checked.messages[0]?.['method'] ?? '') });
         const id = randomUUID();
         const transport = new NodeStreamableHTTPServerTransport({ sessionIdGenerator: () => id });
         const session = await openSession(request, id, 'streamable-http', endpoint, scope, {
@@ -236,7 +236,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     }
 
     if (sessionId === undefined) {
-      return refuse(request, reply, new GatewayError('ATTEST_UNKNOWN_SESSION', `Bad Request: ${request.method} needs an Mcp-Session-Id header`));
+      return refuse(request, reply, new GatewayError('ATTEST_SESSION_REQUIRED', `Bad Request: ${request.method} needs an Mcp-Session-Id header`));
     }
     const entry = lookup(request, sessionId, endpoint);
     if (entry.streamable === undefined) throw new GatewayError('ATTEST_UNKNOWN_SESSION', `Session "${sessionId}" is not a Streamable HTTP session`);
@@ -280,7 +280,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     scopeFor(server);
     const endpoint = server === undefined ? '/sse' : `/servers/${server}/sse`;
     const sessionId = request.query.sessionId;
-    if (sessionId === undefined) return refuse(request, reply, new GatewayError('ATTEST_UNKNOWN_SESSION', 'Bad Request: the sessionId query parameter is missing'));
+    if (sessionId === undefined) return refuse(request, reply, new GatewayError('ATTEST_SESSION_REQUIRED', 'Bad Request: the sessionId query parameter is missing'));
     const checked = validateBody(request.body);
     if ('problem' in checked) return refuse(request, reply, checked.problem, { id: checked.id, sessionId });
     const entry = lookup(request, sessionId, endpoint);

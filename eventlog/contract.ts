@@ -1,0 +1,303 @@
+/**
+ * The EventLog contract: one suite every adapter must pass (file now; Kafka and KurrentDB later),
+ * so the gateway can rely on the port alone. Run it from an adapter's spec file:
+ *
+ *   testEventLog('file', async () => ({ open: () => openFileLog({ dir }), dispose: () => rm(dir, …) }));
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { AttestEventSchema, eventHash } from '#schemas';
+import type { EventDraft } from '#schemas';
+import type { EventLog, StoredEvent } from './port.ts';
+import { InvalidEventError, LogUnavailableError } from './port.ts';
+import { sampleDraft } from './sample-drafts.ts';
+import { verifyLog } from './verify.ts';
+
+export interface EventLogHarness {
+  /** Opens the log on this harness's storage; called again after close() to reopen the same storage. */
+  open(): Promise<EventLog>;
+  /** Removes the storage and anything the harness started. */
+  dispose(): Promise<void>;
+}
+
+/** Makes fresh, empty storage for one test. */
+export type EventLogFactory = () => Promise<EventLogHarness>;
+
+interface Given {
+  readonly log: EventLog;
+  /** Closes the log and opens it again on the same storage. */
+  reopen(): Promise<EventLog>;
+}
+
+const TEST_TIMEOUT_MS = 120_000;
+
+export function testEventLog(name: string, factory: EventLogFactory): void {
+  async function given(run: (context: Given) => Promise<void>): Promise<void> {
+    const harness = await factory();
+    let log = await harness.open();
+    const context: Given = {
+      get log() {
+        return log;
+      },
+      async reopen() {
+        await log.close();
+        log = await harness.open();
+        return log;
+      },
+    };
+    try {
+      await run(context);
+    } finally {
+      try {
+        await log.close();
+      } finally {
+        await harness.dispose();
+      }
+    }
+  }
+
+  void describe(`EventLog contract: ${name}`, { timeout: TEST_TIMEOUT_MS }, () => {
+    void it('acknowledges appends with sealed events and positions, and reads back exactly those (valid per the event schema)', () =>
+      given(async ({ log }) => {
+        const acked = [...(await log.append([sampleDraft('s-a', 0)])), ...(await log.append([sampleDraft('s-a', 1), sampleDraft('s-b', 0)])), ...(await log.append([sampleDraft('s-c', 0)]))];
+        assert.deepEqual(
+          acked.map((s) => s.position.index),
+          [0, 1, 2, 3],
+        );
+        assert.ok(acked.every((s) => s.position.backend === log.backend));
+        const read = await collect(log.read());
+        assert.equal(read.length, 4);
+        for (let i = 0; i < read.length; i++) {
+          const stored = read[i] as StoredEvent;
+          assert.deepEqual(AttestEventSchema.parse(stored.event), stored.event, 'what comes back is a valid event');
+          assert.deepEqual(stored.event, (acked[i] as StoredEvent).event);
+          assert.deepEqual(stored.position, (acked[i] as StoredEvent).position);
+          assert.equal(eventHash(stored.event), stored.event.hash, 'hash = SHA-256 of the canonical event without hash');
+        }
+      }));
+
+    void it('chains every stream: seq 1, 2, 3 … and prevHash = the previous event’s hash, across many interleaved streams', () =>
+      given(async ({ log }) => {
+        const streams = Array.from({ length: 30 }, (_, i) => `chain-${i}`);
+        for (let round = 0; round < 8; round++) {
+          for (const [i, stream] of streams.entries()) {
+            // Mix single and multi-event calls, some spanning two streams.
+            const drafts = i % 4 === 0 ? [sampleDraft(stream, round), sampleDraft(streams[(i + 1) % streams.length] as string, 100 + round)] : [sampleDraft(stream, round)];
+            await log.append(drafts);
+          }
+        }
+        const byStream = groupByStream(await collect(log.read()));
+        assert.equal(byStream.size, streams.length);
+        for (const [stream, events] of byStream) {
+          events.forEach((stored, i) => {
+            assert.equal(stored.event.seq, i + 1, `${stream} seq`);
+            assert.equal(stored.event.prevHash, i === 0 ? null : (events[i - 1] as StoredEvent).event.hash, `${stream} prevHash at seq ${i + 1}`);
+          });
+        }
+        const verdict = await verifyLog(log.read());
+        assert.equal(verdict.ok, true, verdict.firstFailure?.reason);
+      }));
+
+    void it('makes 2,000 appends from 50 concurrent callers durable, chained and ordered as they were called', () =>
+      given(async ({ log }) => {
+        const callOrder: string[] = [];
+        const acked = new Map<string, readonly StoredEvent[]>();
+        const caller = async (c: number): Promise<void> => {
+          for (let k = 0; k < 40; k++) {
+            const draft = sampleDraft(`conc-${(c * 7 + k) % 25}`, k);
+            callOrder.push(draft.id);
+            acked.set(draft.id, await log.append([draft]));
+          }
+        };
+        await Promise.all(Array.from({ length: 50 }, (_, c) => caller(c)));
+        assert.equal(acked.size, 2000);
+        assert.equal(log.size(), 2000);
+        const indexes = callOrder.map((id) => (acked.get(id)?.[0] as StoredEvent).position.index);
+        assert.deepEqual(
+          indexes,
+          indexes.map((_, i) => i),
+          'log order is call order',
+        );
+        const read = await collect(log.read());
+        assert.deepEqual(
+          read.map((s) => s.event.id),
+          callOrder,
+        );
+        for (const events of groupByStream(read).values()) {
+          assert.deepEqual(
+            events.map((s) => s.event.seq),
+            events.map((_, i) => i + 1),
+          );
+        }
+        const verdict = await verifyLog(log.read());
+        assert.equal(verdict.ok, true, verdict.firstFailure?.reason);
+        assert.equal(verdict.eventsChecked, 2000);
+      }));
+
+    void it('keeps the events of one append together in the log, however many callers append at once', () =>
+      given(async ({ log }) => {
+        const calls = Array.from({ length: 300 }, (_, c) => Array.from({ length: 1 + (c % 5) }, (__, k) => sampleDraft(`batch-${(c + k) % 7}`, k)));
+        const results = await Promise.all(calls.map((drafts) => log.append(drafts)));
+        for (const [c, stored] of results.entries()) {
+          assert.equal(stored.length, (calls[c] as EventDraft[]).length);
+          const first = (stored[0] as StoredEvent).position.index;
+          assert.deepEqual(
+            stored.map((s) => s.position.index),
+            stored.map((_, i) => first + i),
+            `call ${c} is contiguous`,
+          );
+          assert.deepEqual(
+            stored.map((s) => s.event.id),
+            (calls[c] as EventDraft[]).map((d) => d.id),
+          );
+        }
+        const verdict = await verifyLog(log.read());
+        assert.equal(verdict.ok, true, verdict.firstFailure?.reason);
+      }));
+
+    void it('reads from an index, and one stream only', () =>
+      given(async ({ log }) => {
+        for (let i = 0; i < 30; i++) await log.append([sampleDraft(`read-${i % 3}`, Math.floor(i / 3))]);
+        const fromTwenty = await collect(log.read({ fromIndex: 20 }));
+        assert.deepEqual(
+          fromTwenty.map((s) => s.position.index),
+          Array.from({ length: 10 }, (_, i) => 20 + i),
+        );
+        const one = await collect(log.read({ stream: 'read-1' }));
+        assert.equal(one.length, 10);
+        assert.ok(one.every((s) => s.event.stream === 'read-1'));
+        assert.deepEqual(
+          one.map((s) => s.event.seq),
+          Array.from({ length: 10 }, (_, i) => i + 1),
+        );
+        const oneFromTwenty = await collect(log.read({ stream: 'read-2', fromIndex: 20 }));
+        assert.deepEqual(
+          oneFromTwenty.map((s) => s.position.index),
+          [20, 23, 26, 29],
+        );
+        assert.deepEqual(await collect(log.read({ fromIndex: 30 })), []);
+      }));
+
+    void it('follows: yields what is there, then later appends as they become durable, and stops when aborted', () =>
+      given(async ({ log }) => {
+        for (let i = 0; i < 3; i++) await log.append([sampleDraft('follow', i)]);
+        const controller = new AbortController();
+        const seen: StoredEvent[] = [];
+        let notify: (() => void) | undefined;
+        const following = (async () => {
+          for await (const stored of log.follow({ fromIndex: 1, signal: controller.signal })) {
+            seen.push(stored);
+            notify?.();
+          }
+        })();
+        const waitFor = (count: number): Promise<void> =>
+          new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`follow saw ${seen.length} events, expected ${count}`)), 20_000);
+            const check = (): void => {
+              if (seen.length >= count) {
+                clearTimeout(timer);
+                resolve();
+              }
+            };
+            notify = check;
+            check();
+          });
+        await waitFor(2);
+        for (let i = 3; i < 8; i++) await log.append([sampleDraft('follow', i)]);
+        await Promise.all([log.append([sampleDraft('follow-b', 0)]), log.append([sampleDraft('follow-b', 1)])]);
+        await waitFor(9);
+        controller.abort();
+        await withTimeout(following, 10_000, 'follow did not stop after abort');
+        assert.deepEqual(
+          seen.map((s) => s.position.index),
+          Array.from({ length: 9 }, (_, i) => 1 + i),
+        );
+        // An aborted follow does not hold the log: appends go on, and a new follow sees them.
+        await log.append([sampleDraft('follow', 8)]);
+        const late = new AbortController();
+        const first = await withTimeout(firstOf(log.follow({ fromIndex: 10, signal: late.signal })), 10_000, 'a new follow saw nothing');
+        late.abort();
+        assert.equal(first?.position.index, 10);
+      }));
+
+    void it('reports the durable head of each stream and the size of the log', () =>
+      given(async ({ log }) => {
+        assert.deepEqual(log.head('nobody'), { seq: 0, hash: null });
+        assert.equal(log.size(), 0);
+        const [a1] = await log.append([sampleDraft('head-a', 0)]);
+        const [, a2] = await log.append([sampleDraft('head-b', 0), sampleDraft('head-a', 1)]);
+        assert.deepEqual(log.head('head-a'), { seq: 2, hash: a2?.event.hash });
+        assert.equal(log.head('head-b').seq, 1);
+        assert.notEqual(a1?.event.hash, a2?.event.hash);
+        assert.equal(log.size(), 3);
+      }));
+
+    void it('keeps heads and size across close and reopen: new appends continue each chain', () =>
+      given(async (context) => {
+        for (let i = 0; i < 12; i++) await context.log.append([sampleDraft(`reopen-${i % 4}`, i)]);
+        const before = context.log.head('reopen-2');
+        const log = await context.reopen();
+        assert.equal(log.size(), 12);
+        assert.deepEqual(log.head('reopen-2'), before);
+        const [next] = await log.append([sampleDraft('reopen-2', 99)]);
+        assert.equal(next?.event.seq, before.seq + 1);
+        assert.equal(next?.event.prevHash, before.hash);
+        assert.equal(next?.position.index, 12);
+        const verdict = await verifyLog(log.read());
+        assert.equal(verdict.ok, true, verdict.firstFailure?.reason);
+        assert.equal(verdict.eventsChecked, 13);
+      }));
+
+    void it('rejects appends after close with ATTEST_LOG_CLOSED, writing nothing', () =>
+      given(async (context) => {
+        await context.log.append([sampleDraft('closed', 0)]);
+        await context.log.close();
+        await assert.rejects(context.log.append([sampleDraft('closed', 1)]), (error: unknown) => error instanceof LogUnavailableError && error.code === 'ATTEST_LOG_CLOSED');
+        const log = await context.reopen();
+        assert.equal(log.size(), 1);
+        assert.equal(log.head('closed').seq, 1);
+      }));
+
+    void it('rejects an invalid draft with ATTEST_EVENT_INVALID and leaves the chains untouched', () =>
+      given(async ({ log }) => {
+        const good = sampleDraft('invalid', 0);
+        const bad = { ...sampleDraft('invalid', 1), occurredAt: 'yesterday' } as EventDraft;
+        await assert.rejects(log.append([good, bad]), (error: unknown) => error instanceof InvalidEventError && error.code === 'ATTEST_EVENT_INVALID' && /occurredAt/.test(error.message));
+        assert.equal(log.size(), 0);
+        const [first] = await log.append([sampleDraft('invalid', 2)]);
+        assert.equal(first?.event.seq, 1, 'the rejected call sealed nothing');
+        assert.equal(first?.event.prevHash, null);
+        assert.deepEqual(await log.append([]), []);
+      }));
+  });
+}
+
+export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}
+
+function groupByStream(events: readonly StoredEvent[]): Map<string, StoredEvent[]> {
+  const out = new Map<string, StoredEvent[]>();
+  for (const stored of events) {
+    const list = out.get(stored.event.stream);
+    if (list === undefined) out.set(stored.event.stream, [stored]);
+    else list.push(stored);
+  }
+  return out;
+}
+
+async function firstOf<T>(iterable: AsyncIterable<T>): Promise<T | undefined> {
+  for await (const item of iterable) return item;
+  return undefined;
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,446 @@
+/**
+ * The single writer of a file log: group commit (ARCHITECTURE.md "Group commit"). Appends queue
+ * their encoded frames; one loop writes everything queued with one writev and one fdatasync per
+ * batch, then resolves every caller of that batch. While a batch is in flight new appends queue
+ * for the next one, so under load batches grow and fsyncs per event shrink.
+ *
+ * Failure policy: a failed write or fdatasync rejects the batch and everything queued behind it
+ * (their chain links run through the failed events), rolls the chain heads back to the last durable
+ * state, and truncates the segment back to its last durable offset through a fresh descriptor.
+ * After a failed fsync the old descriptor is never trusted again ("fsyncgate": the kernel may have
+ * dropped the dirty pages and cleared the error). Later appends try the disk again, so the log
+ * recovers by itself once space is freed or the device is back.
+ */
+import { constants } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import type { AttestEvent } from '#schemas';
+import type { ChainHeads } from '../chain.ts';
+import type { EventLogLogger } from '../logger.ts';
+import { LogUnavailableError } from '../port.ts';
+import type { StoredEvent } from '../port.ts';
+import { deferred } from './deferred.ts';
+import type { Deferred } from './deferred.ts';
+import { closeQuietly, fsyncDir, writeFully } from './durable-fs.ts';
+import type { SegmentState } from './recovery.ts';
+import { segmentPath } from './segments.ts';
+
+export interface PendingAppend {
+  readonly events: readonly AttestEvent[];
+  /** The frames of all events of the call, back to back: a call is never split across batches or segments. */
+  readonly bytes: Buffer;
+  readonly frameOffsets: readonly number[];
+  /** performance.now() after which the caller is told ATTEST_LOG_TIMEOUT. */
+  readonly deadline: number;
+  readonly resolve: (stored: readonly StoredEvent[]) => void;
+  readonly reject: (error: Error) => void;
+  settled: boolean;
+}
+
+export interface GroupCommitOptions {
+  readonly dir: string;
+  readonly segmentBytes: number;
+  readonly maxBatchEvents: number;
+  readonly appendTimeoutMs: number;
+  readonly fsync: boolean;
+  readonly logger: EventLogLogger;
+}
+
+export interface FileLogStats {
+  /** Batches made durable (one writev + one fdatasync each). */
+  readonly batches: number;
+  /** Events made durable. */
+  readonly events: number;
+  readonly meanBatchEvents: number;
+  /** Duration of the last fdatasync, ms (0 with fsync off). */
+  readonly lastFsyncMs: number;
+  readonly maxFsyncMs: number;
+  readonly failedBatches: number;
+  readonly timedOutAppends: number;
+  /** Appends waiting for the next batch. */
+  readonly queuedAppends: number;
+}
+
+interface Batch {
+  readonly entries: PendingAppend[];
+  readonly events: number;
+  readonly bytes: number;
+  /** The batch starts a new segment. */
+  readonly roll: boolean;
+}
+
+const WRITE_FLAGS = constants.O_WRONLY;
+const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT;
+const NO_APPENDS: PendingAppend[] = [];
+
+function settleRejected(entry: PendingAppend, error: Error): void {
+  if (entry.settled) return;
+  entry.settled = true;
+  entry.reject(error);
+}
+
+/** A failed file-system step, with what the operator needs: the step, the path, the errno. */
+class StorageFault extends Error {
+  readonly step: string;
+  readonly path: string;
+  readonly errno: string;
+  constructor(step: string, path: string, cause: unknown) {
+    const errno = (cause as NodeJS.ErrnoException | undefined)?.code ?? 'EUNKNOWN';
+    super(`${errno} during ${step} of ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.step = step;
+    this.path = path;
+    this.errno = errno;
+  }
+}
+
+export class GroupCommitWriter {
+  readonly #options: GroupCommitOptions;
+  readonly #heads: ChainHeads;
+  readonly #segments: SegmentState[];
+  #size: number;
+  #handle: FileHandle | null = null;
+  /** Open (and trim) the current segment afresh before the next write. */
+  #reopen = true;
+  /** A segment was created whose directory entry is not yet durable. */
+  #dirDirty = false;
+  #queue: PendingAppend[] = [];
+  #queueHead = 0;
+  #inflight: PendingAppend[] = NO_APPENDS;
+  #running = false;
+  #idle: Deferred<void> | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #commit = deferred<boolean>();
+  #closing: Promise<void> | null = null;
+
+  #batches = 0;
+  #events = 0;
+  #lastFsyncMs = 0;
+  #maxFsyncMs = 0;
+  #failedBatches = 0;
+  #timedOut = 0;
+
+  constructor(options: GroupCommitOptions, heads: ChainHeads, segments: SegmentState[], size: number) {
+    if (segments.length === 0) throw new Error('GroupCommitWriter needs at least one segment');
+    this.#options = options;
+    this.#heads = heads;
+    this.#segments = segments;
+    this.#size = size;
+  }
+
+  /** Durable events. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Segments with their durable lengths (live: the last one grows). */
+  get segments(): readonly SegmentState[] {
+    return this.#segments;
+  }
+
+  /** Resolves true at the next durable batch, false when the log closes. */
+  nextCommit(): Promise<boolean> {
+    return this.#commit.promise;
+  }
+
+  enqueue(entry: PendingAppend): void {
+    this.#queue.push(entry);
+    if (this.#timer === null) this.#armTimer();
+    if (!this.#running) {
+      this.#running = true;
+      // A microtask, not a direct call: appends made in the same tick join the first batch.
+      queueMicrotask(() => void this.#drain());
+    }
+  }
+
+  stats(): FileLogStats {
+    return {
+      batches: this.#batches,
+      events: this.#events,
+      meanBatchEvents: this.#batches === 0 ? 0 : this.#events / this.#batches,
+      lastFsyncMs: this.#lastFsyncMs,
+      maxFsyncMs: this.#maxFsyncMs,
+      failedBatches: this.#failedBatches,
+      timedOutAppends: this.#timedOut,
+      queuedAppends: this.#queue.length - this.#queueHead,
+    };
+  }
+
+  /** Waits for every queued append to settle, then releases the segment. Callers stop enqueueing first. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#running) {
+        this.#idle ??= deferred<void>();
+        await this.#idle.promise;
+      }
+      if (this.#timer !== null) clearTimeout(this.#timer);
+      this.#timer = null;
+      const handle = this.#handle;
+      this.#handle = null;
+      if (handle !== null) {
+        try {
+          await handle.close();
+        } catch (error) {
+          this.#options.logger.warn({ err: error }, 'event log: closing the segment failed (all acknowledged data was already synced)');
+        }
+      }
+      this.#commit.resolve(false);
+    })();
+    return this.#closing;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queueHead < this.#queue.length) {
+        const batch = this.#takeBatch();
+        this.#inflight = batch.entries;
+        try {
+          const at = await this.#write(batch);
+          this.#committed(batch, at);
+        } catch (error) {
+          // Synchronously, so no append made from here on chains onto the failed events.
+          const failed = this.#failed(batch, error);
+          // Callers learn of the failure only once the segment is back at its durable end; the
+          // timer still covers them meanwhile (they stay in flight).
+          this.#inflight = failed.entries;
+          await this.#trimAfterFailure();
+          failed.reject();
+        }
+        this.#inflight = NO_APPENDS;
+      }
+    } finally {
+      this.#running = false;
+      this.#idle?.resolve();
+    }
+  }
+
+  #takeBatch(): Batch {
+    const { segmentBytes, maxBatchEvents } = this.#options;
+    const current = this.#current();
+    const first = this.#queue[this.#queueHead] as PendingAppend;
+    const roll = current.durableBytes > 0 && current.durableBytes + first.bytes.length > segmentBytes;
+    const start = roll ? 0 : current.durableBytes;
+    const entries: PendingAppend[] = [];
+    let events = 0;
+    let bytes = 0;
+    while (this.#queueHead < this.#queue.length) {
+      const entry = this.#queue[this.#queueHead] as PendingAppend;
+      // At least one call per batch, even one larger than a segment: a call is never split.
+      if (entries.length > 0 && (events + entry.events.length > maxBatchEvents || start + bytes + entry.bytes.length > segmentBytes)) break;
+      entries.push(entry);
+      events += entry.events.length;
+      bytes += entry.bytes.length;
+      this.#queueHead++;
+    }
+    this.#compactQueue();
+    return { entries, events, bytes, roll };
+  }
+
+  /** Writes and syncs a batch; returns the offset it starts at in the current segment. */
+  async #write(batch: Batch): Promise<number> {
+    const { dir, fsync } = this.#options;
+    let step = 'creation';
+    let path = segmentPath(dir, this.#size);
+    try {
+      if (batch.roll) await this.#roll();
+      const segment = this.#current();
+      path = segmentPath(dir, segment.base);
+      if (this.#reopen || this.#handle === null) {
+        step = 'opening';
+        await this.#openCurrent();
+      }
+      const handle = this.#handle as FileHandle;
+      const at = segment.durableBytes;
+      step = 'write';
+      await writeFully(
+        handle,
+        batch.entries.map((entry) => entry.bytes),
+        at,
+      );
+      if (fsync) {
+        step = 'fdatasync';
+        const started = performance.now();
+        await handle.datasync();
+        const took = performance.now() - started;
+        this.#lastFsyncMs = took;
+        if (took > this.#maxFsyncMs) this.#maxFsyncMs = took;
+        if (this.#dirDirty) {
+          step = 'fsync of the directory';
+          path = dir;
+          await fsyncDir(dir);
+          this.#dirDirty = false;
+        }
+      }
+      return at;
+    } catch (error) {
+      throw new StorageFault(step, path, error);
+    }
+  }
+
+  /** Starts the next segment, named after the index of its first record. The old one is complete and synced. */
+  async #roll(): Promise<void> {
+    const previous = this.#handle;
+    this.#handle = null;
+    await closeQuietly(previous);
+    const segment: SegmentState = { base: this.#size, durableBytes: 0 };
+    const handle = await this.#openTrimmed(segment);
+    // Published to readers only once the file exists.
+    this.#segments.push(segment);
+    this.#handle = handle;
+    this.#reopen = false;
+  }
+
+  /** (Re)opens the current segment on a fresh descriptor and trims it to its durable length. */
+  async #openCurrent(): Promise<void> {
+    const previous = this.#handle;
+    this.#handle = null;
+    await closeQuietly(previous);
+    this.#handle = await this.#openTrimmed(this.#current());
+    this.#reopen = false;
+  }
+
+  async #openTrimmed(segment: SegmentState): Promise<FileHandle> {
+    const path = segmentPath(this.#options.dir, segment.base);
+    // Durable bytes must already be there; only an empty segment may be (re)created.
+    const handle = await open(path, segment.durableBytes === 0 ? CREATE_FLAGS : WRITE_FLAGS);
+    try {
+      const { size } = await handle.stat();
+      if (size < segment.durableBytes) {
+        throw Object.assign(new Error(`the segment holds ${size} bytes but ${segment.durableBytes} were acknowledged: it was truncated or replaced by someone else`), { code: 'EDATALOST' });
+      }
+      if (size > segment.durableBytes) {
+        await handle.truncate(segment.durableBytes);
+        if (this.#options.fsync) await handle.datasync();
+      }
+      if (segment.durableBytes === 0) this.#dirDirty = true;
+      return handle;
+    } catch (error) {
+      await closeQuietly(handle);
+      throw error;
+    }
+  }
+
+  #committed(batch: Batch, at: number): void {
+    const segment = this.#current();
+    let index = this.#size;
+    let offset = at;
+    segment.durableBytes = at + batch.bytes;
+    this.#size += batch.events;
+    this.#batches++;
+    this.#events += batch.events;
+    for (const entry of batch.entries) {
+      this.#heads.commit(entry.events);
+      const stored: StoredEvent[] = new Array<StoredEvent>(entry.events.length);
+      for (let i = 0; i < entry.events.length; i++) {
+        stored[i] = {
+          event: entry.events[i] as AttestEvent,
+          position: { backend: 'file', index: index + i, segment: segment.base, offset: offset + (entry.frameOffsets[i] as number) },
+        };
+      }
+      index += entry.events.length;
+      offset += entry.bytes.length;
+      if (!entry.settled) {
+        entry.settled = true;
+        entry.resolve(stored);
+      }
+    }
+    const commit = this.#commit;
+    this.#commit = deferred<boolean>();
+    commit.resolve(true);
+  }
+
+  /** Takes the failed batch and everything queued behind it out of the queue and rolls the heads back; `reject` tells their callers. */
+  #failed(batch: Batch, error: unknown): { readonly entries: PendingAppend[]; reject(): void } {
+    this.#reopen = true;
+    this.#failedBatches++;
+    this.#heads.rollback();
+    const behind = this.#queue.slice(this.#queueHead);
+    this.#queue = [];
+    this.#queueHead = 0;
+    const fault = error instanceof StorageFault ? error : new StorageFault('write', this.#options.dir, error);
+    this.#options.logger.error(
+      { err: error, errno: fault.errno, step: fault.step, path: fault.path, rejectedAppends: batch.entries.length + behind.length },
+      'event log write failed: appends rejected, chain heads rolled back to the last durable event',
+    );
+    const failure = new LogUnavailableError('ATTEST_LOG_UNAVAILABLE', `the event log could not be written: ${fault.message}. Nothing of this append was acknowledged.`, { cause: error });
+    const queued = new LogUnavailableError('ATTEST_LOG_UNAVAILABLE', `an earlier write to the event log failed (${fault.errno} during ${fault.step} of ${fault.path}); this append, queued behind it, was not written.`, { cause: error });
+    return {
+      entries: [...batch.entries, ...behind],
+      reject: () => {
+        for (const entry of batch.entries) settleRejected(entry, failure);
+        for (const entry of behind) settleRejected(entry, queued);
+      },
+    };
+  }
+
+  /** Cuts what the failed batch may have left past the durable end, through a fresh descriptor. */
+  async #trimAfterFailure(): Promise<void> {
+    const previous = this.#handle;
+    this.#handle = null;
+    await closeQuietly(previous);
+    try {
+      const handle = await this.#openTrimmed(this.#current());
+      await handle.close();
+    } catch (error) {
+      // Not fatal: the next batch opens and trims again before it writes, and fails if it cannot.
+      this.#options.logger.warn({ err: error }, 'event log: could not trim the segment after a failed write; will retry before the next write');
+    }
+  }
+
+  #current(): SegmentState {
+    return this.#segments[this.#segments.length - 1] as SegmentState;
+  }
+
+  #compactQueue(): void {
+    if (this.#queueHead === this.#queue.length) {
+      this.#queue = [];
+      this.#queueHead = 0;
+    } else if (this.#queueHead > 1024) {
+      this.#queue = this.#queue.slice(this.#queueHead);
+      this.#queueHead = 0;
+    }
+  }
+
+  /**
+   * One timer for all pending appends instead of one each: they share a timeout and settle in
+   * queue order, so the oldest unsettled one always has the earliest deadline.
+   */
+  #armTimer(): void {
+    const oldest = this.#oldestUnsettled();
+    if (oldest === undefined) return;
+    this.#timer = setTimeout(this.#expire, Math.max(0, oldest.deadline - performance.now()) + 1);
+    this.#timer.unref();
+  }
+
+  readonly #expire = (): void => {
+    this.#timer = null;
+    const now = performance.now();
+    let timeout: LogUnavailableError | undefined;
+    const expire = (entry: PendingAppend): boolean => {
+      if (entry.deadline > now) return false;
+      if (!entry.settled) {
+        entry.settled = true;
+        this.#timedOut++;
+        timeout ??= new LogUnavailableError(
+          'ATTEST_LOG_TIMEOUT',
+          `the event log did not confirm the append within ${this.#options.appendTimeoutMs} ms (the disk is slow or stalled); treat the call as refused. The events may still be written later.`,
+        );
+        entry.reject(timeout);
+      }
+      return true;
+    };
+    for (const entry of this.#inflight) if (!expire(entry)) break;
+    for (let i = this.#queueHead; i < this.#queue.length; i++) if (!expire(this.#queue[i] as PendingAppend)) break;
+    if (timeout !== undefined) this.#options.logger.warn({ appendTimeoutMs: this.#options.appendTimeoutMs }, 'event log: appends timed out');
+    this.#armTimer();
+  };
+
+  #oldestUnsettled(): PendingAppend | undefined {
+    for (const entry of this.#inflight) if (!entry.settled) return entry;
+    for (let i = this.#queueHead; i < this.#queue.length; i++) {
+      const entry = this.#queue[i] as PendingAppend;
+      if (!entry.settled) return entry;
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,144 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  isKnownMethod,
+  isNotification,
+  isRequest,
+  isResponse,
+  jsonRpcProblem,
+  LATEST_PROTOCOL_VERSION,
+  negotiateProtocolVersion,
+  paramsProblem,
+  progressTokenOf,
+  SUPPORTED_PROTOCOL_VERSIONS,
+} from './protocol.ts';
+import type { RpcRequest } from './protocol.ts';
+
+function request(method: string, params?: Record<string, unknown>): RpcRequest {
+  return { jsonrpc: '2.0', id: 1, method, ...(params !== undefined && { params }) };
+}
+
+describe('jsonRpcProblem', () => {
+  it('accepts requests, notifications and responses', () => {
+    assert.equal(jsonRpcProblem({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), undefined);
+    assert.equal(jsonRpcProblem({ jsonrpc: '2.0', id: 'abc', method: 'tools/call', params: { name: 'x' } }), undefined);
+    assert.equal(jsonRpcProblem({ jsonrpc: '2.0', id: 0, method: 'ping' }), undefined);
+    assert.equal(jsonRpcProblem({ jsonrpc: '2.0', method: 'notifications/initialized' }), undefined);
+    assert.equal(jsonRpcProblem({ jsonrpc: '2.0', id: 3, result: {} }), undefined);
+    assert.equal(jsonRpcProblem({ jsonrpc: '2.0', id: 3, error: { code: -32601, message: 'nope' } }), undefined);
+  });
+
+  it('refuses anything that is not a JSON object', () => {
+    for (const value of [null, undefined, 1, 'ping', true, [], [{ jsonrpc: '2.0', id: 1, method: 'ping' }]]) {
+      assert.equal(jsonRpcProblem(value), 'Invalid Request: a JSON-RPC message must be a JSON object', `for ${JSON.stringify(value)}`);
+    }
+  });
+
+  it('refuses a missing or wrong "jsonrpc"', () => {
+    const expected = 'Invalid Request: "jsonrpc" must be the string "2.0"';
+    assert.equal(jsonRpcProblem({ id: 1, method: 'ping' }), expected);
+    assert.equal(jsonRpcProblem({ jsonrpc: '1.0', id: 1, method: 'ping' }), expected);
+    assert.equal(jsonRpcProblem({ jsonrpc: 2, id: 1, method: 'ping' }), expected);
+  });
+
+  it('refuses a method that is not a string', () => {
+    for (const method of [5, null, {}, ['ping']]) {
+      assert.equal(jsonRpcProblem({ jsonrpc: '2.0', id: 1, method }), 'Invalid Request: "method" must be a string');
+    }
+  });
+
+  it('refuses an id that is neither a string nor a number', () => {
+    for (const id of [true, null, {}, ['1']]) {
+      assert.equal(jsonRpcProblem({ jsonrpc: '2.0', id, method: 'ping' }), 'Invalid Request: "id" must be a string or a number', `for id ${JSON.stringify(id)}`);
+    }
+  });
+
+  it('refuses positional (array) params and other non-object params', () => {
+    for (const params of [['echo'], [], null, 'x', 3]) {
+      assert.equal(jsonRpcProblem({ jsonrpc: '2.0', id: 1, method: 'tools/call', params }), 'Invalid Request: "params" must be an object (MCP uses named params)');
+    }
+  });
+
+  it('refuses an object that is no kind of JSON-RPC message', () => {
+    assert.match(jsonRpcProblem({ jsonrpc: '2.0' }) ?? '', /^Invalid Request: /);
+    assert.match(jsonRpcProblem({ jsonrpc: '2.0', id: 1 }) ?? '', /^Invalid Request: /);
+  });
+});
+
+describe('paramsProblem', () => {
+  it('names the field of a tools/call whose name is a number', () => {
+    assert.equal(paramsProblem(request('tools/call', { name: 42 })), 'Invalid params for tools/call: params.name: Invalid input: expected string, received number');
+  });
+
+  it('names a missing required field', () => {
+    assert.match(paramsProblem(request('tools/call', {})) ?? '', /^Invalid params for tools\/call: params\.name: /);
+    assert.match(paramsProblem(request('resources/read', {})) ?? '', /^Invalid params for resources\/read: params\.uri: /);
+    assert.match(paramsProblem(request('prompts/get', { name: 1 })) ?? '', /params\.name: /);
+  });
+
+  it('names a nested field', () => {
+    assert.match(paramsProblem(request('tools/call', { name: 'echo', arguments: 'text' })) ?? '', /params\.arguments: /);
+  });
+
+  it('accepts valid params and requests that need none', () => {
+    assert.equal(paramsProblem(request('tools/call', { name: 'echo', arguments: { message: 'hi' } })), undefined);
+    assert.equal(paramsProblem(request('tools/list')), undefined);
+    assert.equal(paramsProblem(request('tools/list', { cursor: 'c1' })), undefined);
+    assert.equal(paramsProblem(request('ping')), undefined);
+    assert.equal(paramsProblem(request('resources/read', { uri: 'file:///x' })), undefined);
+  });
+
+  it('leaves unknown methods to routing', () => {
+    assert.equal(isKnownMethod('tools/call'), true);
+    assert.equal(isKnownMethod('vendor/custom'), false);
+    assert.equal(paramsProblem(request('vendor/custom', { anything: [1, 2] })), undefined);
+  });
+});
+
+describe('negotiateProtocolVersion', () => {
+  it('echoes each supported version', () => {
+    for (const version of ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05']) {
+      assert.equal(negotiateProtocolVersion(version), version);
+    }
+    assert.deepEqual([...SUPPORTED_PROTOCOL_VERSIONS], ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05']);
+  });
+
+  it('answers anything else with the latest version (MCP lifecycle: the server proposes its own)', () => {
+    assert.equal(LATEST_PROTOCOL_VERSION, '2025-11-25');
+    for (const requested of ['2099-01-01', '2024-10-07', '', undefined, null, 20251125, ['2025-06-18']]) {
+      assert.equal(negotiateProtocolVersion(requested), '2025-11-25', `for ${JSON.stringify(requested)}`);
+    }
+  });
+});
+
+describe('progressTokenOf', () => {
+  it('returns a string or number _meta.progressToken, including 0', () => {
+    assert.equal(progressTokenOf({ _meta: { progressToken: 'tok-1' } }), 'tok-1');
+    assert.equal(progressTokenOf({ _meta: { progressToken: 7 } }), 7);
+    assert.equal(progressTokenOf({ _meta: { progressToken: 0 } }), 0);
+  });
+
+  it('returns undefined when there is no usable token', () => {
+    assert.equal(progressTokenOf(undefined), undefined);
+    assert.equal(progressTokenOf({}), undefined);
+    assert.equal(progressTokenOf({ _meta: null }), undefined);
+    assert.equal(progressTokenOf({ _meta: 'tok' }), undefined);
+    assert.equal(progressTokenOf({ _meta: {} }), undefined);
+    assert.equal(progressTokenOf({ _meta: { progressToken: true } }), undefined);
+    assert.equal(progressTokenOf({ _meta: { progressToken: { id: 1 } } }), undefined);
+    assert.equal(progressTokenOf({ progressToken: 'top-level' }), undefined);
+  });
+});
+
+describe('message kinds', () => {
+  it('tells requests, notifications and responses apart', () => {
+    const req = { jsonrpc: '2.0', id: 0, method: 'ping' } as const;
+    const note = { jsonrpc: '2.0', method: 'notifications/progress', params: {} } as const;
+    const ok = { jsonrpc: '2.0', id: 0, result: {} } as const;
+    const failed = { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } } as const;
+    assert.deepEqual([isRequest(req), isNotification(req), isResponse(req)], [true, false, false]);
+    assert.deepEqual([isRequest(note), isNotification(note), isResponse(note)], [false, true, false]);
+    assert.deepEqual([isRequest(ok), isNotification(ok), isResponse(ok)], [false, false, true]);
+    assert.deepEqual([isRequest(failed), isNotification(failed), isResponse(failed)], [false, false, true]);
+  });
+});

@@ -1,0 +1,376 @@
+/**
+ * HTTP upstreams: Streamable HTTP (StreamableHTTPClientTransport) and the deprecated HTTP+SSE transport
+ * (SSEClientTransport). The configured headers go on every request the SDK makes (POST, the GET event
+ * stream, DELETE); their values never reach a log line or an error message, and neither do URL credentials
+ * or query values.
+ *
+ * Timeouts: the SDK gives fetch no deadline, so every request gets one here, on the time to response
+ * headers: `connectTimeoutMs` for the handshake, notifications, the event stream and session termination,
+ * `timeoutMs` for other requests (a server answering in JSON sends its headers only with the result).
+ * A body that streams for longer (SSE) is not cut.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { SSEClientTransport, SdkHttpError, SseError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import type { FetchLike, JSONRPCMessage } from '@modelcontextprotocol/client';
+import type { Logger } from 'pino';
+import type { HttpUpstreamConfig } from '#schemas';
+import { Handshake } from './handshake.ts';
+import type { UpstreamLink, UpstreamLinkEvent, UpstreamLinkOptions, UpstreamLinkState } from './link.ts';
+import { UpstreamError } from './upstream-error.ts';
+import type { UpstreamErrorCode, UpstreamErrorFacts } from './upstream-error.ts';
+
+type HttpTransportKind = HttpUpstreamConfig['transport'];
+type SdkTransport = StreamableHTTPClientTransport | SSEClientTransport;
+
+interface Deadline {
+  readonly ms: number;
+  readonly setting: 'connectTimeoutMs' | 'timeoutMs';
+}
+
+const RESPONSE_TEXT_MAX_CHARS = 300;
+
+export function createHttpLink(name: string, config: HttpUpstreamConfig, options: UpstreamLinkOptions): UpstreamLink {
+  return new HttpLink(name, config, options);
+}
+
+class HttpLink implements UpstreamLink {
+  readonly name: string;
+  readonly transport: HttpTransportKind;
+  onmessage?: (message: JSONRPCMessage) => void;
+  onevent?: (event: UpstreamLinkEvent) => void;
+
+  readonly #config: HttpUpstreamConfig;
+  readonly #log: Logger;
+  readonly #url: URL;
+  readonly #displayUrl: string;
+  readonly #headers: Readonly<Record<string, string>>;
+  readonly #connectDeadline: Deadline;
+  readonly #requestDeadline: Deadline;
+  /** Which deadline applies to the fetch the SDK is about to make; set around each `send()`. */
+  readonly #deadline = new AsyncLocalStorage<Deadline>();
+  readonly #handshake = new Handshake();
+  readonly #closed = new AbortController();
+  #sdk: SdkTransport | undefined;
+  #state: UpstreamLinkState = 'idle';
+  #protocolVersion: string | undefined;
+  #starting: Promise<void> | undefined;
+  #reinitializing: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  #reinitializations = 0;
+  #lastFailure: UpstreamError | undefined;
+  #lastFetchFailure: UpstreamError | undefined;
+
+  constructor(name: string, config: HttpUpstreamConfig, options: UpstreamLinkOptions) {
+    this.name = name;
+    this.transport = config.transport;
+    this.#config = config;
+    const { url, headers } = withoutUrlCredentials(new URL(config.url), config.headers);
+    this.#url = url;
+    this.#headers = headers;
+    this.#displayUrl = displayUrl(url);
+    this.#connectDeadline = { ms: config.connectTimeoutMs, setting: 'connectTimeoutMs' };
+    this.#requestDeadline = { ms: config.timeoutMs, setting: 'timeoutMs' };
+    this.#log = options.logger.child({ upstream: name, transport: config.transport, url: this.#displayUrl });
+  }
+
+  get state(): UpstreamLinkState {
+    return this.#state;
+  }
+
+  /** Concurrent calls share one attempt; after a failure the next call tries again. */
+  start(signal?: AbortSignal): Promise<void> {
+    if (this.#state === 'closed') return Promise.reject(this.#unavailable());
+    if (this.#starting !== undefined) return this.#starting;
+    const starting = this.#startOnce(signal);
+    this.#starting = starting;
+    starting.catch(() => {
+      if (this.#starting === starting) this.#starting = undefined;
+    });
+    return starting;
+  }
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    const sdk = this.#sdk;
+    if (this.#state !== 'ready' || sdk === undefined) throw this.#unavailable();
+    this.#handshake.noteSent(message);
+    const isRequest = 'method' in message && 'id' in message;
+    const deadline = isRequest && message.method !== 'initialize' ? this.#requestDeadline : this.#connectDeadline;
+    const sessionBefore = sdk instanceof StreamableHTTPClientTransport ? sdk.sessionId : undefined;
+    try {
+      await this.#deadline.run(deadline, () => sdk.send(message));
+    } catch (error) {
+      const failure = this.#asUpstreamError(error, `could not deliver ${describe(message)}`);
+      // Streamable HTTP, session management: a 404 for a request carrying a session id means the server no
+      // longer knows the session (it restarted, or expired it), and the client must initialize a new one.
+      if (sessionBefore !== undefined && failure.facts.cause === 'HTTP 404' && !(isRequest && message.method === 'initialize')) {
+        this.#reinitializing ??= this.#reinitialize(failure).finally(() => (this.#reinitializing = undefined));
+      }
+      throw failure;
+    }
+  }
+
+  setProtocolVersion(version: string): void {
+    this.#protocolVersion = version;
+    this.#sdk?.setProtocolVersion(version);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#closeNow();
+    return this.#closing;
+  }
+
+  async #startOnce(signal: AbortSignal | undefined): Promise<void> {
+    this.#state = 'connecting';
+    this.#log.info({ headerNames: Object.keys(this.#headers) }, 'connecting to upstream');
+    const requestInit = { headers: this.#headers };
+    const sdk: SdkTransport =
+      this.transport === 'sse'
+        ? new SSEClientTransport(this.#url, { requestInit, fetch: this.#fetch })
+        : new StreamableHTTPClientTransport(this.#url, { requestInit, fetch: this.#fetch });
+    if (this.#protocolVersion !== undefined) sdk.setProtocolVersion(this.#protocolVersion);
+    sdk.onmessage = (message) => {
+      if (sdk !== this.#sdk || this.#handshake.noteReceived(message)) return;
+      this.onmessage?.(message);
+    };
+    sdk.onerror = (error) => this.#onTransportError(sdk, error);
+    this.#sdk = sdk;
+    this.#lastFetchFailure = undefined;
+    try {
+      // Streamable HTTP opens nothing here (its first request is the session's initialize); SSE opens the
+      // event stream and waits for the server to name the endpoint to POST to.
+      await within(sdk.start(), this.#config.connectTimeoutMs, signal);
+      if (this.#isClosed()) throw this.#unavailable();
+    } catch (error) {
+      this.#sdk = undefined;
+      await sdk.close().catch(() => undefined);
+      if (this.#state === 'connecting') this.#state = 'idle';
+      if (signal?.aborted === true) throw signal.reason;
+      if (error instanceof UpstreamError) throw error;
+      if (error instanceof Error && error.name === 'TimeoutError') {
+        throw this.#error('ATTEST_UPSTREAM_TIMEOUT', `did not open its event stream within ${this.#config.connectTimeoutMs} ms (connectTimeoutMs)`, undefined, error);
+      }
+      throw this.#lastFetchFailure ?? this.#asUpstreamError(error, 'could not be connected to');
+    }
+    this.#state = 'ready';
+    this.#emit({ type: 'connected' });
+  }
+
+  /** Every request the SDK makes goes through here: a deadline on the response headers, failures named. */
+  readonly #fetch: FetchLike = async (url, init) => {
+    const deadline = this.#deadline.getStore() ?? this.#connectDeadline;
+    const expired = new AbortController();
+    const timer = setTimeout(() => expired.abort(), deadline.ms);
+    const callerSignal = init?.signal ?? undefined;
+    try {
+      return await fetch(url, { ...init, signal: callerSignal === undefined ? expired.signal : AbortSignal.any([callerSignal, expired.signal]) });
+    } catch (error) {
+      if (callerSignal?.aborted === true) throw error; // the SDK is closing on purpose
+      const failure = expired.signal.aborted
+        ? this.#error('ATTEST_UPSTREAM_TIMEOUT', `did not answer within ${deadline.ms} ms (${deadline.setting})`, undefined, error)
+        : this.#error('ATTEST_UPSTREAM_UNAVAILABLE', `is unreachable: ${describeNetworkError(error)}`, networkErrorCode(error), error);
+      this.#lastFetchFailure = failure;
+      throw failure;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  #onTransportError(sdk: SdkTransport, error: Error): void {
+    if (sdk !== this.#sdk) return;
+    // Legacy SSE: the event stream is the session; when it breaks, the server has forgotten us.
+    if (this.transport === 'sse' && error instanceof SseError && this.#state === 'ready') {
+      const failure = this.#lastFetchFailure ?? this.#asUpstreamError(error, 'closed its event stream');
+      this.#lostForGood(failure);
+      this.#sdk = undefined;
+      // EventSource arms its reconnect timer only after this callback returns; closing later clears it.
+      queueMicrotask(() => void sdk.close().catch(() => undefined));
+      return;
+    }
+    // Send failures are also rejected to the caller of send(); only the event stream's troubles are news here.
+    const level = /SSE stream|reconnect/i.test(error.message) ? 'warn' : 'debug';
+    this.#log[level]({ err: error }, 'upstream transport error');
+  }
+
+  async #reinitialize(cause: UpstreamError): Promise<void> {
+    const sdk = this.#sdk;
+    if (this.#state !== 'ready' || sdk === undefined) return;
+    const reason = `upstream "${this.name}" (${this.transport} ${this.#displayUrl}) no longer knows this session (HTTP 404)`;
+    if (!this.#handshake.replayable) {
+      this.#lostForGood(new UpstreamError('ATTEST_UPSTREAM_UNAVAILABLE', `${reason}; it was never initialized, so there is nothing to resume`, cause.facts, { cause }));
+      return;
+    }
+    this.#state = 'restarting';
+    this.#log.warn(`${reason}; starting a new one`);
+    this.#emit({ type: 'lost', reason: `${reason}; starting a new one`, willRestart: true, error: cause });
+    try {
+      const signal = AbortSignal.any([this.#closed.signal, AbortSignal.timeout(this.#config.connectTimeoutMs)]);
+      await this.#deadline.run(this.#connectDeadline, () => this.#handshake.replay((message) => sdk.send(message), signal));
+      if (!this.#isRestarting()) return;
+      this.#state = 'ready';
+      this.#reinitializations += 1;
+      this.#log.info({ attempt: this.#reinitializations }, 'upstream session re-established');
+      this.#emit({ type: 'restarted', attempt: this.#reinitializations, replayedInitialize: true });
+    } catch (error) {
+      if (!this.#isRestarting()) return;
+      this.#lostForGood(this.#asUpstreamError(error, 'refused a new session'));
+    }
+  }
+
+  #lostForGood(error: UpstreamError): void {
+    this.#state = 'closed';
+    this.#lastFailure = error;
+    this.#log.error({ cause: error.facts.cause }, error.message);
+    this.#emit({ type: 'lost', reason: error.message, willRestart: false, error });
+  }
+
+  async #closeNow(): Promise<void> {
+    this.#state = 'closed';
+    this.#closed.abort();
+    await Promise.allSettled([this.#starting, this.#reinitializing]);
+    const sdk = this.#sdk;
+    this.#sdk = undefined;
+    if (sdk === undefined) return;
+    // Streamable HTTP session management: a client that is done with a session SHOULD DELETE it.
+    if (sdk instanceof StreamableHTTPClientTransport && sdk.sessionId !== undefined) {
+      try {
+        await this.#deadline.run(this.#connectDeadline, () => sdk.terminateSession());
+      } catch (error) {
+        this.#log.warn({ err: error }, 'could not end the upstream session');
+      }
+    }
+    await sdk.close();
+    this.#log.debug('upstream link closed');
+  }
+
+  #asUpstreamError(error: unknown, doing: string): UpstreamError {
+    if (error instanceof UpstreamError) return error;
+    const status = httpStatusOf(error);
+    if (status !== undefined) {
+      const hint = status === 401 || status === 403 ? ' (check the credentials in the headers configured for this upstream)' : '';
+      return this.#error('ATTEST_UPSTREAM_UNAVAILABLE', `${doing}: it answered HTTP ${status}${hint}: ${truncate(errorText(error))}`, `HTTP ${status}`, error);
+    }
+    return this.#error('ATTEST_UPSTREAM_UNAVAILABLE', `${doing}: ${truncate(errorText(error))}`, networkErrorCode(error), error);
+  }
+
+  #error(code: UpstreamErrorCode, what: string, cause: string | undefined, error: unknown): UpstreamError {
+    const facts: UpstreamErrorFacts = { upstream: this.name, transport: this.transport, url: this.#displayUrl, cause };
+    return new UpstreamError(code, `upstream "${this.name}" (${this.transport} ${this.#displayUrl}) ${what}`, facts, { cause: error });
+  }
+
+  #unavailable(): UpstreamError {
+    if (this.#state === 'closed' && this.#closing === undefined && this.#lastFailure !== undefined) {
+      return new UpstreamError('ATTEST_UPSTREAM_UNAVAILABLE', this.#lastFailure.message, this.#lastFailure.facts);
+    }
+    const what =
+      this.#state === 'closed' ? 'the link is closed' : this.#state === 'restarting' ? 'a new upstream session is being started' : `the link is not started (state: ${this.#state})`;
+    return this.#error('ATTEST_UPSTREAM_UNAVAILABLE', `is unavailable: ${what}; nothing was sent`, undefined, undefined);
+  }
+
+  /** Methods, not comparisons, because the state changes across awaits and TypeScript narrows comparisons. */
+  #isClosed(): boolean {
+    return this.#state === 'closed';
+  }
+
+  #isRestarting(): boolean {
+    return this.#state === 'restarting';
+  }
+
+  #emit(event: UpstreamLinkEvent): void {
+    try {
+      this.onevent?.(event);
+    } catch (error) {
+      this.#log.error({ err: error, event: event.type }, 'upstream link event listener threw');
+    }
+  }
+}
+
+/** fetch refuses URLs with credentials; they become a Basic Authorization header unless one is configured. */
+function withoutUrlCredentials(url: URL, headers: Readonly<Record<string, string>>): { url: URL; headers: Readonly<Record<string, string>> } {
+  if (url.username === '' && url.password === '') return { url, headers };
+  const user = decodeURIComponent(url.username);
+  const password = decodeURIComponent(url.password);
+  const bare = new URL(url);
+  bare.username = '';
+  bare.password = '';
+  const hasAuthorization = Object.keys(headers).some((name) => name.toLowerCase() === 'authorization');
+  if (hasAuthorization) return { url: bare, headers };
+  return { url: bare, headers: { ...headers, Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` } };
+}
+
+/** The URL as it may appear in logs and messages: no credentials, no query values (they often carry keys). */
+function displayUrl(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}${url.search === '' ? '' : '?…'}`;
+}
+
+function describe(message: JSONRPCMessage): string {
+  if ('method' in message) return 'id' in message ? `the "${message.method}" request` : `the "${message.method}" notification`;
+  return 'a response';
+}
+
+/** Resolves with `work`, or rejects when `ms` pass (TimeoutError) or `signal` aborts first. */
+async function within<T>(work: Promise<T>, ms: number, signal: AbortSignal | undefined): Promise<T> {
+  const timeout = AbortSignal.timeout(ms);
+  const stop = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+  let onStop: (() => void) | undefined;
+  const stopped = new Promise<never>((_resolve, reject) => {
+    onStop = () => {
+      const reason: unknown = signal?.aborted === true ? signal.reason : timeout.reason;
+      reject(reason instanceof Error ? reason : new Error(String(reason)));
+    };
+    stop.addEventListener('abort', onStop, { once: true });
+  });
+  try {
+    return await Promise.race([work, stopped]);
+  } finally {
+    if (onStop !== undefined) stop.removeEventListener('abort', onStop);
+  }
+}
+
+const NETWORK_ERRORS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host name not found',
+  EAI_AGAIN: 'host name lookup failed',
+  ETIMEDOUT: 'connection timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
+  UND_ERR_SOCKET: 'connection closed by the server',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'TLS certificate is self-signed',
+  SELF_SIGNED_CERT_IN_CHAIN: 'TLS certificate chain is self-signed',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'TLS certificate cannot be verified',
+  CERT_HAS_EXPIRED: 'TLS certificate has expired',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'TLS certificate does not match the host name',
+};
+
+/** fetch wraps the system error: `TypeError: fetch failed` → cause (→ AggregateError.errors) → `{ code }`. */
+function networkErrorCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 6 && current instanceof Error; depth += 1) {
+    if ('code' in current && typeof current.code === 'string') return current.code;
+    current = current instanceof AggregateError && current.errors.length > 0 ? current.errors[0] : current.cause;
+  }
+  return undefined;
+}
+
+function describeNetworkError(error: unknown): string {
+  const code = networkErrorCode(error);
+  if (code === undefined) return errorText(error);
+  return `${NETWORK_ERRORS[code] ?? errorText(error)} (${code})`;
+}
+
+function httpStatusOf(error: unknown): number | undefined {
+  if (error instanceof SdkHttpError) return error.status;
+  if (error instanceof SseError && error.code !== undefined && error.code >= 400) return error.code;
+  // SSEClientTransport reports a failed POST as a plain Error: "Error POSTing to endpoint (HTTP 404): …".
+  const match = error instanceof Error ? /\(HTTP (\d{3})\)/.exec(error.message) : null;
+  return match?.[1] === undefined ? undefined : Number(match[1]);
+}
+
+function truncate(text: string): string {
+  return text.length > RESPONSE_TEXT_MAX_CHARS ? `${text.slice(0, RESPONSE_TEXT_MAX_CHARS)}…` : text;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
