@@ -48,8 +48,9 @@ export class ApiKeyStore {
 
   /** Parses an Authorization header value; throws ATTEST_UNAUTHENTICATED / ATTEST_KEY_EXPIRED. */
   authenticateHeader(header: string | undefined, now = Date.now()): Authenticated {
-    const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (match?.[1] === undefined) throw new GatewayError('ATTEST_UNAUTHENTICATED', 'Missing API key: send "Authorization: Bearer <key>"');
+    if (header === undefined || header.trim() === '') throw new GatewayError('ATTEST_UNAUTHENTICATED', 'Missing API key: send "Authorization: Bearer <key>"');
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (match?.[1] === undefined) throw new GatewayError('ATTEST_UNAUTHENTICATED', 'Malformed Authorization header: expected "Bearer <key>"');
     return this.authenticateKey(match[1], now);
   }
 

@@ -75,7 +75,7 @@ describe('ApiKeyStore.authenticateHeader', () => {
 
   it('refuses other schemes and a bare key', () => {
     for (const header of [`Basic ${secretOf('alice')}`, `Token ${secretOf('alice')}`, secretOf('alice'), `Bearer${secretOf('alice')}`, 'Bearer', 'Bearer ']) {
-      assertRefused(() => store.authenticateHeader(header, NOW), 'ATTEST_UNAUTHENTICATED', /Missing API key/);
+      assertRefused(() => store.authenticateHeader(header, NOW), 'ATTEST_UNAUTHENTICATED', /Malformed Authorization header/);
     }
   });
 
@@ -90,8 +90,8 @@ describe('ApiKeyStore.authenticateHeader', () => {
   });
 
   it('refuses a key with more than one token after the scheme', () => {
-    assertRefused(() => store.authenticateHeader(`Bearer ${secretOf('alice')} extra`, NOW), 'ATTEST_UNAUTHENTICATED', /Missing API key/);
-    assertRefused(() => store.authenticateHeader(`Bearer ${secretOf('alice')}, Bearer other`, NOW), 'ATTEST_UNAUTHENTICATED', /Missing API key/);
+    assertRefused(() => store.authenticateHeader(`Bearer ${secretOf('alice')} extra`, NOW), 'ATTEST_UNAUTHENTICATED', /Malformed Authorization header/);
+    assertRefused(() => store.authenticateHeader(`Bearer ${secretOf('alice')}, Bearer other`, NOW), 'ATTEST_UNAUTHENTICATED', /Malformed Authorization header/);
   });
 
   it('refuses an unknown key without echoing it', () => {

@@ -107,8 +107,8 @@ export function jsonRpcProblem(value: unknown): string | undefined {
   const m = value as Record<string, unknown>;
   if (m['jsonrpc'] !== '2.0') return 'Invalid Request: "jsonrpc" must be the string "2.0"';
   if ('method' in m && typeof m['method'] !== 'string') return 'Invalid Request: "method" must be a string';
-  if ('id' in m && m['id'] !== undefined && typeof m['id'] !== 'string' && typeof m['id'] !== 'number' && !('error' in m && m['id'] === null)) {
-    return 'Invalid Request: "id" must be a string or a number';
+  if ('id' in m && m['id'] !== undefined && typeof m['id'] !== 'string' && !Number.isInteger(m['id'])) {
+    return 'Invalid Request: "id" must be a string or an integer';
   }
   if ('params' in m && m['params'] !== undefined && (m['params'] === null || typeof m['params'] !== 'object' || Array.isArray(m['params']))) {
     return 'Invalid Request: "params" must be an object (MCP uses named params)';

@@ -49,7 +49,7 @@ describe('jsonRpcProblem', () => {
 
   it('refuses an id that is neither a string nor a number', () => {
     for (const id of [true, null, {}, ['1']]) {
-      assert.equal(jsonRpcProblem({ jsonrpc: '2.0', id, method: 'ping' }), 'Invalid Request: "id" must be a string or a number', `for id ${JSON.stringify(id)}`);
+      assert.equal(jsonRpcProblem({ jsonrpc: '2.0', id, method: 'ping' }), 'Invalid Request: "id" must be a string or an integer', `for id ${JSON.stringify(id)}`);
     }
   });
 

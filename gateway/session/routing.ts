@@ -16,30 +16,56 @@ export function unqualify(qualified: string): { readonly upstream: string; reado
   return { upstream: qualified.slice(0, at), name: qualified.slice(at + NAMESPACE_SEPARATOR.length) };
 }
 
-/** RFC 6570 level-1..3 templates matched loosely: each `{expr}` matches one or more characters. */
+/**
+ * RFC 6570 templates matched loosely: a simple `{var}` matches one or more characters, an
+ * operator expression (`{?q}`, `{&x}`, `{#x}`, `{/x}`, `{;x}`, `{.x}`) may expand to nothing.
+ */
 export function templateMatcher(uriTemplate: string): RegExp {
-  const parts = uriTemplate.split(/\{[^}]*\}/);
-  return new RegExp(`^${parts.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.+')}$`, 's');
+  const parts = uriTemplate.split(/(\{[^}]*\})/);
+  const pattern = parts
+    .map((part) => {
+      if (part.startsWith('{') && part.endsWith('}')) return /^\{[?&#/;.]/.test(part) ? '.*' : '.+';
+      return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    })
+    .join('');
+  return new RegExp(`^${pattern}$`, 's');
 }
 
+/** Which upstream serves a URI: the first that listed it (in listing order), or whose template matches. */
 export class ResourceDirectory {
-  readonly #owners = new Map<string, string>();
-  #templates: { readonly upstream: string; readonly matcher: RegExp; readonly template: string }[] = [];
+  /** URI → upstreams that list it, first lister first. */
+  readonly #listers = new Map<string, string[]>();
+  /** Upstream → its templates; a Map keeps each upstream's first-listed position. */
+  readonly #templates = new Map<string, { readonly template: string; readonly matcher: RegExp }[]>();
 
   setResources(upstream: string, uris: readonly string[]): void {
-    for (const [uri, owner] of this.#owners) if (owner === upstream) this.#owners.delete(uri);
-    for (const uri of uris) if (!this.#owners.has(uri)) this.#owners.set(uri, upstream);
+    const listed = new Set(uris);
+    for (const [uri, listers] of this.#listers) {
+      if (listed.has(uri)) continue;
+      const remaining = listers.filter((name) => name !== upstream);
+      if (remaining.length === 0) this.#listers.delete(uri);
+      else this.#listers.set(uri, remaining);
+    }
+    for (const uri of listed) {
+      const listers = this.#listers.get(uri);
+      if (listers === undefined) this.#listers.set(uri, [upstream]);
+      else if (!listers.includes(upstream)) listers.push(upstream);
+    }
   }
 
   setTemplates(upstream: string, templates: readonly string[]): void {
-    this.#templates = [...this.#templates.filter((t) => t.upstream !== upstream), ...templates.map((template) => ({ upstream, template, matcher: templateMatcher(template) }))];
+    this.#templates.set(upstream, templates.map((template) => ({ template, matcher: templateMatcher(template) })));
   }
 
   ownerOfUri(uri: string): string | undefined {
-    return this.#owners.get(uri) ?? this.#templates.find((t) => t.matcher.test(uri))?.upstream;
+    const listed = this.#listers.get(uri)?.[0];
+    if (listed !== undefined) return listed;
+    for (const [upstream, templates] of this.#templates) if (templates.some((t) => t.matcher.test(uri))) return upstream;
+    return undefined;
   }
 
   ownerOfTemplate(template: string): string | undefined {
-    return this.#templates.find((t) => t.template === template)?.upstream;
+    for (const [upstream, templates] of this.#templates) if (templates.some((t) => t.template === template)) return upstream;
+    return undefined;
   }
 }

@@ -75,7 +75,7 @@ describe('templateMatcher', () => {
 
   it(
     'lets an RFC 6570 operator expression that expands to nothing match nothing',
-    { todo: 'routing.ts templateMatcher requires one or more characters for every expression; see the report' },
+    
     () => {
       const m = templateMatcher('search://items{?q,page}');
       assert.equal(m.test('search://items?q=x'), true);
@@ -138,7 +138,7 @@ describe('ResourceDirectory', () => {
 
   it(
     'still routes a contested URI to the other lister when the first drops it before the other lists again',
-    { todo: 'routing.ts setResources forgets non-owning listers; see the report (ResourceDirectory keeps one owner per URI)' },
+    
     () => {
       const dir = new ResourceDirectory();
       dir.setResources('a', ['res://shared']);
@@ -192,7 +192,7 @@ describe('ResourceDirectory', () => {
 
   it(
     'keeps a contested template with its first owner when that owner lists again',
-    { todo: 'routing.ts setTemplates moves the re-listing upstream to the end; see the report' },
+    
     () => {
       const dir = new ResourceDirectory();
       dir.setTemplates('a', ['file:///{path}']);

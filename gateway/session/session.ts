@@ -495,12 +495,13 @@ export class GatewaySession {
           return { state, items: await this.#fetchAll(state, method, spec.key) };
         } catch (error) {
           this.#deps.logger.warn({ session: this.id, upstream: state.name, err: error }, `${method} failed for one upstream; listing the others`);
-          return { state, items: [] as JsonObject[] };
+          return { state, items: undefined };
         }
       }),
     );
     const out: JsonObject[] = [];
     for (const { state, items } of perUpstream) {
+      if (items === undefined) continue; // keep what is known of an upstream that failed to list this time
       if (method === 'tools/list') {
         state.tools = new Set(items.map((t) => String(t['name'])));
         for (const tool of items) {
@@ -572,7 +573,7 @@ export class GatewaySession {
       state.pending.set(id, forward);
       if (options.downstreamId !== undefined) this.#forwardsByAgentId.set(options.downstreamId, { state, forward, callId: options.callId ?? '' });
       if (progressToken !== undefined && options.downstreamId !== undefined) this.#progressRoutes.set(progressToken, options.downstreamId);
-      link.send({ jsonrpc: '2.0', id, method, ...(params !== undefined && { params }) } as JSONRPCMessage).catch((error: unknown) => {
+      link.send({ jsonrpc: '2.0', id, method, ...(params !== undefined && { params }) }).catch((error: unknown) => {
         forward.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${state.name}" could not be reached: ${(error as Error).message}`, { upstream: state.name }));
       });
     });
@@ -610,7 +611,7 @@ export class GatewaySession {
     const link = state.link;
     if (link === undefined) return;
     if (request.method === 'ping') {
-      await link.send({ jsonrpc: '2.0', id: request.id, result: {} } as JSONRPCMessage).catch(() => undefined);
+      await link.send({ jsonrpc: '2.0', id: request.id, result: {} }).catch(() => undefined);
       return;
     }
     const callId = newEventId();
@@ -622,7 +623,7 @@ export class GatewaySession {
       ]);
     } catch (error) {
       const refusal = toGatewayError(error);
-      await link.send({ jsonrpc: '2.0', id: request.id, error: refusal.toJsonRpcError() } as JSONRPCMessage).catch(() => undefined);
+      await link.send({ jsonrpc: '2.0', id: request.id, error: refusal.toJsonRpcError() }).catch(() => undefined);
       return;
     }
     const downstreamId = this.#nextServerRequestId++;
@@ -684,13 +685,21 @@ export class GatewaySession {
       }
       if (!(await this.#recordAgentNotification(notification, entry.state.name))) return;
       entry.forward.reject(new CancelledByAgent());
-      await entry.state.link?.send({ jsonrpc: '2.0', method: notification.method, params: { ...params, requestId: entry.forward.id } } as JSONRPCMessage).catch(() => undefined);
+      await entry.state.link?.send({ jsonrpc: '2.0', method: notification.method, params: { ...params, requestId: entry.forward.id } }).catch(() => undefined);
       await this.#recordQuietly([draft(this.#context, 'ErrorReturned', { from: 'agent', upstream: entry.state.name, code: -32800, errorCode: 'ATTEST_CANCELLED', message: `cancelled by the agent${typeof params?.['reason'] === 'string' ? `: ${params['reason']}` : ''}`, durationMs: 0 }, { callId: entry.callId })]);
       return;
     }
     const targets = [...this.#upstreams.values()].filter((s) => s.status === 'ready' && s.link !== undefined);
     if (!(await this.#recordAgentNotification(notification, targets.length === 1 ? targets[0]?.name : undefined))) return;
-    await Promise.all(targets.map((s) => s.link?.send(notification as unknown as JSONRPCMessage).catch((error: unknown) => this.#deps.logger.warn({ session: this.id, upstream: s.name, err: error }, 'could not relay a notification'))));
+    await Promise.all(
+      targets.map(async (s) => {
+        try {
+          await s.link?.send(notification);
+        } catch (error) {
+          this.#deps.logger.warn({ session: this.id, upstream: s.name, err: error }, 'could not relay a notification');
+        }
+      }),
+    );
   }
 
   async #recordAgentNotification(notification: RpcNotification, upstream: string | undefined): Promise<boolean> {
@@ -713,7 +722,7 @@ export class GatewaySession {
     const reply = recorded
       ? { ...response, id: pending.upstreamId }
       : { jsonrpc: '2.0' as const, id: pending.upstreamId, error: new GatewayError('ATTEST_RESULT_NOT_RECORDED', 'The agent answered but the audit log could not record it').toJsonRpcError() };
-    await state?.link?.send(reply as unknown as JSONRPCMessage).catch((error: unknown) => this.#deps.logger.warn({ session: this.id, upstream: pending.upstream, err: error }, 'could not relay a response to the upstream'));
+    await state?.link?.send(reply).catch((error: unknown) => this.#deps.logger.warn({ session: this.id, upstream: pending.upstream, err: error }, 'could not relay a response to the upstream'));
   }
 
   // ── plumbing ─────────────────────────────────────────────────────────────────────────────
