@@ -97,7 +97,7 @@ describe('attest CLI', () => {
   });
 
   it('gateway --stdio serves one agent over stdin/stdout; events and verify read what it wrote; a flipped byte fails verify', { timeout: 120_000 }, async () => {
-    const transport = new StdioClientTransport({ command: process.execPath, args: ['--conditions=attest-source', CLI, 'gateway', '--stdio', '--config', configFile], env: { ...process.env, ATTEST_API_KEY: KEY, ATTEST_LOG_LEVEL: 'warn' } as Record<string, string>, stderr: 'pipe' });
+    const transport = new StdioClientTransport({ command: process.execPath, args: ['--conditions=attest-source', CLI, 'gateway', '--stdio', '--config', configFile], env: { ...process.env, ATTEST_API_KEY: KEY, ATTEST_LOG_LEVEL: 'warn' }, stderr: 'pipe' });
     const client = new Client({ name: 'cli-stdio-test', version: '1.0.0' });
     await client.connect(transport);
     try {

@@ -64,7 +64,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
   try {
     const gaps = await reconcileOutcomes(log, recorder);
     if (gaps > 0) logger.warn({ gaps }, 'calls forwarded before a crash had no recorded outcome; recorded OutcomeUnknown for each');
-    await recorder.record([draft(systemContext, 'GatewayStarted', { instance: config.gateway.instance, version: GATEWAY_VERSION, configHash: configHash as `sha256:${string}`, upstreams: Object.keys(config.upstreams) })]);
+    await recorder.record([draft(systemContext, 'GatewayStarted', { instance: config.gateway.instance, version: GATEWAY_VERSION, configHash: configHash, upstreams: Object.keys(config.upstreams) })]);
   } catch (error) {
     await log.close();
     throw error;

@@ -37,7 +37,7 @@ export const PrincipalSchema = z
   .readonly();
 export type Principal = z.infer<typeof PrincipalSchema>;
 
-export const SYSTEM_PRINCIPAL: Principal = Object.freeze({ kind: 'system', id: 'attest', tenant: 'system', roles: Object.freeze([]) as readonly string[] });
+export const SYSTEM_PRINCIPAL: Principal = Object.freeze({ kind: 'system', id: 'attest', tenant: 'system', roles: Object.freeze([]) });
 
 /**
  * A JSON-RPC payload as recorded. `recording` says what `body` holds:

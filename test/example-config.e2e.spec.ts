@@ -18,7 +18,6 @@ import type { AttestConfig, AttestEvent } from '#schemas';
 import { loadConfigFile } from '../cli/config-file.ts';
 import { closeAllClients, connectClient } from './harness/client.ts';
 import type { TestClient } from './harness/client.ts';
-import { stopAllProcesses } from './harness/processes.ts';
 import { makeTempDir, removeAllTempDirs } from './harness/tmp.ts';
 
 const REPO = path.join(import.meta.dirname, '..');
@@ -61,7 +60,6 @@ describe('attest.example.yaml, as the README starts it', { timeout: 180_000 }, (
   after(async () => {
     await closeAllClients();
     await gateway?.close('test done');
-    await stopAllProcesses();
     await removeAllTempDirs();
   });
 

@@ -21,7 +21,6 @@ import type { Recorder } from '../recorder.ts';
 import { GatewaySession } from '../session/session.ts';
 import type { DownstreamPort, Scope, SessionDeps } from '../session/session.ts';
 import { jsonRpcProblem } from '../session/protocol.ts';
-import type { JSONRPCMessage } from '../session/protocol.ts';
 
 export interface HttpServerDeps {
   readonly config: AttestConfig;
@@ -142,7 +141,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     }
     const origin = request.headers.origin;
     if (origin !== undefined) {
-      let originHost = '';
+      let originHost: string;
       try {
         originHost = new URL(origin).hostname;
       } catch {
@@ -209,7 +208,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
       if ('problem' in checked) return refuse(request, reply, checked.problem, { id: checked.id, ...(sessionId !== undefined && { sessionId }) });
       const isInitialize = checked.messages.some((m) => m['method'] === 'initialize');
       if (sessionId === undefined) {
-        if (!isInitialize) return refuse(request, reply, new GatewayError('ATTEST_SESSION_REQUIRED', 'Bad Request: no Mcp-Session-Id header; send "initialize" first to open a session'), { method: String(checked.messages[0]?.['method'] ?? '') });
+        if (!isInitialize) return refuse(request, reply, new GatewayError('ATTEST_SESSION_REQUIRED', 'Bad Request: no Mcp-Session-Id header; send "initialize" first to open a session'), { method: typeof checked.messages[0]?.['method'] === 'string' ? checked.messages[0]['method'] : '' });
         const id = randomUUID();
         const transport = new NodeStreamableHTTPServerTransport({ sessionIdGenerator: () => id });
         const session = await openSession(request, id, 'streamable-http', endpoint, scope, {
@@ -262,10 +261,10 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     reply.hijack();
     const transport = new SSEServerTransport(messagesPath, reply.raw);
     const session = await openSession(request, transport.sessionId, 'sse', endpoint, scope, {
-      send: (message) => transport.send(message as Parameters<SSEServerTransport['send']>[0]),
+      send: (message) => transport.send(message),
       close: () => transport.close(),
     });
-    transport.onmessage = (message) => session.handleAgentMessage(message as JSONRPCMessage);
+    transport.onmessage = (message) => session.handleAgentMessage(message);
     transport.onerror = (error) => void recordRejection(request, new GatewayError('ATTEST_INVALID_REQUEST', error.message), { sessionId: session.id });
     transport.onclose = () => {
       sessions.delete(session.id);

@@ -12,7 +12,7 @@ import type { AttestConfigInput, AttestEvent } from '#schemas';
 export const FIXTURE_SERVER = path.join(import.meta.dirname, '..', 'fixtures', 'upstream', 'server.ts');
 
 export function fixtureStdioUpstream(extra: Record<string, unknown> = {}): AttestConfigInput['upstreams'][string] {
-  return { transport: 'stdio', command: process.execPath, args: [FIXTURE_SERVER, '--stdio'], ...extra } as AttestConfigInput['upstreams'][string];
+  return { transport: 'stdio', command: process.execPath, args: [FIXTURE_SERVER, '--stdio'], ...extra };
 }
 
 export interface TestGateway {
@@ -39,7 +39,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
   const key = 'atk_test_key_0123456789';
   const config: AttestConfigInput = {
     gateway: { port: 0, ...options.gateway },
-    log: { backend: 'file', dir: logDir, ...options.log } as AttestConfigInput['log'],
+    log: { backend: 'file', dir: logDir, ...options.log },
     auth: { keys: options.keys ?? [{ id: 'test', hash: hashApiKey(key), tenant: 't1' }] },
     upstreams: options.upstreams,
   };
