@@ -138,11 +138,11 @@ describe('bad input through the gateway', () => {
 
   it('after all of that, a real call still works and carries its receipt', async () => {
     const r = await rawPost(mcp, { jsonrpc: '2.0', id: 50, method: 'tools/call', params: { name: 'fixture__echo', arguments: { text: 'still here' } } }, session.headers);
-    const result = r.messages.find((m) => m['id'] === 50)?.['result'] as { content: { text: string }[]; _meta: Record<string, { callId: string; request: { index: number } }> };
+    const result = r.messages.find((m) => m['id'] === 50)?.['result'] as { content: { text: string }[]; _meta: Record<string, { callId: string; request: { position: { index: number } } }> };
     assert.ok(result, r.text);
     assert.match(JSON.stringify(result.content), /still here/);
     const receipt = result._meta['attest/receipt'];
-    assert.ok(receipt !== undefined && typeof receipt.callId === 'string' && Number.isInteger(receipt.request.index));
+    assert.ok(receipt !== undefined && typeof receipt.callId === 'string' && Number.isInteger(receipt.request.position.index));
     const events = await t.events();
     const types = events.filter((e) => e.callId === receipt.callId).map((e) => e.type);
     assert.deepEqual(types, ['RequestReceived', 'DecisionMade', 'ResultReturned']);

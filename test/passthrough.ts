@@ -369,9 +369,9 @@ export function describePassthrough(title: string, startTarget: () => Promise<Pa
       assert.deepEqual(rest, {});
       assert.deepEqual(Object.keys(meta ?? {}).filter((key) => key !== RECEIPT_META_KEY), [], 'only the receipt may be added');
       if (t().receipts === true) {
-        const receipt = meta?.[RECEIPT_META_KEY] as { callId?: unknown; request?: { index?: unknown } } | undefined;
+        const receipt = meta?.[RECEIPT_META_KEY] as { callId?: unknown; request?: { position?: { index?: unknown } } } | undefined;
         assert.equal(typeof receipt?.callId, 'string', `no receipt: ${JSON.stringify(meta)}`);
-        assert.equal(typeof receipt?.request?.index, 'number');
+        assert.equal(typeof receipt?.request?.position?.index, 'number');
       }
     });
   });

@@ -784,9 +784,10 @@ function toGatewayError(error: unknown): GatewayError {
   return new GatewayError('ATTEST_INTERNAL', `Internal gateway error: ${(error as Error).message ?? String(error)}`);
 }
 
-function positionOf(stored: StoredEvent | undefined): { eventId: string; index: number; hash: string } | undefined {
+/** One event in a receipt: its id, its chain hash, and where the backend acknowledged it. */
+function positionOf(stored: StoredEvent | undefined): { eventId: string; hash: string; position: StoredEvent['position'] } | undefined {
   if (stored === undefined) return undefined;
-  return { eventId: stored.event.id, index: stored.position.index, hash: stored.event.hash };
+  return { eventId: stored.event.id, hash: stored.event.hash, position: stored.position };
 }
 
 function round(ms: number): number {
