@@ -10,6 +10,9 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { hashApiKey } from '#gateway';
+import { openFileLog } from '#eventlog';
+import { newEventId, nowIso, SYSTEM_PRINCIPAL } from '#schemas';
+import { createInterface } from 'node:readline';
 
 const CLI = path.join(import.meta.dirname, 'attest.ts');
 const FIXTURE = path.join(import.meta.dirname, '..', 'test', 'fixtures', 'upstream', 'server.ts');
@@ -146,5 +149,30 @@ describe('attest CLI', () => {
     assert.equal(bad.code, 1);
     assert.match(bad.stdout, /^FAILED/);
     assert.match(bad.stdout, /at index \d+, segment \d+, offset \d+/);
+  });
+
+  it('events --follow prints events appended after it started, and stops on SIGINT', { timeout: 60_000 }, async () => {
+    const followDir = path.join(dir, 'follow');
+    const followConfig = path.join(dir, 'follow.yaml');
+    await writeFile(followConfig, `log: { backend: file, dir: ${JSON.stringify(followDir)} }\nupstreams:\n  x: { transport: stdio, command: node }\n`);
+    const log = await openFileLog({ dir: followDir, segmentBytes: 1 << 20, appendTimeoutMs: 5000, maxBatchEvents: 100, fsync: true });
+    const child = spawn(process.execPath, ['--conditions=attest-source', CLI, 'events', '--config', followConfig, '--follow', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const lines: string[] = [];
+      createInterface({ input: child.stdout }).on('line', (line) => lines.push(line));
+      const appendOne = (n: number) =>
+        log.append([{ id: newEventId(), schemaVersion: 1, type: 'GatewayStopped', occurredAt: nowIso(), tenant: 'system', stream: 'system-follow', actor: SYSTEM_PRINCIPAL, data: { instance: 'follow', reason: `event ${n}` } }]);
+      await appendOne(1);
+      for (let i = 0; i < 100 && lines.length < 1; i++) await new Promise((r) => setTimeout(r, 50));
+      await appendOne(2);
+      for (let i = 0; i < 100 && lines.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(lines.length, 2, `followed lines: ${lines.join('\n')}`);
+      assert.match(lines[1] ?? '', /"reason":"event 2"/);
+    } finally {
+      child.kill('SIGINT');
+      const code = await new Promise((resolve) => child.once('exit', resolve));
+      await log.close();
+      assert.equal(code, 0);
+    }
   });
 });
