@@ -9,6 +9,7 @@
  * `timeoutMs` for other requests (a server answering in JSON sends its headers only with the result).
  * A body that streams for longer (SSE) is not cut.
  */
+import { SingleFlight } from './single-flight.ts';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { SSEClientTransport, SdkHttpError, SseError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { FetchLike, JSONRPCMessage } from '@modelcontextprotocol/client';
@@ -53,7 +54,7 @@ class HttpLink implements UpstreamLink {
   #sdk: SdkTransport | undefined;
   #state: UpstreamLinkState = 'idle';
   #protocolVersion: string | undefined;
-  #starting: Promise<void> | undefined;
+  readonly #starting = new SingleFlight();
   #reinitializing: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #reinitializations = 0;
@@ -80,13 +81,7 @@ class HttpLink implements UpstreamLink {
   /** Concurrent calls share one attempt; after a failure the next call tries again. */
   start(signal?: AbortSignal): Promise<void> {
     if (this.#state === 'closed') return Promise.reject(this.#unavailable());
-    if (this.#starting !== undefined) return this.#starting;
-    const starting = this.#startOnce(signal);
-    this.#starting = starting;
-    starting.catch(() => {
-      if (this.#starting === starting) this.#starting = undefined;
-    });
-    return starting;
+    return this.#starting.run(() => this.#startOnce(signal));
   }
 
   async send(message: JSONRPCMessage): Promise<void> {
@@ -226,7 +221,7 @@ class HttpLink implements UpstreamLink {
   async #closeNow(): Promise<void> {
     this.#state = 'closed';
     this.#closed.abort();
-    await Promise.allSettled([this.#starting, this.#reinitializing]);
+    await Promise.allSettled([this.#starting.current, this.#reinitializing]);
     const sdk = this.#sdk;
     this.#sdk = undefined;
     if (sdk === undefined) return;

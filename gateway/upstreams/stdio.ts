@@ -6,6 +6,7 @@
  * process that stayed up `stableAfterMs` starts a new run), replays the session's handshake into the new
  * process and reports `restarted`. See reaper.ts for how processes are kept from outliving the gateway.
  */
+import { SingleFlight } from './single-flight.ts';
 import { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
@@ -71,7 +72,7 @@ class StdioLink implements UpstreamLink {
   readonly #children = new Set<Child>();
   #state: UpstreamLinkState = 'idle';
   #current: Child | undefined;
-  #starting: Promise<void> | undefined;
+  readonly #starting = new SingleFlight();
   #restarting: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #restartTimer: NodeJS.Timeout | undefined;
@@ -93,13 +94,7 @@ class StdioLink implements UpstreamLink {
   /** Concurrent calls share one attempt; after a failure the next call tries again. */
   start(signal?: AbortSignal): Promise<void> {
     if (this.#state === 'closed') return Promise.reject(this.#unavailable());
-    if (this.#starting !== undefined) return this.#starting;
-    const starting = this.#startOnce(signal);
-    this.#starting = starting;
-    starting.catch(() => {
-      if (this.#starting === starting) this.#starting = undefined;
-    });
-    return starting;
+    return this.#starting.run(() => this.#startOnce(signal));
   }
 
   async send(message: JSONRPCMessage): Promise<void> {
@@ -337,7 +332,7 @@ class StdioLink implements UpstreamLink {
     this.#state = 'closed';
     this.#closed.abort();
     clearTimeout(this.#restartTimer);
-    await Promise.allSettled([this.#starting, this.#restarting]);
+    await Promise.allSettled([this.#starting.current, this.#restarting]);
     this.#current = undefined;
     await Promise.all([...this.#children].map((child) => this.#terminate(child)));
     this.#log.debug('upstream link closed');
