@@ -9,7 +9,6 @@
  * `timeoutMs` for other requests (a server answering in JSON sends its headers only with the result).
  * A body that streams for longer (SSE) is not cut.
  */
-import { SingleFlight } from './single-flight.ts';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { SSEClientTransport, SdkHttpError, SseError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { FetchLike, JSONRPCMessage } from '@modelcontextprotocol/client';
@@ -17,6 +16,7 @@ import type { Logger } from 'pino';
 import type { HttpUpstreamConfig } from '#schemas';
 import { Handshake } from './handshake.ts';
 import type { UpstreamLink, UpstreamLinkEvent, UpstreamLinkOptions, UpstreamLinkState } from './link.ts';
+import { SingleFlight } from './single-flight.ts';
 import { UpstreamError } from './upstream-error.ts';
 import type { UpstreamErrorCode, UpstreamErrorFacts } from './upstream-error.ts';
 
