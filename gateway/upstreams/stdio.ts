@@ -6,7 +6,6 @@
  * process that stayed up `stableAfterMs` starts a new run), replays the session's handshake into the new
  * process and reports `restarted`. See reaper.ts for how processes are kept from outliving the gateway.
  */
-import { SingleFlight } from './single-flight.ts';
 import { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
@@ -18,6 +17,7 @@ import type { StdioUpstreamConfig } from '#schemas';
 import { Handshake } from './handshake.ts';
 import type { UpstreamLink, UpstreamLinkEvent, UpstreamLinkOptions, UpstreamLinkState } from './link.ts';
 import { reapOnExit } from './reaper.ts';
+import { SingleFlight } from './single-flight.ts';
 import { UpstreamError, formatStderrTail } from './upstream-error.ts';
 import type { UpstreamErrorFacts } from './upstream-error.ts';
 
