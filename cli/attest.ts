@@ -38,9 +38,11 @@ function untilSignal(): Promise<string> {
 async function runGateway(values: Record<string, string | boolean | undefined>, what: 'gateway' | 'start'): Promise<number> {
   const loaded = requireConfig(values);
   const logger = createLogger();
+  // Listen for signals before starting, so a SIGTERM during start-up still shuts down cleanly.
+  const signalled = untilSignal();
   if (values['stdio'] === true) {
     const stdio = await serveStdio(loaded.config, { logger, configHash: loaded.configHash });
-    const reason = await Promise.race([stdio.done.then(() => 'stdin closed'), untilSignal()]);
+    const reason = await Promise.race([stdio.done.then(() => 'stdin closed'), signalled]);
     await stdio.close(reason);
     return 0;
   }
@@ -49,7 +51,7 @@ async function runGateway(values: Record<string, string | boolean | undefined>, 
   const gateway = await startGateway(loaded.config, { logger, configHash: loaded.configHash, ...(port !== undefined && { port }), ...(typeof values['host'] === 'string' && { host: values['host'] }) });
   // One line on stdout for scripts and tests that start the gateway and wait for it.
   process.stdout.write(`attest ${what} listening on ${gateway.url} (aggregate endpoint ${gateway.url}/mcp)\n`);
-  const signal = await untilSignal();
+  const signal = await signalled;
   await gateway.close(`received ${signal}`);
   return 0;
 }

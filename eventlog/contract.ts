@@ -176,6 +176,7 @@ export function testEventLog(name: string, factory: EventLogFactory): void {
           [20, 23, 26, 29],
         );
         assert.deepEqual(await collect(log.read({ fromIndex: 30 })), []);
+        await assert.rejects(collect(log.read({ fromIndex: Number('x') })), RangeError, 'a bad position is an error, not an empty log');
       }));
 
     void it('follows: yields what is there, then later appends as they become durable, and stops when aborted', () =>
@@ -272,7 +273,7 @@ export function testEventLog(name: string, factory: EventLogFactory): void {
   });
 }
 
-export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const item of iterable) out.push(item);
   return out;

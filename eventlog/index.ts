@@ -25,6 +25,7 @@ export type { FileLogReaderOptions } from './file/file-reader.ts';
 export { verifyFileLog } from './file/verify-file-log.ts';
 export type { VerifyFileLogOptions } from './file/verify-file-log.ts';
 export { testEventLog } from './contract.ts';
+export { sampleDraft } from './sample-drafts.ts';
 export type { EventLogFactory, EventLogHarness } from './contract.ts';
 
 /** Options every backend accepts; a backend ignores what does not apply to it. */

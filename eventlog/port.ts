@@ -43,7 +43,9 @@ export interface EventLogReader {
 export interface EventLog extends EventLogReader {
   /**
    * Seals the drafts into their streams' hash chains (seq, prevHash, hash) synchronously, in call
-   * order, then resolves once all of them are durable. Events of one call are committed together.
+   * order, then resolves once all of them are durable. Events of one call are contiguous in the
+   * log and acknowledged together (a crash mid-write can leave a prefix of an unacknowledged call:
+   * the reconciler's business, like any unacknowledged write).
    * Rejects with LogUnavailableError (and leaves the chains as if the call never happened when
    * nothing was written), or with InvalidEventError when a draft breaks the event contract.
    */

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, open, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -74,7 +75,7 @@ void describe('file log under real faults', () => {
     assert.equal(recovered?.event.prevHash, headBefore.hash);
     assert.equal(recovered?.position.segment, sizeBefore);
     assert.equal((await lstat(next)).isFile(), true);
-    await assertOnDiskExactly(dir, [...acked, recovered as StoredEvent]);
+    await assertOnDiskExactly(dir, [...acked, recovered]);
     await log.close();
     const verdict = await verifyFileLog(dir);
     assert.equal(verdict.ok, true, verdict.firstFailure?.reason);
@@ -82,8 +83,7 @@ void describe('file log under real faults', () => {
   });
 
   void it('a full tmpfs: ENOSPC rejects, the segment is trimmed back to its durable end, and the log recovers once space is freed', async (t) => {
-    const mountPoint = join(await tempDir(t), 'tmpfs');
-    await mkdir(mountPoint);
+    const mountPoint = await mkdtemp(join(tmpdir(), 'attest-tmpfs-'));
     const skip = mountTmpfs(t, mountPoint, '256k');
     if (skip !== undefined) {
       t.skip(skip);
@@ -115,7 +115,14 @@ void describe('file log under real faults', () => {
     await assertOnDiskExactly(dir, acked);
     assert.equal(log.size(), acked.length);
 
-    await assert.rejects(log.append([sampleDraft('tmpfs', 5_000)]), isUnavailable(/ENOSPC/), 'still full: still refused');
+    // Still full: once the slack in the segment's last page is used up, every append is refused.
+    await fill(filler);
+    let refusal: unknown;
+    for (let i = 0; i < 20 && refusal === undefined; i++) {
+      await log.append([sampleDraft('tmpfs', 4_000 + i)]).then((stored) => acked.push(...stored), (error: unknown) => (refusal = error));
+    }
+    assert.ok(isUnavailable(/ENOSPC/)(refusal), `still full, still refused: ${String(refusal)}`);
+    await assert.rejects(log.append([sampleDraft('tmpfs', 5_000)]), isUnavailable(/ENOSPC/));
     await rm(filler);
     const after = await log.append([sampleDraft('tmpfs', 5_001), sampleDraft('tmpfs-b', 5_001)]);
     assert.equal(after.length, 2);
@@ -161,28 +168,35 @@ void describe('file log under real faults', () => {
     const [recovered] = await log.append([sampleDraft('roll', 9_004)]);
     assert.equal(recovered?.event.seq, headBefore.seq + 1);
     assert.equal(recovered?.event.prevHash, headBefore.hash);
-    await assertOnDiskExactly(dir, [...acked, recovered as StoredEvent]);
+    await assertOnDiskExactly(dir, [...acked, recovered]);
     await log.close();
     const verdict = await verifyFileLog(dir);
     assert.equal(verdict.ok, true, verdict.firstFailure?.reason);
   });
 });
 
-/** Mounts a tmpfs of `size`, unmounted when the test ends; returns why not when mounting is impossible here. */
+/**
+ * Mounts a tmpfs of `size` on `mountPoint`; when the test ends it is unmounted, then the mount point
+ * removed. Returns why not when mounting is impossible here.
+ */
 function mountTmpfs(t: TestContext, mountPoint: string, size: string): string | undefined {
+  let mounted = false;
+  t.after(async () => {
+    if (mounted) execFileSync('umount', ['-l', mountPoint], { stdio: 'pipe' });
+    await rm(mountPoint, { recursive: true, force: true });
+  });
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mountPoint], { stdio: 'pipe' });
+    mounted = true;
+    return undefined;
   } catch (error) {
     return `cannot mount a tmpfs here (needs root): ${(error as Error).message.split('\n')[0]}`;
   }
-  t.after(() => {
-    execFileSync('umount', ['-l', mountPoint], { stdio: 'pipe' });
-  });
-  return undefined;
 }
 
+/** Appends to `file` until the filesystem is full. */
 async function fill(file: string): Promise<void> {
-  const handle = await open(file, 'w');
+  const handle = await open(file, 'a');
   const chunk = Buffer.alloc(4096, 1);
   try {
     for (let i = 0; i < 1024; i++) await handle.write(chunk);

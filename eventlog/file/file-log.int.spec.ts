@@ -127,6 +127,35 @@ void describe('file log: segments', () => {
   });
 });
 
+void describe('file log: following across segments', () => {
+  void it('a follower keeps up with concurrent appends across many segment rollovers', async (t) => {
+    // fsync off: batches and rollovers come as fast as they can, racing the follower's reads.
+    const log = await openFileLog({ dir: await tempDir(t), segmentBytes: 4096, fsync: false });
+    t.after(() => log.close());
+    const controller = new AbortController();
+    const seen: number[] = [];
+    const following = (async () => {
+      for await (const stored of log.follow({ signal: controller.signal })) {
+        seen.push(stored.position.index);
+        if (seen.length === 600) controller.abort();
+      }
+    })();
+    await Promise.all(
+      Array.from({ length: 20 }, async (_, c) => {
+        for (let k = 0; k < 30; k++) await log.append([sampleDraft(`race-${c}`, k)]);
+      }),
+    );
+    const timer = setTimeout(() => controller.abort(), 20_000);
+    await following;
+    clearTimeout(timer);
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 600 }, (_, i) => i),
+    );
+    assert.ok((await listSegments(log.dir)).length > 50);
+  });
+});
+
 void describe('file log: start-up recovery', () => {
   /** A log of 10 events, closed; returns its dir, last segment path and size, and a valid next frame. */
   async function closedLog(t: Parameters<typeof tempDir>[0]): Promise<{ dir: string; path: string; size: number; nextFrame: Buffer }> {

@@ -3,8 +3,7 @@
  * framing, fdatasync group commit, torn-tail recovery, one writer per directory. See README.md
  * in this folder's parent for the format and the durability, recovery and failure policies.
  */
-import { mkdir } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { z } from 'zod';

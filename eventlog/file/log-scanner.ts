@@ -58,6 +58,7 @@ export type ScanItem = { readonly kind: 'event'; readonly stored: StoredEvent } 
 
 export async function* scanLog(source: ScanSource, options: ScanOptions): AsyncGenerator<ScanItem, void, undefined> {
   const { fromIndex = 0, stream, signal, follow, tail, tailGraceMs = 0 } = options;
+  if (!Number.isSafeInteger(fromIndex) || fromIndex < 0) throw new RangeError(`fromIndex must be a non-negative integer, not ${fromIndex}`);
   let segments = await source.segments();
   let at = segmentHolding(
     segments.map((s) => s.base),
@@ -116,6 +117,8 @@ export async function* scanLog(source: ScanSource, options: ScanOptions): AsyncG
           yield defect(segment.base, damageReason(read.defect, followedByRecords, isTail, limit - offset), claimed);
           return;
         }
+        // The writer may have made more of this segment durable while we read, then moved on.
+        if (segment.durableBytes !== null && segment.durableBytes > offset) continue pass;
         const next = segments[at + 1];
         if (next === undefined) break pass;
         if (next.base !== index) {

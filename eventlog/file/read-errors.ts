@@ -14,9 +14,9 @@ export function corruptionError(dir: string, defect: LogDefect): LogUnavailableE
   return new LogUnavailableError('ATTEST_LOG_CORRUPT', `the event log in ${dir} is damaged: ${describeDefect(defect)}. Run \`attest verify\` for a full report.`);
 }
 
-/** A file-system error while reading, as the port's error. */
-export function readError(dir: string, error: unknown): LogUnavailableError {
-  if (error instanceof LogUnavailableError) return error;
-  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? 'EUNKNOWN';
+/** A file-system error while reading, as the port's error; anything else (a bad argument) as it is. */
+export function readError(dir: string, error: unknown): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (error instanceof LogUnavailableError || typeof code !== 'string') return error;
   return new LogUnavailableError('ATTEST_LOG_UNAVAILABLE', `the event log in ${dir} could not be read: ${code}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }

@@ -8,7 +8,7 @@
  *   segment numbering) may be acknowledged data: the log refuses to open (ATTEST_LOG_CORRUPT).
  * Framing and checksums are checked here; hashes and chains are `attest verify`'s job.
  */
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import type { ChainHead } from '../chain.ts';
 import { LogUnavailableError } from '../port.ts';
 import { decodeChainFields } from './event-codec.ts';
@@ -49,6 +49,8 @@ export async function recoverLog(dir: string, fsync: boolean, report: (truncatio
       throw corrupt(dir, `segment ${segmentFileName(base)} should start at index ${index}, where the log before it ends (${base > index ? 'records or segments are missing' : 'records are duplicated'})`);
     }
     const path = segmentPath(dir, base);
+    // A FIFO or device here would block or lie; only regular files hold records.
+    if (!(await stat(path)).isFile()) throw corrupt(dir, `${segmentFileName(base)} is not a regular file`);
     const reader = await SegmentReader.open(path);
     let offset = 0;
     try {

@@ -435,8 +435,13 @@ export class GatewaySession {
     const link = this.#deps.createLink(state.name, state.config);
     state.link = link;
     state.status = 'connecting';
-    link.onmessage = (message) => this.#onUpstreamMessage(state, message);
-    link.onevent = (event) => this.#onUpstreamEvent(state, event);
+    // A link this session let go of (failed connect, session closed) has nothing more to say.
+    link.onmessage = (message) => {
+      if (state.link === link) this.#onUpstreamMessage(state, message);
+    };
+    link.onevent = (event) => {
+      if (state.link === link) this.#onUpstreamEvent(state, event);
+    };
     try {
       await link.start(AbortSignal.timeout(state.config.connectTimeoutMs));
       const response = await this.#requestUpstream(state, 'initialize', {
@@ -462,6 +467,7 @@ export class GatewaySession {
       state.status = 'down';
       state.downReason = (error as Error).message;
       this.#deps.logger.warn({ session: this.id, upstream: state.name, err: error }, 'upstream could not be connected');
+      state.link = undefined;
       await this.#recordQuietly([draft(this.#context, 'UpstreamLost', { upstream: state.name, reason: state.downReason, willRestart: false })]);
       await link.close().catch(() => undefined);
     }
@@ -759,7 +765,13 @@ export class GatewaySession {
     for (const state of this.#upstreams.values()) {
       for (const forward of [...state.pending.values()]) forward.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Session closed: ${reason}`));
     }
-    await Promise.all([...this.#upstreams.values()].map(async (state) => state.link?.close().catch((error: unknown) => this.#deps.logger.warn({ err: error, upstream: state.name }, 'error closing upstream'))));
+    await Promise.all(
+      [...this.#upstreams.values()].map(async (state) => {
+        const link = state.link;
+        state.link = undefined;
+        await link?.close().catch((error: unknown) => this.#deps.logger.warn({ err: error, upstream: state.name }, 'error closing upstream'));
+      }),
+    );
     await this.#recordQuietly([draft(this.#context, 'SessionClosed', { reason })]);
     await this.#downstream?.close().catch(() => undefined);
   }
