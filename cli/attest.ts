@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { ConfigError } from '#schemas';
 import type { AttestEvent } from '#schemas';
-import { openFileLogReader, verifyFileLog } from '#eventlog';
+import { openEventLogReader, verifyEventLog } from '#eventlog';
 import { createLogger, generateApiKey, GATEWAY_VERSION, hashApiKey, serveStdio, startGateway } from '#gateway';
 import { loadConfigFile } from './config-file.ts';
 
@@ -94,7 +94,7 @@ const commands: Record<string, Command> = {
     options: { ...configOption, json: { type: 'boolean' }, stream: { type: 'string', short: 's' }, follow: { type: 'boolean', short: 'f' }, from: { type: 'string' } },
     async run(values) {
       const { config } = requireConfig(values);
-      const reader = await openFileLogReader(config.log.dir);
+      const reader = await openEventLogReader(config.log);
       const controller = new AbortController();
       const stop = (): void => controller.abort();
       process.once('SIGINT', stop);
@@ -126,13 +126,13 @@ const commands: Record<string, Command> = {
     options: { ...configOption, json: { type: 'boolean' } },
     async run(values) {
       const { config } = requireConfig(values);
-      const report = await verifyFileLog(config.log.dir);
+      const report = await verifyEventLog(config.log);
       if (values['json'] === true) process.stdout.write(`${JSON.stringify(report)}\n`);
-      else if (report.ok) process.stdout.write(`ok: ${report.eventsChecked} events in ${report.streams} streams verified (${config.log.dir})\n`);
+      else if (report.ok) process.stdout.write(`ok: ${report.eventsChecked} events in ${report.streams} streams verified (${config.log.backend === 'file' ? config.log.dir : config.log.backend})\n`);
       else {
         const f = report.firstFailure;
         process.stdout.write(`FAILED after ${report.eventsChecked} good events: ${f?.reason ?? 'unknown failure'}\n`);
-        if (f !== undefined) process.stdout.write(`  at index ${f.index}, segment ${f.segment}, offset ${f.offset}${f.eventId === undefined ? '' : `, event ${f.eventId}`}${f.stream === undefined ? '' : `, stream ${f.stream}`}${f.seq === undefined ? '' : `, seq ${f.seq}`}\n`);
+        if (f !== undefined) process.stdout.write(`  at index ${f.index}${f.segment === undefined ? '' : `, segment ${f.segment}, offset ${f.offset}`}${f.eventId === undefined ? '' : `, event ${f.eventId}`}${f.stream === undefined ? '' : `, stream ${f.stream}`}${f.seq === undefined ? '' : `, seq ${f.seq}`}\n`);
       }
       return report.ok ? 0 : 1;
     },

@@ -1,32 +1,35 @@
 /**
  * The event log: the port every backend implements, the per-stream hash chain, verification, the
  * contract suite adapters must pass, and the adapters themselves (file now; Kafka and KurrentDB
- * later). Pick a backend from the config with `openEventLog`.
+ * later). Pick a backend from the config with `openEventLog`. The contract suite (`contract.ts`)
+ * imports node:test, so adapters' specs import it directly; it is not part of this barrel.
  */
 import type { LogConfig } from '#schemas';
 import { openFileLog } from './file/file-log.ts';
 import type { FileLogHooks } from './file/file-log.ts';
-import type { EventLog } from './port.ts';
+import type { EventLog, EventLogReader } from './port.ts';
+import { openFileLogReader } from './file/file-reader.ts';
+import { verifyFileLog } from './file/verify-file-log.ts';
+import { ChainVerifier, verifyLog } from './verify.ts';
+import type { VerifyResult } from './verify.ts';
 
 export { InvalidEventError, LogUnavailableError } from './port.ts';
-export type { EventLog, EventLogReader, LogErrorCode, LogPosition, ReadOptions, StoredEvent } from './port.ts';
+export type { EventLog, EventLogReader, FilePosition, KafkaPosition, KurrentPosition, LogErrorCode, LogPosition, ReadOptions, StoredEvent } from './port.ts';
 export { ChainHeads, EMPTY_HEAD } from './chain.ts';
 export type { ChainHead, HeadsSnapshot, SealedEvent } from './chain.ts';
 export { silentLogger } from './logger.ts';
 export type { EventLogLogger } from './logger.ts';
-export { ChainVerifier, verifyLog } from './verify.ts';
+export { ChainVerifier, verifyLog };
 export type { VerifyFailure, VerifyResult } from './verify.ts';
 export { openFileLog } from './file/file-log.ts';
 export type { FileEventLog, FileLogHooks, FileLogOptions } from './file/file-log.ts';
 export type { FileLogStats } from './file/group-commit.ts';
 export type { RecoveryReport } from './file/recovery.ts';
-export { openFileLogReader } from './file/file-reader.ts';
+export { openFileLogReader };
 export type { FileLogReaderOptions } from './file/file-reader.ts';
-export { verifyFileLog } from './file/verify-file-log.ts';
+export { verifyFileLog };
 export type { VerifyFileLogOptions } from './file/verify-file-log.ts';
-export { testEventLog } from './contract.ts';
 export { sampleDraft } from './sample-drafts.ts';
-export type { EventLogFactory, EventLogHarness } from './contract.ts';
 
 /** Options every backend accepts; a backend ignores what does not apply to it. */
 export type OpenEventLogOptions = FileLogHooks;
@@ -38,5 +41,41 @@ export async function openEventLog(config: LogConfig, options: OpenEventLogOptio
       const { backend: _backend, ...fileOptions } = config;
       return openFileLog(fileOptions, options);
     }
+    // Production adapters load their client libraries only when configured.
+    case 'kafka': {
+      const { openKafkaLog } = await import('./kafka/kafka-log.ts');
+      return openKafkaLog(config, options);
+    }
+    case 'kurrent': {
+      const { openKurrentLog } = await import('./kurrent/kurrent-log.ts');
+      return openKurrentLog(config, options);
+    }
+  }
+}
+
+/** A read-only view of the log the config names (`attest events`, `attest verify`, readers in other processes). */
+export async function openEventLogReader(config: LogConfig): Promise<EventLogReader> {
+  switch (config.backend) {
+    case 'file':
+      return openFileLogReader(config.dir);
+    case 'kafka': {
+      const { openKafkaLogReader } = await import('./kafka/kafka-log.ts');
+      return openKafkaLogReader(config);
+    }
+    case 'kurrent': {
+      const { openKurrentLogReader } = await import('./kurrent/kurrent-log.ts');
+      return openKurrentLogReader(config);
+    }
+  }
+}
+
+/** Verifies every chain of the log the config names; the file backend also checks every frame on disk. */
+export async function verifyEventLog(config: LogConfig): Promise<VerifyResult> {
+  if (config.backend === 'file') return verifyFileLog(config.dir);
+  const reader = await openEventLogReader(config);
+  try {
+    return await verifyLog(reader);
+  } finally {
+    await reader.close();
   }
 }

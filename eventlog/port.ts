@@ -10,16 +10,26 @@
 import type { AttestEvent, EventDraft } from '#schemas';
 
 /**
- * Where an event sits in a backend. `index` is the 0-based global log order (Merkle leaf index).
+ * Where an event sits in a backend. `index` is the global log order: 0-based and contiguous for
+ * file and Kafka (the Merkle leaf index), monotonic for KurrentDB (its $all commit position).
  * file: `segment` names the segment file by its base index (the global index of its first record,
  * Kafka-style: `00000000000000000042.seg`), `offset` is the byte offset of the record's frame in it.
+ * kafka: the acknowledged topic/partition/offset (offset as a decimal string: Kafka offsets are int64).
+ * kurrent: the session stream and its revision, and the $all commit/prepare positions.
  */
 export type LogPosition =
-  | { readonly backend: 'file'; readonly index: number; readonly segment: number; readonly offset: number };
+  | { readonly backend: 'file'; readonly index: number; readonly segment: number; readonly offset: number }
+  | { readonly backend: 'kafka'; readonly index: number; readonly topic: string; readonly partition: number; readonly offset: string }
+  | { readonly backend: 'kurrent'; readonly index: number; readonly stream: string; readonly revision: string; readonly commit: string; readonly prepare: string };
 
-export interface StoredEvent {
+export type FilePosition = Extract<LogPosition, { readonly backend: 'file' }>;
+export type KafkaPosition = Extract<LogPosition, { readonly backend: 'kafka' }>;
+export type KurrentPosition = Extract<LogPosition, { readonly backend: 'kurrent' }>;
+
+/** An event and where its backend acknowledged it; adapters narrow `P` to their own position. */
+export interface StoredEvent<P extends LogPosition = LogPosition> {
   readonly event: AttestEvent;
-  readonly position: LogPosition;
+  readonly position: P;
 }
 
 export interface ReadOptions {
@@ -31,16 +41,16 @@ export interface ReadOptions {
 }
 
 /** The read side of a log, for processes that must not write (`attest events --follow`, `attest verify`). */
-export interface EventLogReader {
-  readonly backend: LogPosition['backend'];
+export interface EventLogReader<P extends LogPosition = LogPosition> {
+  readonly backend: P['backend'];
   /** Every durable event from `fromIndex` in log order, then ends. */
-  read(options?: ReadOptions): AsyncIterable<StoredEvent>;
+  read(options?: ReadOptions): AsyncIterable<StoredEvent<P>>;
   /** Like read, then waits for and yields new events until the signal aborts or the log closes. */
-  follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<StoredEvent>;
+  follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<StoredEvent<P>>;
   close(): Promise<void>;
 }
 
-export interface EventLog extends EventLogReader {
+export interface EventLog<P extends LogPosition = LogPosition> extends EventLogReader<P> {
   /**
    * Seals the drafts into their streams' hash chains (seq, prevHash, hash) synchronously, in call
    * order, then resolves once all of them are durable. Events of one call are contiguous in the
@@ -49,7 +59,7 @@ export interface EventLog extends EventLogReader {
    * Rejects with LogUnavailableError (and leaves the chains as if the call never happened when
    * nothing was written), or with InvalidEventError when a draft breaks the event contract.
    */
-  append(drafts: readonly EventDraft[]): Promise<readonly StoredEvent[]>;
+  append(drafts: readonly EventDraft[]): Promise<readonly StoredEvent<P>[]>;
   /** Durable chain head of a stream: its last durable seq and hash (seq 0 / null when empty). */
   head(stream: string): { readonly seq: number; readonly hash: string | null };
   /** Number of durable events in the log. */

@@ -139,8 +139,7 @@ export class ChainVerifier {
       eventId: event.id,
       stream: event.stream,
       seq: event.seq,
-      segment: position.segment,
-      offset: position.offset,
+      ...(position.backend === 'file' && { segment: position.segment, offset: position.offset }),
       reason: `${nameOf(event)}: ${why}`,
     };
   }

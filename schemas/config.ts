@@ -81,7 +81,52 @@ export const FileLogSchema = z
     fsync: z.boolean().default(true),
   })
   .strict();
-export const LogSchema = z.discriminatedUnion('backend', [FileLogSchema]);
+/**
+ * Kafka: acks=all, idempotent producer, key = stream. The topic must not be weaker than the
+ * production settings (docs/backends.md); the gateway checks it at start and warns loudly, or
+ * refuses when `requireProductionTopic` is set.
+ */
+export const KafkaLogSchema = z
+  .object({
+    backend: z.literal('kafka'),
+    brokers: z.array(z.string().min(1)).min(1),
+    topic: z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/).default('attest-events'),
+    clientId: z.string().default('attest'),
+    ssl: z.boolean().default(false),
+    sasl: z
+      .object({ mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']), username: z.string().min(1), password: z.string().min(1) })
+      .strict()
+      .optional(),
+    appendTimeoutMs: durationMs.default(5_000),
+    maxBatchEvents: z.number().int().positive().default(4096),
+    /** Create the topic at start when it does not exist (with the settings below). */
+    createTopic: z.boolean().default(false),
+    /** One partition keeps a total order over all events (the Merkle tree's leaf order). */
+    partitions: z.number().int().positive().default(1),
+    replicationFactor: z.number().int().positive().default(3),
+    minInsyncReplicas: z.number().int().positive().default(2),
+    /** Retention in ms; -1 keeps forever. Default: 190 days (EU AI Act Art. 19/26(6): at least six months). */
+    retentionMs: z.number().int().min(-1).default(190 * 24 * 3600 * 1000),
+    /** Refuse to start (instead of warning) when the topic is weaker than the production settings. */
+    requireProductionTopic: z.boolean().default(false),
+  })
+  .strict();
+
+/** KurrentDB / EventStoreDB: a stream per session, exact expected revision on every append. */
+export const KurrentLogSchema = z
+  .object({
+    backend: z.literal('kurrent'),
+    /** `kurrentdb://host:2113?tls=true` (or `esdb://…`); put credentials in ${ENV} references. */
+    connectionString: z.string().min(1),
+    streamPrefix: z.string().regex(/^[a-zA-Z0-9._-]{0,64}$/).default('attest-'),
+    appendTimeoutMs: durationMs.default(5_000),
+  })
+  .strict();
+
+export const LogSchema = z.discriminatedUnion('backend', [FileLogSchema, KafkaLogSchema, KurrentLogSchema]);
+export type KafkaLogConfig = z.infer<typeof KafkaLogSchema>;
+export type KurrentLogConfig = z.infer<typeof KurrentLogSchema>;
+export type FileLogConfig = z.infer<typeof FileLogSchema>;
 export type LogConfig = z.infer<typeof LogSchema>;
 
 export const ConfigSchema = z

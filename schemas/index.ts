@@ -3,6 +3,8 @@ export {
   ApiKeySchema,
   ConfigSchema,
   FileLogSchema,
+  KafkaLogSchema,
+  KurrentLogSchema,
   HttpUpstreamSchema,
   LogSchema,
   RecordingSchema,
@@ -10,7 +12,7 @@ export {
   UpstreamSchema,
   formatConfigIssues,
 } from './config.ts';
-export type { ApiKeyConfig, AttestConfig, AttestConfigInput, HttpUpstreamConfig, LogConfig, StdioUpstreamConfig, UpstreamConfig } from './config.ts';
+export type { ApiKeyConfig, AttestConfig, FileLogConfig, KafkaLogConfig, KurrentLogConfig, AttestConfigInput, HttpUpstreamConfig, LogConfig, StdioUpstreamConfig, UpstreamConfig } from './config.ts';
 export { ConfigError, parseConfig, resolveEnvRefs } from './config-parse.ts';
 export type { ParsedConfig } from './config-parse.ts';
 export { GATEWAY_ERRORS, GatewayError, JSONRPC } from './errors.ts';

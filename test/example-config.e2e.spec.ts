@@ -45,6 +45,8 @@ describe('attest.example.yaml, as the README starts it', { timeout: 180_000 }, (
       assert.equal(upstream.transport === 'stdio' && upstream.cwd, REPO, `upstreams.${name}: stdio "cwd: ." resolves against the config file's directory`);
     }
     logDir = path.join(await makeTempDir('attest-example-'), 'log');
+    assert.equal(loaded.config.log.backend, 'file');
+    if (loaded.config.log.backend !== 'file') return;
     const config: AttestConfig = { ...loaded.config, gateway: { ...loaded.config.gateway, port: 0 }, log: { ...loaded.config.log, dir: logDir } };
     gateway = await startGateway(config, { port: 0 });
     agent = await connectClient({ transport: 'streamable-http', url: `${gateway.url}/mcp`, headers: HEADERS }, { roots: false, timeoutMs: 30_000 });

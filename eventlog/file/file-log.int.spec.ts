@@ -8,7 +8,7 @@ import { testEventLog } from '../contract.ts';
 import { ChainHeads } from '../chain.ts';
 import type { EventLogLogger } from '../logger.ts';
 import { LogUnavailableError } from '../port.ts';
-import type { StoredEvent } from '../port.ts';
+import type { FilePosition, StoredEvent } from '../port.ts';
 import { sampleDraft } from '../sample-drafts.ts';
 import { encodeEvents } from './event-codec.ts';
 import { openFileLog } from './file-log.ts';
@@ -90,7 +90,7 @@ void describe('file log: segments', () => {
     const dir = await tempDir(t);
     const segmentBytes = 4096;
     let log = await openFileLog({ dir, segmentBytes });
-    const acked: StoredEvent[] = [];
+    const acked: StoredEvent<FilePosition>[] = [];
     for (let i = 0; i < 60; i++) acked.push(...(await log.append([sampleDraft(`seg-${i % 4}`, i)])));
     const bases = await listSegments(dir);
     assert.ok(bases.length >= 6, `${bases.length} segments`);

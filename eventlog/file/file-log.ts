@@ -14,7 +14,7 @@ import type { ChainHead } from '../chain.ts';
 import type { EventLogLogger } from '../logger.ts';
 import { silentLogger } from '../logger.ts';
 import { LogUnavailableError } from '../port.ts';
-import type { EventLog, ReadOptions, StoredEvent } from '../port.ts';
+import type { EventLog, ReadOptions, FilePosition, StoredEvent } from '../port.ts';
 import { acquireDirLock } from './dir-lock.ts';
 import type { DirLock } from './dir-lock.ts';
 import { deferred } from './deferred.ts';
@@ -38,14 +38,14 @@ export interface FileLogHooks {
   readonly onRecovery?: (report: RecoveryReport) => void;
 }
 
-export interface FileEventLog extends EventLog {
+export interface FileEventLog extends EventLog<FilePosition> {
   readonly backend: 'file';
   readonly dir: string;
   /** Group-commit counters, for benchmarks and health endpoints. */
   stats(): FileLogStats;
 }
 
-const NOTHING: readonly StoredEvent[] = Object.freeze([]);
+const NOTHING: readonly StoredEvent<FilePosition>[] = Object.freeze([]);
 
 export async function openFileLog(options: FileLogOptions, hooks: FileLogHooks = {}): Promise<FileEventLog> {
   const parsed = FileLogSchema.safeParse({ backend: 'file', ...options });
@@ -109,7 +109,7 @@ class FileLog implements FileEventLog {
     };
   }
 
-  append(drafts: readonly EventDraft[]): Promise<readonly StoredEvent[]> {
+  append(drafts: readonly EventDraft[]): Promise<readonly StoredEvent<FilePosition>[]> {
     if (this.#closing !== null) return Promise.reject(new LogUnavailableError('ATTEST_LOG_CLOSED', `the event log in ${this.dir} is closed; nothing was written`));
     if (drafts.length === 0) return Promise.resolve(NOTHING);
     let events: AttestEvent[];
@@ -121,7 +121,7 @@ class FileLog implements FileEventLog {
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
-    const { promise, resolve, reject } = deferred<readonly StoredEvent[]>();
+    const { promise, resolve, reject } = deferred<readonly StoredEvent<FilePosition>[]>();
     this.#writer.enqueue({
       events,
       bytes: encoded.bytes,
@@ -134,11 +134,11 @@ class FileLog implements FileEventLog {
     return promise;
   }
 
-  read(options: ReadOptions = {}): AsyncIterable<StoredEvent> {
+  read(options: ReadOptions = {}): AsyncIterable<StoredEvent<FilePosition>> {
     return this.#scan(options, false);
   }
 
-  follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<StoredEvent> {
+  follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<StoredEvent<FilePosition>> {
     return this.#scan(options, true);
   }
 
@@ -167,7 +167,7 @@ class FileLog implements FileEventLog {
     return this.close();
   }
 
-  async *#scan(options: ReadOptions, follow: boolean): AsyncGenerator<StoredEvent, void, undefined> {
+  async *#scan(options: ReadOptions, follow: boolean): AsyncGenerator<StoredEvent<FilePosition>, void, undefined> {
     // Every byte below the durable end was synced by this process: damage there is corruption.
     try {
       for await (const item of scanLog(this.#source, { ...options, follow, tail: 'strict' })) {

@@ -12,7 +12,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { setTimeout } from 'node:timers/promises';
 import { LogUnavailableError } from '../port.ts';
-import type { EventLogReader, ReadOptions, StoredEvent } from '../port.ts';
+import type { EventLogReader, ReadOptions, FilePosition, StoredEvent } from '../port.ts';
 import { scanLog } from './log-scanner.ts';
 import type { ScanSource } from './log-scanner.ts';
 import { corruptionError, readError } from './read-errors.ts';
@@ -23,7 +23,7 @@ export interface FileLogReaderOptions {
   readonly pollMs?: number;
 }
 
-export async function openFileLogReader(dir: string, options: FileLogReaderOptions = {}): Promise<EventLogReader> {
+export async function openFileLogReader(dir: string, options: FileLogReaderOptions = {}): Promise<EventLogReader<FilePosition>> {
   const path = resolve(dir);
   let isDirectory: boolean;
   try {
@@ -44,7 +44,7 @@ export function diskSource(dir: string, pollMs: number): ScanSource {
   };
 }
 
-class FileLogReader implements EventLogReader {
+class FileLogReader implements EventLogReader<FilePosition> {
   readonly backend = 'file' as const;
   readonly #dir: string;
   readonly #source: ScanSource;
@@ -55,11 +55,11 @@ class FileLogReader implements EventLogReader {
     this.#source = diskSource(dir, pollMs);
   }
 
-  read(options: ReadOptions = {}): AsyncIterable<StoredEvent> {
+  read(options: ReadOptions = {}): AsyncIterable<StoredEvent<FilePosition>> {
     return this.#scan(options, false);
   }
 
-  follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<StoredEvent> {
+  follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<StoredEvent<FilePosition>> {
     return this.#scan(options, true);
   }
 
@@ -67,7 +67,7 @@ class FileLogReader implements EventLogReader {
     this.#closed.abort();
   }
 
-  async *#scan(options: ReadOptions, follow: boolean): AsyncGenerator<StoredEvent, void, undefined> {
+  async *#scan(options: ReadOptions, follow: boolean): AsyncGenerator<StoredEvent<FilePosition>, void, undefined> {
     const signal = options.signal === undefined ? this.#closed.signal : AbortSignal.any([options.signal, this.#closed.signal]);
     try {
       for await (const item of scanLog(this.#source, { ...options, signal, follow, tail: 'wait' })) {

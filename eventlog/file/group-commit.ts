@@ -19,7 +19,7 @@ import type { AttestEvent } from '#schemas';
 import type { ChainHeads } from '../chain.ts';
 import type { EventLogLogger } from '../logger.ts';
 import { LogUnavailableError } from '../port.ts';
-import type { StoredEvent } from '../port.ts';
+import type { FilePosition, StoredEvent } from '../port.ts';
 import { deferred } from './deferred.ts';
 import type { Deferred } from './deferred.ts';
 import { closeQuietly, fsyncDir, writeFully } from './durable-fs.ts';
@@ -33,7 +33,7 @@ export interface PendingAppend {
   readonly frameOffsets: readonly number[];
   /** performance.now() after which the caller is told ATTEST_LOG_TIMEOUT. */
   readonly deadline: number;
-  readonly resolve: (stored: readonly StoredEvent[]) => void;
+  readonly resolve: (stored: readonly StoredEvent<FilePosition>[]) => void;
   readonly reject: (error: Error) => void;
   settled: boolean;
 }
@@ -330,7 +330,7 @@ export class GroupCommitWriter {
     this.#events += batch.events;
     for (const entry of batch.entries) {
       this.#heads.commit(entry.events);
-      const stored: StoredEvent[] = new Array<StoredEvent>(entry.events.length);
+      const stored: StoredEvent<FilePosition>[] = new Array<StoredEvent<FilePosition>>(entry.events.length);
       for (let i = 0; i < entry.events.length; i++) {
         stored[i] = {
           event: entry.events[i] as AttestEvent,

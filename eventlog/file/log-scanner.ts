@@ -5,7 +5,7 @@
  * verifier (every byte must be a valid record). Damage ends the scan with a `defect` item that
  * names its position; it never throws for it, so the verifier can report instead of crash.
  */
-import type { StoredEvent } from '../port.ts';
+import type { FilePosition, StoredEvent } from '../port.ts';
 import type { ClaimedIdentity } from './event-codec.ts';
 import { claimedIdentityOf, decodeEvent } from './event-codec.ts';
 import { describeFrameDefect, FRAME_BAD_CRC, FRAME_HEADER_BYTES, MAX_PAYLOAD_BYTES } from './framing.ts';
@@ -54,7 +54,7 @@ export interface LogDefect {
   readonly claimed: ClaimedIdentity;
 }
 
-export type ScanItem = { readonly kind: 'event'; readonly stored: StoredEvent } | { readonly kind: 'defect'; readonly defect: LogDefect };
+export type ScanItem = { readonly kind: 'event'; readonly stored: StoredEvent<FilePosition> } | { readonly kind: 'defect'; readonly defect: LogDefect };
 
 export async function* scanLog(source: ScanSource, options: ScanOptions): AsyncGenerator<ScanItem, void, undefined> {
   const { fromIndex = 0, stream, signal, follow, tail, tailGraceMs = 0 } = options;

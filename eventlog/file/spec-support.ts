@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
-import type { EventLog, StoredEvent } from '../port.ts';
+import type { EventLog, FilePosition, StoredEvent } from '../port.ts';
 import { sampleDraft } from '../sample-drafts.ts';
 import { FRAME_HEADER_BYTES } from './framing.ts';
 import { segmentPath } from './segments.ts';
@@ -84,8 +84,8 @@ export function spawnWriter(t: TestContext, args: readonly string[]): WriterProc
  * Appends DecisionMade events (whose size only grows with seq) until the next append must start
  * a new segment; returns everything acknowledged. The next segment's base is then `log.size()`.
  */
-export async function appendUntilRollIsNext(log: EventLog, dir: string, segmentBytes: number, stream = 'roll'): Promise<StoredEvent[]> {
-  const acked: StoredEvent[] = [];
+export async function appendUntilRollIsNext(log: EventLog<FilePosition>, dir: string, segmentBytes: number, stream = 'roll'): Promise<StoredEvent<FilePosition>[]> {
+  const acked: StoredEvent<FilePosition>[] = [];
   for (let n = 1; n < 10_000; n++) {
     const [stored] = await log.append([sampleDraft(stream, 3 * n + 1)]);
     if (stored === undefined) throw new Error('append acknowledged nothing');
