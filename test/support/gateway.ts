@@ -39,7 +39,8 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
   const key = 'atk_test_key_0123456789';
   const config: AttestConfigInput = {
     gateway: { port: 0, ...options.gateway },
-    log: { backend: 'file', dir: logDir, ...options.log },
+    // A `log` naming its own backend (kafka, kurrent) is taken as is; otherwise a file log in a temp dir.
+    log: (options.log?.['backend'] !== undefined && options.log['backend'] !== 'file' ? options.log : { backend: 'file', dir: logDir, ...options.log }) as AttestConfigInput['log'],
     auth: { keys: options.keys ?? [{ id: 'test', hash: hashApiKey(key), tenant: 't1' }] },
     upstreams: options.upstreams,
   };
