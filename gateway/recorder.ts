@@ -3,7 +3,7 @@
  * log. A log failure becomes ATTEST_LOG_UNAVAILABLE, which callers turn into a refusal: no
  * record, no call.
  */
-import { GatewayError, digestOf, newEventId, nowIso } from '#schemas';
+import { GatewayError, canonicalize, newEventId, nowIso, sha256Hex } from '#schemas';
 import type { EventData, EventDraft, EventType, Principal, RecordedPayload } from '#schemas';
 import { LogUnavailableError } from '#eventlog';
 import type { EventLog, StoredEvent } from '#eventlog';
@@ -13,8 +13,9 @@ export type Recording = 'full' | 'digest';
 /** What the log keeps of a payload; the digest of the original is always kept. */
 export function recordPayload(value: unknown, recording: Recording): RecordedPayload {
   const body = value ?? null;
-  const json = JSON.stringify(body);
-  const base = { recording, digest: digestOf(body), bytes: Buffer.byteLength(json) };
+  // One canonical serialisation gives both the digest and the size.
+  const canonical = canonicalize(body);
+  const base = { recording, digest: `sha256:${sha256Hex(canonical)}` as const, bytes: Buffer.byteLength(canonical) };
   return recording === 'full' ? { ...base, body } : base;
 }
 
