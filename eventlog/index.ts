@@ -24,6 +24,7 @@ export type { VerifyFailure, VerifyResult } from './verify.ts';
 export { openFileLog } from './file/file-log.ts';
 export type { FileEventLog, FileLogHooks, FileLogOptions } from './file/file-log.ts';
 export type { FileLogStats } from './file/group-commit.ts';
+export type { KurrentEventLog, KurrentLogHooks } from './kurrent/kurrent-log.ts';
 export type { RecoveryReport } from './file/recovery.ts';
 export { openFileLogReader };
 export type { FileLogReaderOptions } from './file/file-reader.ts';

@@ -76,11 +76,16 @@ export class ChainVerifier {
       return;
     }
     this.#checked++;
-    if (position.index !== this.#nextIndex) {
-      this.#fail(stored, `it sits at log index ${position.index} where index ${this.#nextIndex} was expected (records are missing from or added to the log order)`);
+    // File and Kafka indexes are contiguous, so a gap is a missing record; KurrentDB's are $all
+    // commit positions (increasing, with gaps), where only the order can be checked.
+    const contiguous = position.backend !== 'kurrent';
+    if (contiguous ? position.index !== this.#nextIndex : position.index < this.#nextIndex) {
+      this.#fail(stored, contiguous
+        ? `it sits at log index ${position.index} where index ${this.#nextIndex} was expected (records are missing from or added to the log order)`
+        : `it sits at log position ${position.index}, before the previous event's (the log order went backwards)`);
       return;
     }
-    this.#nextIndex++;
+    this.#nextIndex = position.index + 1;
     if (eventHash(event) !== event.hash) {
       this.#fail(stored, 'hash does not match its content (the event was altered after it was sealed)');
       return;

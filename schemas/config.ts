@@ -118,7 +118,12 @@ export const KurrentLogSchema = z
     backend: z.literal('kurrent'),
     /** `kurrentdb://host:2113?tls=true` (or `esdb://…`); put credentials in ${ENV} references. */
     connectionString: z.string().min(1),
-    streamPrefix: z.string().regex(/^[a-zA-Z0-9._-]{0,64}$/).default('attest-'),
+    /**
+     * Prefix of every Attest stream name: `${streamPrefix}${stream}`. Readers filter `$all` on it,
+     * so it must not be empty, and no other application's streams (nor another Attest log's prefix)
+     * may start with it.
+     */
+    streamPrefix: z.string().regex(/^[a-zA-Z0-9._-]{1,64}$/, 'letters, digits, ".", "_" or "-", 1 to 64 of them').default('attest-'),
     appendTimeoutMs: durationMs.default(5_000),
   })
   .strict();
