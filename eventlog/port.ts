@@ -64,6 +64,8 @@ export interface EventLog<P extends LogPosition = LogPosition> extends EventLogR
   head(stream: string): { readonly seq: number; readonly hash: string | null };
   /** Number of durable events in the log. */
   size(): number;
+  /** Backend counters (batches, mean batch size, flush times …) for /healthz and benchmarks. */
+  stats?(): Readonly<Record<string, number>>;
   /** Stops accepting appends, waits for those already accepted, releases the storage. Idempotent. */
   close(): Promise<void>;
 }

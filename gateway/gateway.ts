@@ -27,6 +27,8 @@ export interface GatewayOptions {
   readonly baseDir?: string;
   /** Digest of the config file as written (the CLI passes it); computed from the object otherwise. */
   readonly configHash?: string;
+  /** Benchmarks only (the recording-off reference): wraps the opened log. Reachable from neither the config nor the CLI. */
+  readonly wrapLog?: (log: EventLog) => EventLog;
 }
 
 export interface Gateway {
@@ -58,7 +60,8 @@ export function resolveConfig(input: AttestConfig | AttestConfigInput, options: 
 export async function openGatewayCore(input: AttestConfig | AttestConfigInput, options: GatewayOptions = {}): Promise<GatewayCore> {
   const { config, configHash } = resolveConfig(input, options);
   const logger = options.logger ?? createLogger();
-  const log = await openEventLog(config.log, { logger });
+  const opened = await openEventLog(config.log, { logger });
+  const log = options.wrapLog?.(opened) ?? opened;
   const recorder = new Recorder(log);
   const systemContext = { tenant: SYSTEM_PRINCIPAL.tenant, stream: `system-${config.gateway.instance}`, actor: SYSTEM_PRINCIPAL };
   try {

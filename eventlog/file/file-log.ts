@@ -158,7 +158,7 @@ class FileLog implements FileEventLog {
     this.#closing ??= (async () => {
       await this.#writer.close();
       await this.#lock.release();
-      this.#logger.info({ dir: this.dir, events: this.#writer.size }, 'event log closed');
+      this.#logger.info({ dir: this.dir, ...this.#writer.stats(), events: this.#writer.size }, 'event log closed');
     })();
     return this.#closing;
   }

@@ -47,7 +47,7 @@ export interface GroupCommitOptions {
   readonly logger: EventLogLogger;
 }
 
-export interface FileLogStats {
+export type FileLogStats = {
   /** Batches made durable (one writev + one fdatasync each). */
   readonly batches: number;
   /** Events made durable. */
@@ -60,7 +60,7 @@ export interface FileLogStats {
   readonly timedOutAppends: number;
   /** Appends waiting for the next batch. */
   readonly queuedAppends: number;
-}
+};
 
 interface Batch {
   readonly entries: PendingAppend[];

@@ -44,7 +44,7 @@ export interface KurrentWriterOptions {
   readonly logger: EventLogLogger;
 }
 
-export interface KurrentWriterStats {
+export type KurrentWriterStats = {
   readonly batches: number;
   readonly events: number;
   readonly appends: number;
@@ -52,7 +52,7 @@ export interface KurrentWriterStats {
   readonly partialWrites: number;
   readonly timedOutAppends: number;
   readonly headReads: number;
-}
+};
 
 interface PendingAppend {
   readonly drafts: readonly EventDraft[];

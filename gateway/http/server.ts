@@ -153,11 +153,16 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     request.attestAuth = keys.authenticateHeader(request.headers.authorization);
   });
 
-  app.get('/healthz', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' }, sessions: { type: 'integer' }, logEvents: { type: 'integer' } } } } } }, async () => ({
-    status: 'ok',
-    sessions: sessions.size,
-    logEvents: recorder.log.size(),
-  }));
+  app.get(
+    '/healthz',
+    { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' }, sessions: { type: 'integer' }, logEvents: { type: 'integer' }, log: { type: 'object', additionalProperties: { type: 'number' } } } } } } },
+    async () => ({
+      status: 'ok',
+      sessions: sessions.size,
+      logEvents: recorder.log.size(),
+      ...(recorder.log.stats !== undefined && { log: recorder.log.stats() }),
+    }),
+  );
 
   function scopeFor(server: string | undefined): Scope {
     if (server === undefined) return { kind: 'aggregate', upstreams: Object.keys(config.upstreams) };
