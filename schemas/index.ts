@@ -29,3 +29,33 @@ export {
 } from './events.ts';
 export type { AttestEvent, EventData, EventDraft, EventOfType, EventType, Principal, RecordedPayload } from './events.ts';
 export { newEventId, nowIso } from './ids.ts';
+export {
+  BudgetSchema,
+  DEFAULT_CALL_COST,
+  DEFAULT_RULE_ID,
+  DecisionEnforcementSchema,
+  LOOP_GUARD_ID,
+  LimitTripSchema,
+  LoopGuardSchema,
+  PolicyBundleSchema,
+  PolicyEffectSchema,
+  PolicyError,
+  PolicyRuleSchema,
+  RateLimitSchema,
+  parsePolicyBundle,
+  policyBundleHash,
+} from './policy.ts';
+export type {
+  BudgetPeriod,
+  BudgetRule,
+  DecisionEnforcement,
+  LimitScope,
+  LimitTrip,
+  LoopGuardConfig,
+  ParsedPolicyBundle,
+  PolicyBundle,
+  PolicyBundleInput,
+  PolicyEffect,
+  PolicyRule,
+  RateLimitRule,
+} from './policy.ts';

@@ -1,0 +1,15 @@
+export { NO_SPEND, checkBudget, checkBudgetSpend, evolveBudget, spendIn } from './budget.ts';
+export type { BudgetCounter, BudgetSpend, BudgetVerdict } from './budget.ts';
+export { compileCostModel } from './cost-model.ts';
+export type { CostModel } from './cost-model.ts';
+export { checkLimits, emptyEnforcementState, evolveLimits, localSpendView, pruneLimits, scopeValue, snapshotLimits } from './enforcement.ts';
+export type { BudgetSpendView, CallCounted, EnforcementSnapshot, EnforcementState, LimitVerdict, LimitsConfig, MeteredCall } from './enforcement.ts';
+export { checkLoop, evolveLoop } from './loop-guard.ts';
+export type { LoopVerdict, LoopWindow } from './loop-guard.ts';
+export { periodEnd, periodStart } from './periods.ts';
+export { CallCountedTranslator, LimitsRebuilder, rebuildHorizon, rebuildLimits } from './rebuild.ts';
+export type { RebuildOptions } from './rebuild.ts';
+export { ReplicaBudgetView } from './shared-totals.ts';
+export type { LocalCharge, ProjectedBudgetTotals } from './shared-totals.ts';
+export { checkRateLimit, evolveRateLimit, fullAt, tokensAt } from './token-bucket.ts';
+export type { BucketState, RateVerdict } from './token-bucket.ts';
