@@ -111,7 +111,7 @@ if (availability.available) {
     const { connectionString } = await kurrentdb();
     const config = configFor(connectionString);
     return { open: () => openKurrentLog(config), dispose: async () => undefined };
-  });
+  }, { contiguousIndex: false, totalCallOrder: false });
 } else {
   const names = await contractTestNames();
   void describe('EventLog contract: kurrent', () => {

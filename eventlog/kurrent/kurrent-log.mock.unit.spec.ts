@@ -17,6 +17,7 @@ import { FakeKurrentDB } from './fake-kurrentdb.ts';
 import { openKurrentLog, openKurrentLogReader } from './kurrent-log.ts';
 import type { KurrentEventLog } from './kurrent-log.ts';
 import { escapeRegex } from './kurrent-records.ts';
+import { testEventLog } from '../contract.ts';
 
 const MOCK = '(mock KurrentDB — cannot run here)';
 const PREFIX = 'attest-t-';
@@ -403,3 +404,10 @@ async function waitUntil(condition: () => boolean, ms = 5_000): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+// The one contract suite, against the in-memory fake: checks the adapter's side of the contract
+// here; the same suite runs against a real KurrentDB in kurrent-log.int.spec.ts where containers run.
+testEventLog(`kurrent ${MOCK}`, async () => {
+  const server = new FakeKurrentDB();
+  return { open: () => open(server), dispose: async () => undefined };
+}, { contiguousIndex: false, totalCallOrder: false });
