@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
-import { ConfigError } from '#schemas';
+import { ConfigError, PolicyError } from '#schemas';
 import type { AttestEvent } from '#schemas';
 import { openEventLogReader, verifyEventLog } from '#eventlog';
 import { createLogger, generateApiKey, GATEWAY_VERSION, hashApiKey, serveStdio, startGateway } from '#gateway';
@@ -187,7 +187,7 @@ async function main(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
     return await command.run(values as Record<string, string | boolean | undefined>, positionals);
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true) {
+    if (error instanceof ConfigError || error instanceof PolicyError || error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true) {
       process.stderr.write(`attest ${name}: ${(error as Error).message}\nUsage: ${command.usage}\n`);
       return 2;
     }

@@ -14,6 +14,7 @@ import { reconcileOutcomes } from './reconciler.ts';
 import { draft, Recorder } from './recorder.ts';
 import type { SessionDeps } from './session/session.ts';
 import { createUpstreamLink } from './upstreams/link.ts';
+import { Governance } from './governance.ts';
 import { GATEWAY_VERSION } from './version.ts';
 
 export interface GatewayOptions {
@@ -60,6 +61,8 @@ export function resolveConfig(input: AttestConfig | AttestConfigInput, options: 
 export async function openGatewayCore(input: AttestConfig | AttestConfigInput, options: GatewayOptions = {}): Promise<GatewayCore> {
   const { config, configHash } = resolveConfig(input, options);
   const logger = options.logger ?? createLogger();
+  // Policy expressions compile before anything is opened: a bad rule is a config error.
+  const governance = config.policy === undefined ? undefined : new Governance(config.policy);
   const opened = await openEventLog(config.log, { logger });
   const log = options.wrapLog?.(opened) ?? opened;
   const recorder = new Recorder(log);
@@ -73,6 +76,12 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     throw error;
   }
   const keys = new ApiKeyStore(config.auth.keys);
+  try {
+    await governance?.rebuild(log);
+  } catch (error) {
+    await log.close();
+    throw error;
+  }
   const sessionDeps: SessionDeps = {
     recorder,
     keys,
@@ -82,6 +91,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
       createUpstreamLink(name, upstreamConfig.transport === 'stdio' && upstreamConfig.command === 'node' ? { ...upstreamConfig, command: process.execPath } : upstreamConfig, { logger }),
     logger,
     version: GATEWAY_VERSION,
+    governance,
   };
   let closed = false;
   return {

@@ -5,7 +5,8 @@
  */
 import path from 'node:path';
 import { digestOf } from './canonical.ts';
-import { ConfigSchema, formatConfigIssues } from './config.ts';
+import { ConfigSchema } from './config.ts';
+import { formatConfigIssues } from './issues.ts';
 import type { AttestConfig } from './config.ts';
 
 export class ConfigError extends Error {

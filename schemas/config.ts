@@ -4,6 +4,7 @@
  * (cli/config-file.ts), never literal in the file and never logged.
  */
 import { z } from 'zod';
+import { PolicyBundleSchema } from './policy.ts';
 
 const upstreamName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/, 'letters, digits, "_" and "-", starting with a letter or digit').refine((s) => !s.includes('__'), 'must not contain "__" (the namespace separator)');
 const durationMs = z.number().int().positive();
@@ -101,8 +102,11 @@ export const KafkaLogSchema = z
     maxBatchEvents: z.number().int().positive().default(4096),
     /** Create the topic at start when it does not exist (with the settings below). */
     createTopic: z.boolean().default(false),
-    /** One partition keeps a total order over all events (the Merkle tree's leaf order). */
-    partitions: z.number().int().positive().default(1),
+    /**
+     * Exactly one: the partition's offsets are the log's index, the one total order over all events
+     * (the Merkle tree's leaf order). The adapter also refuses an existing topic with more.
+     */
+    partitions: z.literal(1, 'must be 1: one partition is the total order of the log (its index and the Merkle leaf order); scale with bigger brokers, not partitions').default(1),
     replicationFactor: z.number().int().positive().default(3),
     minInsyncReplicas: z.number().int().positive().default(2),
     /** Retention in ms; -1 keeps forever. Default: 190 days (EU AI Act Art. 19/26(6): at least six months). */
@@ -161,21 +165,14 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Governance: CEL rules, rate limits, budgets, loop guard (schemas/policy.ts). Absent → only
+     * the keys' allowTools/denyTools apply. Present → its defaultEffect (deny unless set) applies.
+     */
+    policy: PolicyBundleSchema.optional(),
     upstreams: z.record(upstreamName, UpstreamSchema).refine((u) => Object.keys(u).length > 0, 'at least one upstream is required'),
   })
   .strict();
 
 export type AttestConfig = z.infer<typeof ConfigSchema>;
 export type AttestConfigInput = z.input<typeof ConfigSchema>;
-
-/** Formats zod issues as `path.to.key: message` lines (the path names what to fix). */
-export function formatConfigIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
-      const path = issue.path.length > 0 ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') : '(root)';
-      // A bad record key (an upstream name) nests the reason one level down.
-      const nested = issue.code === 'invalid_key' ? issue.issues.map((i) => i.message).join('; ') : '';
-      return `${path}: ${issue.message}${nested === '' ? '' : ` (${nested})`}`;
-    })
-    .join('\n');
-}

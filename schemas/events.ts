@@ -15,6 +15,7 @@
  * neither seq, prevHash nor hash.
  */
 import { z } from 'zod';
+import { DecisionEnforcementSchema } from './policy.ts';
 
 export const SCHEMA_VERSION = 1 as const;
 
@@ -100,6 +101,10 @@ const dataSchemas = {
       reason: z.string(),
       /** `forward` to an upstream, or answered by the gateway itself. */
       route: z.enum(['forward', 'local']),
+      /** sha256 of the policy bundle in force, when one is configured. */
+      policyHash: DigestSchema.optional(),
+      /** What a metered call was charged (cost, limit ids, arguments digest) or the limit that refused it. */
+      enforcement: DecisionEnforcementSchema.optional(),
     })
     .strict(),
   ResultReturned: z

@@ -10,9 +10,9 @@ export {
   RecordingSchema,
   StdioUpstreamSchema,
   UpstreamSchema,
-  formatConfigIssues,
 } from './config.ts';
 export type { ApiKeyConfig, AttestConfig, FileLogConfig, KafkaLogConfig, KurrentLogConfig, AttestConfigInput, HttpUpstreamConfig, LogConfig, StdioUpstreamConfig, UpstreamConfig } from './config.ts';
+export { formatConfigIssues } from './issues.ts';
 export { ConfigError, parseConfig, resolveEnvRefs } from './config-parse.ts';
 export type { ParsedConfig } from './config-parse.ts';
 export { GATEWAY_ERRORS, GatewayError, JSONRPC } from './errors.ts';

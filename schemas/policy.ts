@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { digestOf } from './canonical.ts';
-import { formatConfigIssues } from './config.ts';
+import { formatConfigIssues } from './issues.ts';
 
 export class PolicyError extends Error {
   readonly code = 'ATTEST_POLICY_INVALID';

@@ -9,13 +9,15 @@
  */
 import { performance } from 'node:perf_hooks';
 import { GatewayError, newEventId } from '#schemas';
-import type { EventDraft, UpstreamConfig } from '#schemas';
+import type { DecisionEnforcement, EventDraft, UpstreamConfig } from '#schemas';
 import type { StoredEvent } from '#eventlog';
 import type { Logger } from '../logger.ts';
 import type { Authenticated, ApiKeyStore } from '../auth/api-keys.ts';
 import { draft, recordPayload } from '../recorder.ts';
 import type { Recorder, Recording, StreamContext } from '../recorder.ts';
 import type { UpstreamLink, UpstreamLinkEvent } from '../upstreams/link.ts';
+import type { Governance } from '../governance.ts';
+import type { MeteredCall } from '../limits/index.ts';
 import { isNotification, isRequest, isResponse, negotiateProtocolVersion, paramsProblem, progressTokenOf, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.ts';
 import type { JSONRPCMessage, JsonObject, JsonRpcId, RpcError, RpcNotification, RpcRequest, RpcResponse } from './protocol.ts';
 import { qualify, ResourceDirectory, unqualify } from './routing.ts';
@@ -35,6 +37,8 @@ export interface SessionDeps {
   readonly createLink: (name: string, config: UpstreamConfig) => UpstreamLink;
   readonly logger: Logger;
   readonly version: string;
+  /** The policy bundle's rules and limits; absent → only the keys' tool lists apply. */
+  readonly governance?: Governance | undefined;
 }
 
 export interface SessionInit {
@@ -83,7 +87,15 @@ interface ServerRequest {
 }
 
 type Plan =
-  | { readonly route: 'deny'; readonly error: GatewayError; readonly stage: string; readonly ruleId: string; readonly upstream?: string | undefined; readonly target?: string | undefined }
+  | {
+      readonly route: 'deny';
+      readonly error: GatewayError;
+      readonly stage: string;
+      readonly ruleId: string;
+      readonly upstream?: string | undefined;
+      readonly target?: string | undefined;
+      readonly enforcement?: DecisionEnforcement | undefined;
+    }
   | { readonly route: 'local'; readonly run: () => Promise<JsonObject>; readonly upstream?: string | undefined; readonly target?: string | undefined; readonly ruleId: string; readonly reason: string }
   | {
       readonly route: 'forward';
@@ -93,6 +105,9 @@ type Plan =
       readonly ruleId: string;
       readonly reason: string;
       readonly filterTools?: boolean;
+      /** A metered call: charged against its limits when its decision is drafted. */
+      readonly meter?: MeteredCall | undefined;
+      readonly enforcement?: DecisionEnforcement | undefined;
     };
 
 const LIST_CHANGED = ['notifications/tools/list_changed', 'notifications/prompts/list_changed', 'notifications/resources/list_changed'] as const;
@@ -184,6 +199,7 @@ export class GatewaySession {
     const traceparent = traceparentOf(request.params);
     const extras = { callId, traceparent };
     const plan = this.#plan(request);
+    const governance = this.#deps.governance;
     const recording = plan.upstream === undefined ? 'full' : (this.#upstreams.get(plan.upstream)?.config.recording ?? 'full');
     const drafts: EventDraft[] = [
       draft(this.#context, 'RequestReceived', {
@@ -194,10 +210,15 @@ export class GatewaySession {
         ...(plan.target !== undefined && { target: plan.target }),
         params: recordPayload(request.params, recording),
       }, extras),
-      draft(this.#context, 'DecisionMade', plan.route === 'deny'
-        ? { decision: 'deny', stage: plan.stage, ruleId: plan.ruleId, reason: plan.error.message, route: 'local' }
-        : { decision: 'allow', stage: plan.route === 'forward' ? 'tool-access' : 'gateway', ruleId: plan.ruleId, reason: plan.reason, route: plan.route }, extras),
+      draft(this.#context, 'DecisionMade', {
+        ...(plan.route === 'deny'
+          ? { decision: 'deny' as const, stage: plan.stage, ruleId: plan.ruleId, reason: plan.error.message, route: 'local' as const }
+          : { decision: 'allow' as const, stage: plan.route === 'forward' ? 'tool-access' : 'gateway', ruleId: plan.ruleId, reason: plan.reason, route: plan.route }),
+        ...(governance !== undefined && { policyHash: governance.policyHash }),
+        ...(plan.route !== 'local' && plan.enforcement !== undefined && { enforcement: plan.enforcement }),
+      }, extras),
     ];
+    if (plan.route === 'forward' && plan.meter !== undefined) governance?.charge(plan.meter, drafts[1] as EventDraft);
     let admitted: readonly StoredEvent[];
     try {
       admitted = await this.#deps.recorder.record(drafts);
@@ -337,7 +358,11 @@ export class GatewaySession {
   #toolAccess(upstream: string, tool: string, params: JsonObject | undefined): Plan {
     const access = this.#deps.keys.toolAccess(this.init.auth.key.id, qualify(upstream, tool));
     if (!access.allowed) return deny(new GatewayError('ATTEST_DENIED', `Denied by policy: ${access.reason}`, { ruleId: access.ruleId }), 'tool-access', access.ruleId, upstream, tool);
-    return { route: 'forward', upstream, params, target: tool, ruleId: access.ruleId, reason: access.reason };
+    const governance = this.#deps.governance;
+    if (governance === undefined) return { route: 'forward', upstream, params, target: tool, ruleId: access.ruleId, reason: access.reason };
+    const verdict = governance.check(this.init.auth.principal, upstream, tool, params?.['arguments'], Date.now());
+    if (verdict.effect === 'deny') return { route: 'deny', error: verdict.error, stage: verdict.stage, ruleId: verdict.ruleId, upstream, target: tool, enforcement: verdict.enforcement };
+    return { route: 'forward', upstream, params, target: tool, ruleId: verdict.ruleId, reason: `${access.reason}; ${verdict.reason}`, meter: verdict.meter, enforcement: verdict.enforcement };
   }
 
   #soleUpstreamWith(capability: string): string | undefined {
@@ -510,10 +535,7 @@ export class GatewaySession {
       if (items === undefined) continue; // keep what is known of an upstream that failed to list this time
       if (method === 'tools/list') {
         state.tools = new Set(items.map((t) => String(t['name'])));
-        for (const tool of items) {
-          const name = qualify(state.name, String(tool['name']));
-          if (this.#deps.keys.toolAccess(this.init.auth.key.id, name).allowed) out.push({ ...tool, name });
-        }
+        for (const tool of this.#visible(state.name, items)) out.push({ ...tool, name: qualify(state.name, String(tool['name'])) });
       } else if (method === 'prompts/list') {
         for (const prompt of items) out.push({ ...prompt, name: qualify(state.name, String(prompt['name'])) });
       } else if (method === 'resources/list') {
@@ -531,7 +553,15 @@ export class GatewaySession {
     const tools = Array.isArray(result['tools']) ? (result['tools'] as unknown[]).map(asObject) : [];
     state.tools ??= new Set();
     for (const tool of tools) state.tools.add(String(tool['name']));
-    return { ...result, tools: tools.filter((tool) => this.#deps.keys.toolAccess(this.init.auth.key.id, qualify(state.name, String(tool['name']))).allowed) };
+    return { ...result, tools: this.#visible(state.name, tools) };
+  }
+
+  /** The tools of one upstream this agent may see: allowed by its key, and not denied outright by the policy. */
+  #visible(upstream: string, tools: readonly JsonObject[]): JsonObject[] {
+    const allowed = tools.filter((tool) => this.#deps.keys.toolAccess(this.init.auth.key.id, qualify(upstream, String(tool['name']))).allowed);
+    const governance = this.#deps.governance;
+    if (governance === undefined) return allowed;
+    return governance.visible(this.init.auth.principal, allowed.map((tool) => ({ upstream, tool: String(tool['name']), definition: tool }))).map((ref) => ref.definition);
   }
 
   async #broadcastSetLevel(params: JsonObject): Promise<JsonObject> {

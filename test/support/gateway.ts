@@ -31,6 +31,7 @@ export interface TestGatewayOptions {
   readonly gateway?: AttestConfigInput['gateway'];
   readonly logDir?: string;
   readonly log?: Record<string, unknown>;
+  readonly policy?: Record<string, unknown>;
 }
 
 export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
@@ -43,6 +44,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     log: (options.log?.['backend'] !== undefined && options.log['backend'] !== 'file' ? options.log : { backend: 'file', dir: logDir, ...options.log }) as AttestConfigInput['log'],
     auth: { keys: options.keys ?? [{ id: 'test', hash: hashApiKey(key), tenant: 't1' }] },
     upstreams: options.upstreams,
+    ...(options.policy !== undefined && { policy: options.policy }),
   };
   const gateway = await startGateway(config, { port: 0 });
   return {

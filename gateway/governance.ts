@@ -1,0 +1,85 @@
+/**
+ * The governance stage of the decision pipeline: the policy bundle's CEL rules, then its limits
+ * (loop guard, rate limits, budgets), for every tools/call. Pure decisions from gateway/policy
+ * and gateway/limits; this module holds the enforcement state, which is a projection of the log:
+ * rebuilt from it at start, and charged in log order as decisions are recorded.
+ */
+import { GatewayError, digestOf } from '#schemas';
+import type { AttestConfig, EventDraft, Principal } from '#schemas';
+import type { DecisionEnforcement, LimitTrip } from '#schemas';
+import type { EventLog } from '#eventlog';
+import { applicableLimits, compilePolicy, decide, visibleTools } from './policy/index.ts';
+import type { CompiledPolicy } from './policy/index.ts';
+import { LimitsRebuilder, checkLimits, compileCostModel, evolveLimits } from './limits/index.ts';
+import type { CostModel, EnforcementState, MeteredCall } from './limits/index.ts';
+
+export type GovernanceVerdict =
+  | { readonly effect: 'deny'; readonly error: GatewayError; readonly stage: string; readonly ruleId: string; readonly enforcement?: DecisionEnforcement }
+  | { readonly effect: 'allow'; readonly ruleId: string; readonly reason: string; readonly meter: MeteredCall; readonly enforcement: DecisionEnforcement };
+
+const TRIP_ERRORS = { rate: 'ATTEST_RATE_LIMITED', budget: 'ATTEST_BUDGET_EXHAUSTED', loop: 'ATTEST_LOOP_DETECTED' } as const;
+const TRIP_STAGES = { rate: 'rate-limit', budget: 'budget', loop: 'loop-guard' } as const;
+
+export class Governance {
+  readonly policy: CompiledPolicy;
+  readonly #costs: CostModel;
+  #state: EnforcementState;
+
+  constructor(bundle: NonNullable<AttestConfig['policy']>) {
+    this.policy = compilePolicy(bundle);
+    this.#costs = compileCostModel(this.policy.limits.costs);
+    this.#state = new LimitsRebuilder(this.policy.limits).state;
+  }
+
+  get policyHash(): `sha256:${string}` {
+    return this.policy.hash;
+  }
+
+  /** Enforcement state from the log: a restart never resets a budget, a window or a loop count. */
+  async rebuild(log: EventLog): Promise<void> {
+    const rebuilder = new LimitsRebuilder(this.policy.limits);
+    for await (const { event } of log.read()) rebuilder.push(event);
+    this.#state = rebuilder.state;
+  }
+
+  /** Decides a tools/call: rules first (first match wins), then the limits the call counts against. */
+  check(principal: Principal, upstream: string, tool: string, args: unknown, now: number): GovernanceVerdict {
+    const request = { principal, upstream, tool, method: 'tools/call', args, now };
+    const ruling = decide(this.policy, request);
+    if (ruling.effect === 'deny') {
+      return { effect: 'deny', error: new GatewayError('ATTEST_DENIED', `Denied by policy: ${ruling.reason}`, { ruleId: ruling.ruleId }), stage: 'policy', ruleId: ruling.ruleId };
+    }
+    if (ruling.effect === 'hold') {
+      // Approvals are not built yet: a call that needs one is refused (fail closed), saying so.
+      return { effect: 'deny', error: new GatewayError('ATTEST_APPROVAL_REQUIRED', `Approval required by rule "${ruling.ruleId}" and approvals are not available on this gateway yet: refused`, { ruleId: ruling.ruleId }), stage: 'approval', ruleId: ruling.ruleId };
+    }
+    const applicable = applicableLimits(this.policy, request);
+    if (!applicable.ok) {
+      return { effect: 'deny', error: new GatewayError('ATTEST_DENIED', `Denied by policy: ${applicable.reason}`, { ruleId: applicable.limitId }), stage: 'policy', ruleId: applicable.limitId };
+    }
+    const argumentsDigest = digestOf(args ?? {});
+    const meter: MeteredCall = { at: now, principal, upstream, tool, argumentsDigest, cost: this.#costs.costOf(upstream, tool), limits: applicable.limits };
+    const enforcement: DecisionEnforcement = { cost: meter.cost, limits: meter.limits, argumentsDigest };
+    const verdict = checkLimits(this.#state, this.policy.limits, meter);
+    if (verdict.effect === 'deny') return denyTrip(verdict.trip, enforcement);
+    return { effect: 'allow', ruleId: ruling.ruleId, reason: ruling.reason, meter, enforcement };
+  }
+
+  /**
+   * Charges an allowed call. Called synchronously when its DecisionMade is drafted, so charges
+   * happen in log order (rebuild gives the same state) and concurrent calls cannot overshoot.
+   */
+  charge(meter: MeteredCall, decision: EventDraft): void {
+    evolveLimits(this.#state, this.policy.limits, { ...meter, type: 'CallCounted', at: Date.parse(decision.occurredAt) });
+  }
+
+  /** The tools an agent may see: those a call with empty arguments would not be denied by a rule. */
+  visible<T extends { readonly upstream: string; readonly tool: string }>(principal: Principal, tools: readonly T[]): T[] {
+    return visibleTools(this.policy, principal, tools, { now: Date.now() });
+  }
+}
+
+function denyTrip(trip: LimitTrip, enforcement: DecisionEnforcement): GovernanceVerdict {
+  const error = new GatewayError(TRIP_ERRORS[trip.kind], trip.reason, { limitId: trip.limitId, limit: trip.limit, retryAfterMs: trip.retryAfterMs, resetsAt: trip.resetsAt });
+  return { effect: 'deny', error, stage: TRIP_STAGES[trip.kind], ruleId: trip.limitId, enforcement: { ...enforcement, trip } };
+}
