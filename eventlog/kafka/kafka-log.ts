@@ -1,0 +1,361 @@
+/**
+ * The Kafka adapter of the EventLog port (issue 3; see README.md beside this file): one topic,
+ * one partition (the log's total order), acks=all with the idempotent producer, record key = the
+ * event's stream, value = the sealed event's canonical JSON with its hash, group commit. The chain
+ * heads are rebuilt from the topic itself at every start: nothing local is trusted.
+ *
+ * Positions: `index` is the record's Kafka offset on partition 0 (the topic has exactly one
+ * partition), so it is contiguous as long as every record of the topic is a distinct event —
+ * which this writer guarantees for what it writes (README.md, "Repeats").
+ */
+import { Partitioners } from 'kafkajs';
+import type { Admin, Kafka, Message, Producer } from 'kafkajs';
+import type { z } from 'zod';
+import { KafkaLogSchema, formatConfigIssues } from '#schemas';
+import type { EventDraft, KafkaLogConfig } from '#schemas';
+import { ChainHeads } from '../chain.ts';
+import type { ChainHead } from '../chain.ts';
+import type { EventLogLogger } from '../logger.ts';
+import { silentLogger } from '../logger.ts';
+import { LogUnavailableError } from '../port.ts';
+import type { EventLog, EventLogReader, KafkaPosition, ReadOptions, StoredEvent } from '../port.ts';
+import { createKafka, describeKafkaError, retryWithin } from './kafka-client.ts';
+import type { KafkaConnection } from './kafka-client.ts';
+import { KafkaGroupCommit } from './kafka-writer.ts';
+import type { KafkaLogStats, KafkaWriterIo, PartitionProducer } from './kafka-writer.ts';
+import { decodeChainRecord, decodeRecord, RecentIds } from './record-codec.ts';
+import type { RawRecord } from './record-codec.ts';
+import { KafkaTopicError, prepareTopic } from './topic-check.ts';
+import type { TopicFacts } from './topic-check.ts';
+import { scanTopic } from './topic-reader.ts';
+
+export { KafkaTopicError } from './topic-check.ts';
+export type { TopicFacts } from './topic-check.ts';
+export type { KafkaLogStats } from './kafka-writer.ts';
+
+/** The `log` section of the config for `backend: kafka`; defaults as in the config reference (docs/backends.md). */
+export type KafkaLogOptions = z.input<typeof KafkaLogSchema>;
+
+export interface KafkaLogHooks {
+  readonly logger?: EventLogLogger;
+}
+
+export interface KafkaEventLog extends EventLog<KafkaPosition> {
+  readonly backend: 'kafka';
+  readonly topic: string;
+  /** What the start-up check found (settings, weaknesses warned about). */
+  readonly topicFacts: TopicFacts;
+  /** Group-commit counters, for benchmarks and health endpoints. */
+  stats(): KafkaLogStats;
+}
+
+export interface KafkaEventLogReader extends EventLogReader<KafkaPosition> {
+  readonly backend: 'kafka';
+  readonly topic: string;
+}
+
+const NOTHING: readonly StoredEvent<KafkaPosition>[] = Object.freeze([]);
+
+/**
+ * Opens the log for writing: checks (or creates) the topic, reads it from the start to rebuild
+ * every stream's chain head, and connects an idempotent producer. Throws KafkaTopicError when the
+ * topic is unfit, LogUnavailableError('ATTEST_LOG_UNAVAILABLE') when the brokers cannot be reached,
+ * LogUnavailableError('ATTEST_LOG_CORRUPT') when a record of the topic is not an event.
+ */
+export async function openKafkaLog(options: KafkaLogOptions, hooks: KafkaLogHooks = {}): Promise<KafkaEventLog> {
+  const config = parseConfig(options);
+  const logger = hooks.logger ?? silentLogger;
+  const kafka = createKafka(config, logger, 'writer');
+  const admin = kafka.admin();
+  const started = performance.now();
+  await connect(admin, config);
+  let producer: PartitionProducer | null = null;
+  try {
+    const facts = await prepareTopic(admin, config, logger).catch((error: unknown) => {
+      throw error instanceof KafkaTopicError ? error : unavailable(config, 'checking the topic', error);
+    });
+    const io = writerIo(kafka, admin, config);
+    const recent = new RecentIds();
+    const { heads, end, events } = await rebuildHeads(io, config.topic, recent).catch((error: unknown) => {
+      throw unavailable(config, 'reading the topic to rebuild the chain heads', error);
+    });
+    producer = await io.connectProducer().catch((error: unknown) => {
+      throw unavailable(config, 'connecting the producer', error);
+    });
+    const chainHeads = new ChainHeads(heads);
+    const writer = new KafkaGroupCommit(
+      { topic: config.topic, maxBatchEvents: config.maxBatchEvents, maxBatchBytes: facts.maxMessageBytes, appendTimeoutMs: config.appendTimeoutMs, logger },
+      io,
+      chainHeads,
+      recent,
+      producer,
+      end,
+    );
+    logger.info({ topic: config.topic, brokers: config.brokers, size: end, events, streams: heads.size, ms: Math.round(performance.now() - started) }, 'event log opened (Kafka)');
+    return new KafkaLog(config, kafka, admin, facts, chainHeads, writer, logger);
+  } catch (error) {
+    await producer?.disconnect().catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** A read-only view of the topic for other processes (`attest events`, `attest verify`, the projector): no checks, no writes. */
+export async function openKafkaLogReader(options: KafkaLogOptions, hooks: KafkaLogHooks = {}): Promise<KafkaEventLogReader> {
+  const config = parseConfig(options);
+  const logger = hooks.logger ?? silentLogger;
+  const kafka = createKafka(config, logger, 'reader');
+  const admin = kafka.admin();
+  await connect(admin, config);
+  return new KafkaReader(config, kafka, admin);
+}
+
+function parseConfig(options: KafkaLogOptions): KafkaLogConfig {
+  const parsed = KafkaLogSchema.safeParse(options);
+  if (!parsed.success) throw new TypeError(`invalid Kafka event log options:\n${formatConfigIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+async function connect(admin: Admin, config: KafkaConnection & { topic: string }): Promise<void> {
+  try {
+    await admin.connect();
+  } catch (error) {
+    await admin.disconnect().catch(() => undefined);
+    throw unavailable(config, 'connecting', error);
+  }
+}
+
+function unavailable(config: KafkaConnection & { topic: string }, step: string, error: unknown): LogUnavailableError {
+  if (error instanceof LogUnavailableError) return error;
+  return new LogUnavailableError('ATTEST_LOG_UNAVAILABLE', `the Kafka event log (topic "${config.topic}" on ${config.brokers.join(',')}) is unavailable: ${step} failed: ${describeKafkaError(error)}`, { cause: error });
+}
+
+function writerIo(kafka: Kafka, admin: Admin, config: KafkaLogConfig): KafkaWriterIo {
+  return {
+    async connectProducer() {
+      const producer = kafka.producer({
+        idempotent: true,
+        // The most with which the broker keeps an idempotent producer's batches in order; kafkajs
+        // serialises an idempotent producer's requests per broker anyway, and the writer has one
+        // batch in flight at a time.
+        maxInFlightRequests: 5,
+        allowAutoTopicCreation: false,
+        retry: retryWithin(config.appendTimeoutMs),
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      try {
+        await producer.connect();
+      } catch (error) {
+        await producer.disconnect().catch(() => undefined);
+        throw error;
+      }
+      return partitionProducer(producer, config);
+    },
+    offsets: () => partitionOffsets(admin, config.topic),
+    scan: (from, end) => scanTopic(kafka, config.topic, { from, end }),
+  };
+}
+
+function partitionProducer(producer: Producer, config: KafkaLogConfig): PartitionProducer {
+  const { topic, appendTimeoutMs } = config;
+  return {
+    async send(messages: Message[]): Promise<number> {
+      // acks -1 = all in-sync replicas; `timeout` is how long the leader waits for them.
+      const acks = await producer.sendBatch({ acks: -1, timeout: appendTimeoutMs, topicMessages: [{ topic, messages }] });
+      const ack = acks.find((a) => a.topicName === topic && a.partition === 0);
+      const base = Number(ack?.baseOffset);
+      if (ack === undefined || ack.errorCode !== 0 || !Number.isSafeInteger(base) || base < 0) {
+        throw new Error(`the broker's acknowledgement names no offset on partition 0 of "${topic}" (${JSON.stringify(acks)})`);
+      }
+      return base;
+    },
+    disconnect: () => producer.disconnect(),
+  };
+}
+
+async function partitionOffsets(admin: Admin, topic: string): Promise<{ low: number; high: number }> {
+  const offsets = await admin.fetchTopicOffsets(topic);
+  const partition = offsets.find((o) => o.partition === 0);
+  if (partition === undefined) throw new LogUnavailableError('ATTEST_LOG_UNAVAILABLE', `the Kafka topic "${topic}" has no partition 0`);
+  return { low: Number(partition.low), high: Number(partition.high) };
+}
+
+/** Reads the whole partition once: the last event of each stream is its head (repeats of an event id skipped). */
+async function rebuildHeads(io: KafkaWriterIo, topic: string, recent: RecentIds): Promise<{ heads: Map<string, ChainHead>; end: number; events: number }> {
+  const { low, high } = await io.offsets();
+  const heads = new Map<string, ChainHead>();
+  let events = 0;
+  for await (const records of io.scan(low, high)) {
+    for (const record of records) {
+      const chain = decodeChainRecord(record);
+      if (typeof chain === 'string') throw corrupt(topic, record, chain);
+      if (recent.repeat(chain.id)) continue;
+      heads.set(chain.stream, { seq: chain.seq, hash: chain.hash });
+      events++;
+    }
+  }
+  return { heads, end: high, events };
+}
+
+function corrupt(topic: string, record: RawRecord, reason: string): LogUnavailableError {
+  return new LogUnavailableError('ATTEST_LOG_CORRUPT', `the Kafka event log is damaged: record at offset ${record.offset} of topic "${topic}" (partition 0): ${reason}. Run \`attest verify\` for a full report.`);
+}
+
+function checkFromIndex(options: ReadOptions): number {
+  const from = options.fromIndex ?? 0;
+  if (!Number.isSafeInteger(from) || from < 0) throw new RangeError(`fromIndex must be a non-negative integer (a Kafka offset), not ${String(options.fromIndex)}`);
+  return from;
+}
+
+/**
+ * Events from a scan of the partition: validated (zod), repeats of an event id skipped, one
+ * stream only when asked. Damage ends the iteration with ATTEST_LOG_CORRUPT.
+ */
+async function* decodeScan(topic: string, batches: AsyncIterable<readonly RawRecord[]>, stream: string | undefined): AsyncGenerator<StoredEvent<KafkaPosition>, void, undefined> {
+  const recent = new RecentIds();
+  for await (const records of batches) {
+    for (const record of records) {
+      const decoded = decodeRecord(record, stream);
+      if (!decoded.ok) {
+        if (decoded.skipped) continue;
+        throw corrupt(topic, record, decoded.reason);
+      }
+      if (recent.repeat(decoded.event.id)) continue;
+      const offset = Number(record.offset);
+      yield { event: decoded.event, position: { backend: 'kafka', index: offset, topic, partition: 0, offset: record.offset } };
+    }
+  }
+}
+
+/** The read side shared by the writer's log and stand-alone readers; `end()` says where a read stops. */
+abstract class KafkaReadSide {
+  readonly backend = 'kafka' as const;
+  readonly topic: string;
+  protected readonly connection: KafkaLogConfig;
+  protected readonly kafka: Kafka;
+  protected readonly admin: Admin;
+  readonly #follows = new Set<AbortController>();
+
+  constructor(config: KafkaLogConfig, kafka: Kafka, admin: Admin) {
+    this.topic = config.topic;
+    this.connection = config;
+    this.kafka = kafka;
+    this.admin = admin;
+  }
+
+  /** Where a read started now stops (exclusive), given the partition's high watermark. */
+  protected abstract end(highWatermark: number): number;
+
+  read(options: ReadOptions = {}): AsyncIterable<StoredEvent<KafkaPosition>> {
+    return this.#read(options);
+  }
+
+  follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<StoredEvent<KafkaPosition>> {
+    return this.#follow(options);
+  }
+
+  /** Ends every follow in progress (the log closes). */
+  protected endFollows(): void {
+    for (const controller of this.#follows) controller.abort();
+    this.#follows.clear();
+  }
+
+  async *#read(options: ReadOptions): AsyncGenerator<StoredEvent<KafkaPosition>, void, undefined> {
+    const from = checkFromIndex(options);
+    let offsets: { low: number; high: number };
+    try {
+      offsets = await partitionOffsets(this.admin, this.topic);
+    } catch (error) {
+      throw unavailable(this.connection, 'reading the partition offsets', error);
+    }
+    // Below the log start offset, records were deleted by retention: the read starts at the first one kept.
+    const scan = scanTopic(this.kafka, this.topic, { from: Math.max(from, offsets.low), end: this.end(offsets.high), ...(options.signal === undefined ? {} : { signal: options.signal }) });
+    yield* decodeScan(this.topic, scan, options.stream);
+  }
+
+  async *#follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncGenerator<StoredEvent<KafkaPosition>, void, undefined> {
+    const from = checkFromIndex(options);
+    const controller = new AbortController();
+    this.#follows.add(controller);
+    try {
+      const signal = AbortSignal.any([options.signal, controller.signal]);
+      yield* decodeScan(this.topic, scanTopic(this.kafka, this.topic, { from, signal }), options.stream);
+    } finally {
+      this.#follows.delete(controller);
+    }
+  }
+}
+
+class KafkaLog extends KafkaReadSide implements KafkaEventLog {
+  readonly topicFacts: TopicFacts;
+  readonly #heads: ChainHeads;
+  readonly #writer: KafkaGroupCommit;
+  readonly #logger: EventLogLogger;
+  #closing: Promise<void> | null = null;
+
+  constructor(config: KafkaLogConfig, kafka: Kafka, admin: Admin, facts: TopicFacts, heads: ChainHeads, writer: KafkaGroupCommit, logger: EventLogLogger) {
+    super(config, kafka, admin);
+    this.topicFacts = facts;
+    this.#heads = heads;
+    this.#writer = writer;
+    this.#logger = logger;
+  }
+
+  append(drafts: readonly EventDraft[]): Promise<readonly StoredEvent<KafkaPosition>[]> {
+    if (this.#closing !== null) return Promise.reject(new LogUnavailableError('ATTEST_LOG_CLOSED', `the Kafka event log (topic "${this.topic}") is closed; nothing was written`));
+    if (drafts.length === 0) return Promise.resolve(NOTHING);
+    return this.#writer.append(drafts);
+  }
+
+  head(stream: string): ChainHead {
+    return this.#heads.durableHead(stream);
+  }
+
+  size(): number {
+    return this.#writer.size;
+  }
+
+  stats(): KafkaLogStats {
+    return this.#writer.stats();
+  }
+
+  /** In-process reads see what this writer knows to be in the partition, like the file adapter's. */
+  protected end(highWatermark: number): number {
+    return Math.min(this.#writer.size, highWatermark);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#writer.close();
+      this.endFollows();
+      await this.admin.disconnect().catch(() => undefined);
+      this.#logger.info({ topic: this.topic, size: this.#writer.size }, 'event log closed (Kafka)');
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+class KafkaReader extends KafkaReadSide implements KafkaEventLogReader {
+  #closing: Promise<void> | null = null;
+
+  /** The high watermark: every record acknowledged to acks=all producers. */
+  protected end(highWatermark: number): number {
+    return highWatermark;
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.endFollows();
+      await this.admin.disconnect().catch(() => undefined);
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

@@ -1,0 +1,506 @@
+/**
+ * The single writer of a Kafka event log: group commit (ARCHITECTURE.md "Group commit"), as in the
+ * file adapter (file/group-commit.ts). Appends queue their records; one loop sends everything
+ * queued as one produce request (one record batch on the topic's one partition, acks=all,
+ * idempotent producer), then resolves every caller of that batch with the offsets the broker
+ * acknowledged. While a batch is in flight new appends queue for the next one.
+ *
+ * Timeouts are the file adapter's: a caller not confirmed within appendTimeoutMs is told
+ * ATTEST_LOG_TIMEOUT, and its batch stays in flight (it may still land; if it does, the chain
+ * continues through it).
+ *
+ * Failure policy. A batch whose send fails (retries exhausted, broker gone, request rejected) may
+ * still have landed: the broker can append it and lose only the response. So the batch and
+ * everything queued behind it are rejected (their chain links run through it), the pending heads
+ * roll back, and the writer *recovers* before it accepts another append:
+ *   1. the producer is disconnected and discarded — a new one gets a new producer id, so the
+ *      broker can never take a later batch for a retry of the failed one (kafkajs rewinds its
+ *      sequence numbers after a failure, and the broker answers a batch with a known sequence
+ *      with the *old* batch's offset: an acknowledgement without a write);
+ *   2. the partition's tail past the last acknowledged offset is read back, and whatever did land
+ *      becomes part of the chains (heads and size re-established from the broker, not from memory);
+ *   3. a new producer connects.
+ * Until then appends are refused at once with ATTEST_LOG_UNAVAILABLE, naming the cause; recovery
+ * retries with backoff until the broker answers, so the log recovers by itself.
+ */
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Message } from 'kafkajs';
+import type { AttestEvent, EventDraft } from '#schemas';
+import type { ChainHead, ChainHeads } from '../chain.ts';
+import { deferred } from '../file/deferred.ts';
+import type { Deferred } from '../file/deferred.ts';
+import type { EventLogLogger } from '../logger.ts';
+import { InvalidEventError, LogUnavailableError } from '../port.ts';
+import type { KafkaPosition, StoredEvent } from '../port.ts';
+import { describeKafkaError } from './kafka-client.ts';
+import { BATCH_OVERHEAD_BYTES, decodeChainRecord, encodeRecords } from './record-codec.ts';
+import type { EncodedRecords, RawRecord, RecentIds } from './record-codec.ts';
+
+interface PendingAppend {
+  readonly events: readonly AttestEvent[];
+  /** One record per event, in order: a call is never split across batches. */
+  readonly messages: readonly Message[];
+  /** Estimated bytes in a record batch. */
+  readonly bytes: number;
+  /** performance.now() after which the caller is told ATTEST_LOG_TIMEOUT. */
+  readonly deadline: number;
+  readonly resolve: (stored: readonly StoredEvent<KafkaPosition>[]) => void;
+  readonly reject: (error: Error) => void;
+  settled: boolean;
+}
+
+/** A connected idempotent producer for the topic's partition 0. */
+export interface PartitionProducer {
+  /** Sends one record batch with acks=all; resolves with the offset of its first record. */
+  send(messages: Message[]): Promise<number>;
+  disconnect(): Promise<void>;
+}
+
+/** What the writer needs from Kafka: the adapter passes kafkajs, unit tests a double. */
+export interface KafkaWriterIo {
+  connectProducer(): Promise<PartitionProducer>;
+  /** Log start offset and high watermark of partition 0. */
+  offsets(): Promise<{ readonly low: number; readonly high: number }>;
+  /** Records of partition 0 in [from, end). */
+  scan(from: number, end: number): AsyncIterable<readonly RawRecord[]>;
+}
+
+export interface KafkaWriterOptions {
+  readonly topic: string;
+  readonly maxBatchEvents: number;
+  /** The largest record batch the topic accepts (its `max.message.bytes`). */
+  readonly maxBatchBytes: number;
+  readonly appendTimeoutMs: number;
+  readonly logger: EventLogLogger;
+}
+
+/** A type, not an interface: it must fit the port's `Readonly<Record<string, number>>`. */
+export type KafkaLogStats = {
+  /** Batches acknowledged (one produce request each). */
+  readonly batches: number;
+  /** Events acknowledged. */
+  readonly events: number;
+  readonly meanBatchEvents: number;
+  /** Duration of the last acknowledged produce request, ms. */
+  readonly lastSendMs: number;
+  readonly maxSendMs: number;
+  readonly failedBatches: number;
+  readonly timedOutAppends: number;
+  /** Appends waiting for the next batch. */
+  readonly queuedAppends: number;
+  /** Completed recoveries (producer replaced, tail re-read). */
+  readonly recoveries: number;
+  /** Events found in the tail during recoveries that no caller had been told about (landed after a failure or timeout). */
+  readonly adoptedEvents: number;
+  /** 1 while appends are refused until the tail has been re-read, else 0. */
+  readonly recovering: 0 | 1;
+};
+
+interface Batch {
+  readonly entries: PendingAppend[];
+  readonly events: number;
+}
+
+const NO_APPENDS: PendingAppend[] = [];
+const RECOVERY_BACKOFF_MS = { initial: 100, max: 2_000 };
+const TAIL_SETTLE_MS = 500;
+const TAIL_SETTLE_ROUNDS = 5;
+
+function settleRejected(entry: PendingAppend, error: Error): void {
+  if (entry.settled) return;
+  entry.settled = true;
+  entry.reject(error);
+}
+
+export class KafkaGroupCommit {
+  readonly #options: KafkaWriterOptions;
+  readonly #io: KafkaWriterIo;
+  readonly #heads: ChainHeads;
+  readonly #recent: RecentIds;
+  #producer: PartitionProducer | null;
+  /** Offset after the last event known to be in the partition: the log's size and next index. */
+  #end: number;
+  #queue: PendingAppend[] = [];
+  #queueHead = 0;
+  #inflight: PendingAppend[] = NO_APPENDS;
+  #running = false;
+  #idle: Deferred<void> | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  /** Why appends are refused until recovery completes; null when accepting. */
+  #recovering: Error | null = null;
+  #recovery: Promise<void> | null = null;
+  readonly #closed = new AbortController();
+  #closing: Promise<void> | null = null;
+
+  #batches = 0;
+  #events = 0;
+  #lastSendMs = 0;
+  #maxSendMs = 0;
+  #failedBatches = 0;
+  #timedOut = 0;
+  #recoveries = 0;
+  #adopted = 0;
+
+  constructor(options: KafkaWriterOptions, io: KafkaWriterIo, heads: ChainHeads, recent: RecentIds, producer: PartitionProducer, end: number) {
+    this.#options = options;
+    this.#io = io;
+    this.#heads = heads;
+    this.#recent = recent;
+    this.#producer = producer;
+    this.#end = end;
+  }
+
+  /** Events in the partition (acknowledged, or found there by a recovery): the next index. */
+  get size(): number {
+    return this.#end;
+  }
+
+  /** Non-null while recovering: the error to refuse appends with (nothing is sealed meanwhile). */
+  refusal(): LogUnavailableError | null {
+    const cause = this.#recovering;
+    if (cause === null) return null;
+    return new LogUnavailableError(
+      'ATTEST_LOG_UNAVAILABLE',
+      `the Kafka event log is recovering from a failed write (${cause.message}); it re-reads the topic's tail before it accepts appends again. Nothing of this append was written.`,
+      { cause },
+    );
+  }
+
+  /** Seals the drafts (synchronously, in call order) and queues them for the next batch; refused at once while recovering. */
+  append(drafts: readonly EventDraft[]): Promise<readonly StoredEvent<KafkaPosition>[]> {
+    const refusal = this.refusal();
+    if (refusal !== null) return Promise.reject(refusal);
+    let events: AttestEvent[];
+    let encoded: EncodedRecords;
+    try {
+      const sealed = this.#heads.seal(drafts);
+      encoded = encodeRecords(sealed);
+      events = sealed.map((s) => s.event);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    const { promise, resolve, reject } = deferred<readonly StoredEvent<KafkaPosition>[]>();
+    this.#enqueue({ events, messages: encoded.messages, bytes: encoded.bytes, deadline: performance.now() + this.#options.appendTimeoutMs, resolve, reject, settled: false });
+    return promise;
+  }
+
+  #enqueue(entry: PendingAppend): void {
+    this.#queue.push(entry);
+    if (this.#timer === null) this.#armTimer();
+    if (!this.#running) {
+      this.#running = true;
+      // A microtask, not a direct call: appends made in the same tick join the first batch.
+      queueMicrotask(() => void this.#drain());
+    }
+  }
+
+  stats(): KafkaLogStats {
+    return {
+      batches: this.#batches,
+      events: this.#events,
+      meanBatchEvents: this.#batches === 0 ? 0 : this.#events / this.#batches,
+      lastSendMs: this.#lastSendMs,
+      maxSendMs: this.#maxSendMs,
+      failedBatches: this.#failedBatches,
+      timedOutAppends: this.#timedOut,
+      queuedAppends: this.#queue.length - this.#queueHead,
+      recoveries: this.#recoveries,
+      adoptedEvents: this.#adopted,
+      recovering: this.#recovering === null ? 0 : 1,
+    };
+  }
+
+  /** Waits for every queued append to settle, stops a recovery, disconnects. Callers stop enqueueing first. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#running) {
+        this.#idle ??= deferred<void>();
+        await this.#idle.promise;
+      }
+      this.#closed.abort();
+      await this.#recovery;
+      if (this.#timer !== null) clearTimeout(this.#timer);
+      this.#timer = null;
+      const producer = this.#producer;
+      this.#producer = null;
+      await producer?.disconnect().catch((error: unknown) => this.#options.logger.warn({ err: error }, 'event log: disconnecting the Kafka producer failed (every acknowledged event was already in Kafka)'));
+    })();
+    return this.#closing;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queueHead < this.#queue.length && this.#recovering === null) {
+        const producer = this.#producer as PartitionProducer;
+        const batch = this.#takeBatch();
+        if (batch === null) continue;
+        this.#inflight = batch.entries;
+        const messages: Message[] = [];
+        for (const entry of batch.entries) for (const message of entry.messages) messages.push(message);
+        const started = performance.now();
+        let base: number;
+        try {
+          base = await producer.send(messages);
+        } catch (error) {
+          this.#failed(batch, error);
+          break;
+        } finally {
+          this.#inflight = NO_APPENDS;
+        }
+        const took = performance.now() - started;
+        this.#lastSendMs = took;
+        if (took > this.#maxSendMs) this.#maxSendMs = took;
+        if (base !== this.#end) {
+          this.#misplaced(batch, base);
+          break;
+        }
+        this.#committed(batch, base);
+      }
+    } finally {
+      this.#running = false;
+      this.#idle?.resolve();
+    }
+  }
+
+  /** The next batch, or null when the call at the head of the queue can never fit a record batch (it is refused). */
+  #takeBatch(): Batch | null {
+    const { maxBatchEvents, maxBatchBytes } = this.#options;
+    const first = this.#queue[this.#queueHead] as PendingAppend;
+    if (BATCH_OVERHEAD_BYTES + first.bytes > maxBatchBytes) {
+      this.#refuseOversized(first);
+      return null;
+    }
+    const entries: PendingAppend[] = [];
+    let events = 0;
+    let bytes = BATCH_OVERHEAD_BYTES;
+    while (this.#queueHead < this.#queue.length) {
+      const entry = this.#queue[this.#queueHead] as PendingAppend;
+      if (entries.length > 0 && (events + entry.events.length > maxBatchEvents || bytes + entry.bytes > maxBatchBytes)) break;
+      entries.push(entry);
+      events += entry.events.length;
+      bytes += entry.bytes;
+      this.#queueHead++;
+    }
+    this.#compactQueue();
+    return { entries, events };
+  }
+
+  #committed(batch: Batch, base: number): void {
+    let offset = base;
+    const { topic } = this.#options;
+    for (const entry of batch.entries) {
+      this.#heads.commit(entry.events);
+      const stored: StoredEvent<KafkaPosition>[] = new Array<StoredEvent<KafkaPosition>>(entry.events.length);
+      for (let i = 0; i < entry.events.length; i++) {
+        const event = entry.events[i] as AttestEvent;
+        this.#recent.repeat(event.id);
+        stored[i] = { event, position: { backend: 'kafka', index: offset, topic, partition: 0, offset: String(offset) } };
+        offset++;
+      }
+      if (!entry.settled) {
+        entry.settled = true;
+        entry.resolve(stored);
+      }
+    }
+    this.#end = offset;
+    this.#batches++;
+    this.#events += batch.events;
+  }
+
+  /**
+   * The broker put the batch somewhere other than right after the last known record: someone else
+   * wrote to the topic (a second gateway on the same topic?) or it was recreated. The batch is in
+   * Kafka, so its callers get their true positions; the chains behind it cannot be trusted, so
+   * everything queued is refused and the heads are re-read from the broker.
+   */
+  #misplaced(batch: Batch, base: number): void {
+    const expected = this.#end;
+    let offset = base;
+    for (const entry of batch.entries) {
+      const stored = entry.events.map((event, i): StoredEvent<KafkaPosition> => ({ event, position: { backend: 'kafka', index: offset + i, topic: this.#options.topic, partition: 0, offset: String(offset + i) } }));
+      offset += entry.events.length;
+      if (!entry.settled) {
+        entry.settled = true;
+        entry.resolve(stored);
+      }
+    }
+    const cause = new Error(`the broker acknowledged a batch at offset ${base} where offset ${expected} was expected: another producer writes to the topic, or it was recreated`);
+    this.#options.logger.error(
+      { topic: this.#options.topic, expectedOffset: expected, acknowledgedOffset: base },
+      'event log: the Kafka topic changed under the writer (is a second gateway writing to it?); appends refused until the chain heads are re-read from the broker',
+    );
+    this.#rejectQueued(new LogUnavailableError('ATTEST_LOG_UNAVAILABLE', `${cause.message}; this append, queued behind it, was not written.`, { cause }));
+    this.#heads.rollback();
+    this.#startRecovery(cause);
+  }
+
+  #failed(batch: Batch, error: unknown): void {
+    this.#failedBatches++;
+    const reason = describeKafkaError(error);
+    const behind = this.#queue.length - this.#queueHead;
+    this.#options.logger.error(
+      { err: error, topic: this.#options.topic, rejectedAppends: batch.entries.length + behind },
+      'event log: a Kafka produce request failed; appends rejected, chain heads rolled back, re-reading the topic tail before accepting appends',
+    );
+    const failure = new LogUnavailableError(
+      'ATTEST_LOG_UNAVAILABLE',
+      `Kafka did not acknowledge the write (${reason}). The events were not acknowledged; they may still have reached the topic, in which case the log adopts them when it recovers.`,
+      { cause: error },
+    );
+    for (const entry of batch.entries) settleRejected(entry, failure);
+    this.#rejectQueued(new LogUnavailableError('ATTEST_LOG_UNAVAILABLE', `an earlier write to Kafka failed (${reason}); this append, queued behind it, was not written.`, { cause: error }));
+    this.#heads.rollback();
+    this.#startRecovery(error instanceof Error ? new Error(reason, { cause: error }) : new Error(reason));
+  }
+
+  /**
+   * A call too large for any record batch the topic accepts. Everything queued behind it is refused
+   * too — their chain links run through it — as for a failed write; nothing was sent, and nothing
+   * is in flight (batches go one at a time), so the durable heads are exact and no recovery is needed.
+   */
+  #refuseOversized(entry: PendingAppend): void {
+    this.#queueHead++;
+    const { maxBatchBytes, topic } = this.#options;
+    const error = new InvalidEventError(
+      `the append's ${entry.events.length} event(s) take about ${entry.bytes} bytes in Kafka, more than the topic "${topic}" accepts in one record batch (max.message.bytes ${maxBatchBytes}); nothing was written. Raise max.message.bytes or record less of the payload.`,
+    );
+    settleRejected(entry, error);
+    this.#rejectQueued(new LogUnavailableError('ATTEST_LOG_UNAVAILABLE', 'an append ahead of this one was too large for the Kafka topic and was refused; this append, whose chain ran through it, was not written.', { cause: error }));
+    this.#heads.rollback();
+  }
+
+  #rejectQueued(error: Error): void {
+    for (let i = this.#queueHead; i < this.#queue.length; i++) settleRejected(this.#queue[i] as PendingAppend, error);
+    this.#queue = [];
+    this.#queueHead = 0;
+  }
+
+  #startRecovery(cause: Error): void {
+    this.#recovering = cause;
+    this.#recovery = this.#recover();
+  }
+
+  async #recover(): Promise<void> {
+    const { logger, topic } = this.#options;
+    const previous = this.#producer;
+    this.#producer = null;
+    await previous?.disconnect().catch(() => undefined);
+    const signal = this.#closed.signal;
+    let delay = RECOVERY_BACKOFF_MS.initial;
+    for (let attempt = 1; !signal.aborted; attempt++) {
+      try {
+        const adopted = await this.#reReadTail();
+        this.#producer = await this.#io.connectProducer();
+        if (signal.aborted) return;
+        this.#recoveries++;
+        this.#recovering = null;
+        logger.info({ topic, attempt, adoptedEvents: adopted, size: this.#end }, 'event log: Kafka writer recovered; appends accepted again');
+        return;
+      } catch (error) {
+        this.#recovering = new Error(describeKafkaError(error), { cause: error });
+        if (attempt === 1 || attempt % 10 === 0) logger.warn({ err: error, topic, attempt }, 'event log: Kafka writer still recovering (broker unreachable?); appends are refused meanwhile');
+        await sleep(delay, undefined, { signal }).catch(() => undefined);
+        delay = Math.min(delay * 2, RECOVERY_BACKOFF_MS.max);
+      }
+    }
+  }
+
+  /**
+   * Makes whatever the partition holds past the last known offset part of the chains; returns how
+   * many events that was. The high watermark must then hold still for TAIL_SETTLE_MS: a broker that
+   * was stalled (not dead) may still append requests the old producer sent before it was
+   * discarded, on a connection other than the one this check uses; those land within moments of
+   * the broker resuming, and are adopted here rather than forking a chain later.
+   */
+  async #reReadTail(): Promise<number> {
+    const signal = this.#closed.signal;
+    let adopted = 0;
+    let { low, high } = await this.#io.offsets();
+    for (let round = 0; ; round++) {
+      adopted += await this.#adoptTail(low, high);
+      if (round === TAIL_SETTLE_ROUNDS || signal.aborted) return adopted;
+      await sleep(TAIL_SETTLE_MS, undefined, { signal }).catch(() => undefined);
+      ({ low, high } = await this.#io.offsets());
+      if (high === this.#end) return adopted;
+    }
+  }
+
+  async #adoptTail(low: number, high: number): Promise<number> {
+    let from = this.#end;
+    const heads = new Map<string, ChainHead>(this.#heads.snapshot());
+    if (high < this.#end) {
+      // Fewer records than were acknowledged: the topic was deleted and recreated, or truncated.
+      this.#options.logger.error(
+        { topic: this.#options.topic, acknowledgedEnd: this.#end, highWatermark: high },
+        'event log: the Kafka topic holds fewer records than were acknowledged (deleted and recreated? truncated?); rebuilding the chain heads from what it holds',
+      );
+      heads.clear();
+      from = low;
+    }
+    let adopted = 0;
+    for await (const records of this.#io.scan(from, high)) {
+      for (const record of records) {
+        const chain = decodeChainRecord(record);
+        if (typeof chain === 'string') throw new LogUnavailableError('ATTEST_LOG_CORRUPT', `record at offset ${record.offset} of topic "${this.#options.topic}": ${chain}`);
+        if (this.#recent.repeat(chain.id)) continue;
+        heads.set(chain.stream, { seq: chain.seq, hash: chain.hash });
+        adopted++;
+      }
+    }
+    this.#heads.restore(heads);
+    this.#end = high;
+    this.#adopted += adopted;
+    return adopted;
+  }
+
+  #compactQueue(): void {
+    if (this.#queueHead === this.#queue.length) {
+      this.#queue = [];
+      this.#queueHead = 0;
+    } else if (this.#queueHead > 1024) {
+      this.#queue = this.#queue.slice(this.#queueHead);
+      this.#queueHead = 0;
+    }
+  }
+
+  /** One timer for all pending appends (they share a timeout and settle in queue order). */
+  #armTimer(): void {
+    const oldest = this.#oldestUnsettled();
+    if (oldest === undefined) return;
+    this.#timer = setTimeout(this.#expire, Math.max(0, oldest.deadline - performance.now()) + 1);
+    this.#timer.unref();
+  }
+
+  readonly #expire = (): void => {
+    this.#timer = null;
+    const now = performance.now();
+    let timeout: LogUnavailableError | undefined;
+    const expire = (entry: PendingAppend): boolean => {
+      if (entry.deadline > now) return false;
+      if (!entry.settled) {
+        entry.settled = true;
+        this.#timedOut++;
+        timeout ??= new LogUnavailableError(
+          'ATTEST_LOG_TIMEOUT',
+          `Kafka did not acknowledge the append within ${this.#options.appendTimeoutMs} ms (brokers slow or unreachable, or not enough in-sync replicas); treat the call as refused. The events may still be written later.`,
+        );
+        entry.reject(timeout);
+      }
+      return true;
+    };
+    for (const entry of this.#inflight) if (!expire(entry)) break;
+    for (let i = this.#queueHead; i < this.#queue.length; i++) if (!expire(this.#queue[i] as PendingAppend)) break;
+    if (timeout !== undefined) this.#options.logger.warn({ appendTimeoutMs: this.#options.appendTimeoutMs, topic: this.#options.topic }, 'event log: Kafka appends timed out');
+    this.#armTimer();
+  };
+
+  #oldestUnsettled(): PendingAppend | undefined {
+    for (const entry of this.#inflight) if (!entry.settled) return entry;
+    for (let i = this.#queueHead; i < this.#queue.length; i++) {
+      const entry = this.#queue[i] as PendingAppend;
+      if (!entry.settled) return entry;
+    }
+    return undefined;
+  }
+}

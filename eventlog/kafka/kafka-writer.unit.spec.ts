@@ -1,0 +1,227 @@
+/**
+ * The Kafka writer's group commit, failure and recovery policy against an in-memory partition,
+ * for the cases a real broker cannot be made to produce on demand: a batch that lands although
+ * its send failed, another producer writing between two batches, a send that hangs past the
+ * timeout and then succeeds, a broker that stays away through several recovery attempts.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Message } from 'kafkajs';
+import { ChainHeads } from '../chain.ts';
+import { deferred } from '../file/deferred.ts';
+import type { Deferred } from '../file/deferred.ts';
+import { silentLogger } from '../logger.ts';
+import { InvalidEventError, LogUnavailableError } from '../port.ts';
+import { sampleDraft } from '../sample-drafts.ts';
+import { KafkaGroupCommit } from './kafka-writer.ts';
+import type { KafkaWriterIo, PartitionProducer } from './kafka-writer.ts';
+import { encodeRecords, RecentIds } from './record-codec.ts';
+import type { RawRecord } from './record-codec.ts';
+
+type SendBehaviour = 'ok' | 'fail' | 'land-then-fail' | 'hang';
+
+/** One partition in memory and a producer whose next sends can be told to misbehave. */
+class FakePartition implements KafkaWriterIo {
+  readonly records: RawRecord[] = [];
+  readonly sends: number[] = [];
+  readonly behaviours: SendBehaviour[] = [];
+  producersConnected = 0;
+  producersDisconnected = 0;
+  offsetsFailures = 0;
+  hung: Deferred<void> | null = null;
+
+  write(messages: readonly Message[]): number {
+    const base = this.records.length;
+    for (const m of messages) this.records.push({ offset: String(this.records.length), key: Buffer.from(String(m.key)), value: m.value as Buffer, headers: m.headers ?? {} });
+    return base;
+  }
+
+  async connectProducer(): Promise<PartitionProducer> {
+    this.producersConnected++;
+    return {
+      send: async (messages) => {
+        this.sends.push(messages.length);
+        const behaviour = this.behaviours.shift() ?? 'ok';
+        if (behaviour === 'fail') throw new Error('KafkaJSNumberOfRetriesExceeded: connect ECONNREFUSED 127.0.0.1:9');
+        if (behaviour === 'land-then-fail') {
+          this.hung = deferred<void>();
+          await this.hung.promise;
+          this.write(messages);
+          throw new Error('KafkaJSRequestTimeoutError: Request Produce(key: 0, version: 7) timed out');
+        }
+        if (behaviour === 'hang') {
+          this.hung = deferred<void>();
+          await this.hung.promise;
+        }
+        return this.write(messages);
+      },
+      disconnect: async () => {
+        this.producersDisconnected++;
+      },
+    };
+  }
+
+  async offsets(): Promise<{ low: number; high: number }> {
+    if (this.offsetsFailures > 0) {
+      this.offsetsFailures--;
+      throw new Error('KafkaJSConnectionError: Connection error: connect ECONNREFUSED 127.0.0.1:9');
+    }
+    return { low: 0, high: this.records.length };
+  }
+
+  async *scan(from: number, end: number): AsyncGenerator<readonly RawRecord[]> {
+    yield this.records.slice(from, end);
+  }
+}
+
+async function writerOn(partition: FakePartition, options: { appendTimeoutMs?: number; maxBatchBytes?: number } = {}): Promise<{ writer: KafkaGroupCommit; heads: ChainHeads }> {
+  const heads = new ChainHeads();
+  const writer = new KafkaGroupCommit(
+    { topic: 't', maxBatchEvents: 4096, maxBatchBytes: options.maxBatchBytes ?? 1_048_588, appendTimeoutMs: options.appendTimeoutMs ?? 5_000, logger: silentLogger },
+    partition,
+    heads,
+    new RecentIds(),
+    await partition.connectProducer(),
+    0,
+  );
+  return { writer, heads };
+}
+
+async function recovered(writer: KafkaGroupCommit, ms = 10_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (writer.refusal() !== null) {
+    if (performance.now() > deadline) throw new Error('the writer did not recover');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const isLogError =
+  (code: string, pattern?: RegExp) =>
+  (error: unknown): boolean =>
+    error instanceof LogUnavailableError && error.code === code && (pattern === undefined || pattern.test(error.message));
+
+void describe('kafka writer (in-memory partition)', () => {
+  void it('sends concurrent appends as one batch and acknowledges each with its offsets', async () => {
+    const partition = new FakePartition();
+    const { writer } = await writerOn(partition);
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => writer.append([sampleDraft(`s-${i % 3}`, 0), sampleDraft(`s-${i % 3}`, 1)])));
+    assert.deepEqual(partition.sends, [40], 'one produce request');
+    assert.deepEqual(
+      results.flat().map((s) => s.position.offset),
+      Array.from({ length: 40 }, (_, i) => String(i)),
+    );
+    assert.equal(writer.size, 40);
+    await writer.close();
+    assert.equal(partition.producersDisconnected, 1);
+  });
+
+  void it('a failed batch that landed anyway: callers refused, the producer replaced, the events adopted before the next append chains onto them', async () => {
+    const partition = new FakePartition();
+    const { writer, heads } = await writerOn(partition);
+    await writer.append([sampleDraft('a', 0)]);
+    partition.behaviours.push('land-then-fail');
+    const lost = assert.rejects(writer.append([sampleDraft('a', 1)]), isLogError('ATTEST_LOG_UNAVAILABLE', /Kafka did not acknowledge the write \(KafkaJSRequestTimeoutError.*may still have reached the topic/));
+    // The next call queues behind the batch in flight, which the fake broker then answers.
+    await new Promise((resolve) => setImmediate(resolve));
+    const behind = assert.rejects(writer.append([sampleDraft('a', 2)]), isLogError('ATTEST_LOG_UNAVAILABLE', /queued behind it, was not written/));
+    partition.hung?.resolve();
+    await lost;
+    await behind;
+    await assert.rejects(writer.append([sampleDraft('a', 3)]), isLogError('ATTEST_LOG_UNAVAILABLE', /recovering from a failed write.*Nothing of this append was written/), 'refused at once while recovering');
+    await recovered(writer);
+    assert.equal(partition.producersDisconnected, 1, 'the old producer was discarded');
+    assert.equal(partition.producersConnected, 2, 'a new producer (a new producer id)');
+    assert.equal(writer.size, 2, 'the landed batch counts');
+    assert.equal(heads.durableHead('a').seq, 2, 'the chain head is the landed event');
+    assert.equal(writer.stats().adoptedEvents, 1);
+    const [next] = await writer.append([sampleDraft('a', 4)]);
+    assert.equal(next?.event.seq, 3);
+    assert.equal(next?.position.offset, '2');
+    await writer.close();
+  });
+
+  void it('a failed batch that did not land: the heads roll back to the last acknowledged event', async () => {
+    const partition = new FakePartition();
+    const { writer } = await writerOn(partition);
+    const [first] = await writer.append([sampleDraft('b', 0)]);
+    partition.behaviours.push('fail');
+    await assert.rejects(writer.append([sampleDraft('b', 1)]), isLogError('ATTEST_LOG_UNAVAILABLE', /ECONNREFUSED/));
+    await recovered(writer);
+    const [next] = await writer.append([sampleDraft('b', 2)]);
+    assert.equal(next?.event.seq, 2);
+    assert.equal(next?.event.prevHash, first?.event.hash);
+    assert.equal(writer.stats().failedBatches, 1);
+    await writer.close();
+  });
+
+  void it('keeps recovering while the broker stays away, and recovers by itself once it answers', async () => {
+    const partition = new FakePartition();
+    const { writer } = await writerOn(partition);
+    partition.behaviours.push('fail');
+    partition.offsetsFailures = 3;
+    await assert.rejects(writer.append([sampleDraft('c', 0)]));
+    await assert.rejects(writer.append([sampleDraft('c', 1)]), isLogError('ATTEST_LOG_UNAVAILABLE', /ECONNREFUSED/));
+    await recovered(writer);
+    assert.equal(partition.offsetsFailures, 0);
+    const [next] = await writer.append([sampleDraft('c', 2)]);
+    assert.equal(next?.event.seq, 1);
+    assert.equal(writer.stats().recoveries, 1);
+    await writer.close();
+  });
+
+  void it('a send that outlasts the timeout: the caller hears ATTEST_LOG_TIMEOUT; when it lands the chain runs through it', async () => {
+    const partition = new FakePartition();
+    const { writer, heads } = await writerOn(partition, { appendTimeoutMs: 50 });
+    partition.behaviours.push('hang');
+    const slow = writer.append([sampleDraft('d', 0)]);
+    await assert.rejects(slow, isLogError('ATTEST_LOG_TIMEOUT', /within 50 ms.*may still be written later/));
+    partition.hung?.resolve();
+    const [next] = await writer.append([sampleDraft('d', 1)]);
+    assert.equal(next?.event.seq, 2);
+    assert.equal(heads.durableHead('d').seq, 2);
+    assert.equal(writer.stats().timedOutAppends, 1);
+    await writer.close();
+  });
+
+  void it('another producer wrote between two batches: the batch keeps its true offsets, the queue is refused, the heads are re-read', async () => {
+    const partition = new FakePartition();
+    const { writer, heads } = await writerOn(partition);
+    await writer.append([sampleDraft('e', 0)]);
+    // A second writer on the same topic appends e's seq 2 behind this writer's back.
+    const intruder = new ChainHeads(new Map([['e', heads.durableHead('e')]]));
+    partition.write(encodeRecords(intruder.seal([sampleDraft('e', 1)])).messages);
+    const [stored] = await writer.append([sampleDraft('e', 2)]);
+    assert.equal(stored?.position.offset, '2', 'acknowledged where the broker put it');
+    await recovered(writer);
+    assert.equal(writer.size, 3);
+    assert.equal(heads.durableHead('e').seq, 2, 'the head is the last event in the partition');
+    await writer.close();
+  });
+
+  void it('refuses a call too large for a record batch, and the calls queued behind it, without a recovery', async () => {
+    const partition = new FakePartition();
+    const { writer } = await writerOn(partition, { maxBatchBytes: 4_096 });
+    await writer.append([sampleDraft('f', 0)]);
+    const big = writer.append(Array.from({ length: 20 }, (_, i) => sampleDraft('f', i + 1)));
+    const behind = writer.append([sampleDraft('f', 30)]);
+    await assert.rejects(big, (error: unknown) => error instanceof InvalidEventError && /max\.message\.bytes 4096/.test(error.message));
+    await assert.rejects(behind, isLogError('ATTEST_LOG_UNAVAILABLE', /too large/));
+    assert.equal(writer.refusal(), null, 'no recovery needed: nothing was sent');
+    const [next] = await writer.append([sampleDraft('f', 31)]);
+    assert.equal(next?.event.seq, 2);
+    await writer.close();
+  });
+
+  void it('splits a large queue into batches under the byte limit, never splitting a call', async () => {
+    const partition = new FakePartition();
+    const { writer } = await writerOn(partition, { maxBatchBytes: 8_192 });
+    const calls = await Promise.all(Array.from({ length: 60 }, (_, i) => writer.append([sampleDraft(`g-${i % 4}`, 0), sampleDraft(`g-${i % 4}`, 1)])));
+    assert.ok(partition.sends.length > 3, `${partition.sends.length} batches`);
+    assert.ok(
+      partition.sends.every((n) => n % 2 === 0),
+      'whole calls only',
+    );
+    for (const stored of calls) assert.equal(Number(stored[1]?.position.offset), Number(stored[0]?.position.offset) + 1);
+    await writer.close();
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * The gateway on a real Kafka broker (issue 3's fault tests), each bounded in time and count:
+ *   - kill -9 of the gateway under load and a restart against Kafka: chains verify, every call
+ *     the upstream received has its request and decision in Kafka (support/crash-under-load.ts);
+ *   - the broker stopped under concurrent load: calls fail closed with a clear error and none is
+ *     forwarded without an acknowledged request event; the broker restarted: the gateway recovers
+ *     by itself; no acknowledged event is lost and duplicates, if any, carry the same event id.
+ * The crash run uses the run's shared broker (test/services); the outage run stops a broker of
+ * its own so it cannot disturb other tests.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { openEventLogReader, verifyEventLog } from '#eventlog';
+import { parseConfig } from '#schemas';
+import type { AttestEvent } from '#schemas';
+import { kafkaBrokers, startLocalService } from './services/index.ts';
+import type { LocalService } from './services/index.ts';
+import { crashUnderLoad } from './support/crash-under-load.ts';
+import { fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
+import type { TestGateway } from './support/gateway.ts';
+import { rawInitialize, rawPost } from './support/raw-mcp.ts';
+
+/** A topic of its own per test; the local broker has one node, so RF 1 (the gateway warns loudly). */
+function kafkaLog(brokers: readonly string[]): Record<string, unknown> {
+  return { backend: 'kafka', brokers: [...brokers], topic: `attest-test-${randomUUID()}`, createTopic: true, replicationFactor: 1, minInsyncReplicas: 1, appendTimeoutMs: 3000 };
+}
+
+describe('gateway on Kafka', () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
+  });
+
+  it('kill -9 under load and restart: chains verify and no forwarded call is unrecorded', { timeout: 240_000 }, async (t) => {
+    const kafka = await kafkaBrokers();
+    cleanup.push(() => kafka.stop());
+    const outcome = await crashUnderLoad(kafkaLog(kafka.brokers));
+    t.diagnostic(`answered before the crash: ${outcome.answeredBeforeCrash}; received by the upstream: ${outcome.receivedByUpstream}; OutcomeUnknown recorded: ${outcome.outcomeUnknown}; ${outcome.eventsVerified}`);
+  });
+
+  it('broker stopped under load: fails closed; restarted: recovers by itself; nothing acknowledged is lost', { timeout: 300_000 }, async (t) => {
+    let broker: LocalService;
+    try {
+      broker = await startLocalService('kafka');
+    } catch (error) {
+      assert.fail(`a dedicated Kafka broker could not be started for the outage test: ${(error as Error).message}`);
+    }
+    cleanup.push(() => broker.dispose());
+    const journal = path.join(os.tmpdir(), `attest-kafka-outage-${process.pid}.ndjson`);
+    cleanup.push(() => rm(journal, { force: true }));
+    const log = kafkaLog([broker.endpoint]);
+    const gw: TestGateway = await startTestGateway({ upstreams: { fixture: fixtureStdioUpstream({ env: { FIXTURE_JOURNAL: journal } }) }, log });
+    cleanup.push(() => gw.close());
+    const mcp = `${gw.url}/mcp`;
+
+    const phase = { current: 'before' as 'before' | 'outage' | 'after', stop: false };
+    const tally = { before: 0, outage: 0, after: 0, refusedClosed: 0, otherErrors: [] as string[] };
+    const deadline = Date.now() + 150_000;
+    const agents = Array.from({ length: 6 }, async (_, agent) => {
+      const { sessionId, result } = await rawInitialize(mcp, gw.headers);
+      const headers = { ...gw.headers, 'mcp-session-id': sessionId, 'mcp-protocol-version': String(result['protocolVersion']) };
+      for (let n = 0; n < 2000 && !phase.stop && Date.now() < deadline; n++) {
+        const r = await rawPost(mcp, { jsonrpc: '2.0', id: n + 2, method: 'tools/call', params: { name: 'fixture__echo', arguments: { text: `k${agent}-${n}` } } }, headers);
+        const message = r.messages.find((m) => m['id'] === n + 2);
+        if (message?.['result'] !== undefined) tally[phase.current]++;
+        else {
+          const error = message?.['error'] as { code: number; data?: { errorCode?: string } } | undefined;
+          // Fail closed: the request not recorded (-32011), or the result not recorded (-32014).
+          if (error?.code === -32011 || error?.code === -32014) tally.refusedClosed++;
+          else tally.otherErrors.push(`HTTP ${r.status}: ${r.text.slice(0, 200)}`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+    });
+
+    const waitFor = async (what: string, ok: () => boolean, ms: number): Promise<void> => {
+      const until = Date.now() + ms;
+      while (!ok()) {
+        assert.ok(Date.now() < until, `timed out waiting for ${what} (${JSON.stringify({ ...tally, otherErrors: tally.otherErrors.length })})`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    await waitFor('calls before the outage', () => tally.before >= 60, 60_000);
+    phase.current = 'outage';
+    await broker.stop();
+    await waitFor('calls refused while the broker is down', () => tally.refusedClosed >= 6, 60_000);
+    await broker.start();
+    phase.current = 'after';
+    await waitFor('the gateway to recover by itself', () => tally.after >= 30, 120_000);
+    phase.stop = true;
+    await Promise.all(agents);
+    await gw.close();
+    t.diagnostic(`answered before: ${tally.before}, during the outage: ${tally.outage}, after: ${tally.after}; refused closed: ${tally.refusedClosed}; other errors: ${tally.otherErrors.length}`);
+    assert.deepEqual(tally.otherErrors, [], 'every failed call failed closed with a log error');
+
+    const config = parseConfig({ log, upstreams: { x: { transport: 'stdio', command: 'node' } } }).config.log;
+    const report = await verifyEventLog(config);
+    assert.equal(report.ok, true, JSON.stringify(report.firstFailure));
+    const events: AttestEvent[] = [];
+    const ids = new Set<string>();
+    const reader = await openEventLogReader(config);
+    for await (const { event } of reader.read()) {
+      assert.ok(!ids.has(event.id), `event ${event.id} read twice (readers deduplicate on id)`);
+      ids.add(event.id);
+      events.push(event);
+    }
+    await reader.close();
+    const recorded = new Map<string, string>();
+    const allowed = new Set<string>();
+    for (const e of events) {
+      if (e.type === 'RequestReceived' && e.data.method === 'tools/call' && e.callId !== undefined) {
+        const text = (e.data.params.body as { arguments?: { text?: string } } | undefined)?.arguments?.text;
+        if (text !== undefined) recorded.set(text, e.callId);
+      }
+      if (e.type === 'DecisionMade' && e.data.decision === 'allow' && e.callId !== undefined) allowed.add(e.callId);
+    }
+    const received = (await readFile(journal, 'utf8'))
+      .split('\n')
+      .filter((line) => line.length > 0)
+      .map((line) => JSON.parse(line) as { method: string; tool?: string; arguments?: { text?: string } })
+      .filter((entry) => entry.method === 'tools/call' && entry.tool === 'echo');
+    assert.ok(received.length >= tally.before + tally.after, `the upstream received ${received.length} calls`);
+    for (const entry of received) {
+      const callId = recorded.get(entry.arguments?.text ?? '');
+      assert.ok(callId !== undefined && allowed.has(callId), `call ${entry.arguments?.text} reached the upstream without an acknowledged request and decision in Kafka`);
+    }
+  });
+});
