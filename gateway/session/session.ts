@@ -408,6 +408,8 @@ export class GatewaySession {
       await this.#sendToAgent({ jsonrpc: '2.0', id: request.id, error: withheld.toJsonRpcError() }, request.id);
       return;
     }
+    // An upstream's JSON-RPC error passes exactly as sent (its `data` is the upstream's own), so it
+    // carries no receipt; the call's events are still found by the request id in the log.
     void receiptBase;
     await this.#sendToAgent({ jsonrpc: '2.0', id: request.id, error: rpcError }, request.id);
   }
