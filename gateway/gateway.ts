@@ -70,7 +70,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
   try {
     const gaps = await reconcileOutcomes(log, recorder);
     if (gaps > 0) logger.warn({ gaps }, 'calls forwarded before a crash had no recorded outcome; recorded OutcomeUnknown for each');
-    await recorder.record([draft(systemContext, 'GatewayStarted', { instance: config.gateway.instance, version: GATEWAY_VERSION, configHash: configHash, upstreams: Object.keys(config.upstreams) })]);
+    await recorder.record([draft(systemContext, 'GatewayStarted', { instance: config.gateway.instance, version: GATEWAY_VERSION, configHash, ...(governance !== undefined && { policyHash: governance.policyHash }), upstreams: Object.keys(config.upstreams) })]);
   } catch (error) {
     await log.close();
     throw error;

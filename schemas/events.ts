@@ -160,7 +160,7 @@ const dataSchemas = {
     .object({ upstream: z.string(), reason: z.string(), willRestart: z.boolean(), exitCode: z.number().int().nullable().optional() })
     .strict(),
   GatewayStarted: z
-    .object({ instance: z.string(), version: z.string(), configHash: DigestSchema, upstreams: z.array(z.string()).readonly() })
+    .object({ instance: z.string(), version: z.string(), configHash: DigestSchema, policyHash: DigestSchema.optional(), upstreams: z.array(z.string()).readonly() })
     .strict(),
   GatewayStopped: z.object({ instance: z.string(), reason: z.string() }).strict(),
 } as const;
