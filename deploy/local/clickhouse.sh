@@ -222,51 +222,8 @@ start() {
   echo "ATTEST_CLICKHOUSE_URL=http://127.0.0.1:$http_port"
 }
 
-stop() {
-  local pid lock
-  [ -d "$INSTANCE" ] || { say "not running (no instance at $INSTANCE)"; return 0; }
-  hold_lock "$INSTANCE/.lock" lock
-  if ! pid="$(running_pid)"; then
-    say "not running"
-    return 0
-  fi
-  local started
-  started="$(now_ms)"
-  stop_pid "$pid" 30
-  rm -f "$PIDFILE"
-  say "stopped pid $pid in $(elapsed "$started")s (data kept in $INSTANCE/data)"
-}
+ENDPOINT_VARIABLE=ATTEST_CLICKHOUSE_URL
+endpoint() { url; }
+describe() { url; }
 
-status() {
-  local pid
-  if pid="$(running_pid)"; then
-    say "running: pid $pid, $(rss_mib "$pid") MiB resident, $(url), data in $INSTANCE/data"
-    return 0
-  fi
-  say "stopped (instance $INSTANCE)"
-  return 3
-}
-
-env_line() {
-  running_pid >/dev/null || die "not running (instance $INSTANCE); start it with deploy/local/clickhouse.sh start"
-  echo "ATTEST_CLICKHOUSE_URL=$(url)"
-}
-
-reset() {
-  stop
-  rm -rf "$INSTANCE"
-  say "deleted $INSTANCE"
-}
-
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  status) status ;;
-  env) env_line ;;
-  install) install ;;
-  reset) reset ;;
-  *)
-    echo "usage: $0 start|stop|status|env|install|reset" >&2
-    exit 2
-    ;;
-esac
+service_main "$@"

@@ -157,3 +157,60 @@ watch_owner() {
     for _ in $(seq 300); do kill -0 "$2" 2>/dev/null || exit 0; sleep 0.1; done
     kill -KILL "$2" 2>/dev/null' _ "$owner" "$pid" {lockfd}>&- </dev/null >/dev/null 2>&1 &
 }
+
+# ── the commands every launcher shares ─────────────────────────────────────────────────────────
+# A launcher sets INSTANCE, PIDFILE and ENDPOINT_VARIABLE, defines running_pid, start, install,
+# endpoint (prints what ENDPOINT_VARIABLE holds) and describe (words for `status`), then calls
+# service_main "$@".
+# shellcheck disable=SC2153 # INSTANCE and PIDFILE are set by the launcher that sources this file
+
+service_stop() {
+  # shellcheck disable=SC2034 # hold_lock stores the lock's descriptor in `lock`
+  local pid lock started
+  [ -d "$INSTANCE" ] || { say "not running (no instance at $INSTANCE)"; return 0; }
+  hold_lock "$INSTANCE/.lock" lock
+  if ! pid="$(running_pid)"; then
+    say "not running"
+    return 0
+  fi
+  started="$(now_ms)"
+  stop_pid "$pid" 30
+  rm -f "$PIDFILE"
+  say "stopped pid $pid in $(elapsed "$started")s (data kept in $INSTANCE/data)"
+}
+
+service_status() {
+  local pid
+  if pid="$(running_pid)"; then
+    say "running: pid $pid, $(rss_mib "$pid") MiB resident, $(describe), data in $INSTANCE/data"
+    return 0
+  fi
+  say "stopped (instance $INSTANCE)"
+  return 3
+}
+
+service_env() {
+  running_pid >/dev/null || die "not running (instance $INSTANCE); start it with deploy/local/$ATTEST_SERVICE start"
+  echo "$ENDPOINT_VARIABLE=$(endpoint)"
+}
+
+service_reset() {
+  service_stop
+  rm -rf "$INSTANCE"
+  say "deleted $INSTANCE"
+}
+
+service_main() {
+  case "${1:-}" in
+    start) start ;;
+    stop) service_stop ;;
+    status) service_status ;;
+    env) service_env ;;
+    install) install ;;
+    reset) service_reset ;;
+    *)
+      echo "usage: $0 start|stop|status|env|install|reset" >&2
+      exit 2
+      ;;
+  esac
+}
