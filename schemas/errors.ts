@@ -22,6 +22,8 @@ export const GATEWAY_ERRORS = Object.freeze({
   ATTEST_ORIGIN_FORBIDDEN: { jsonrpc: -32032, http: 403, message: 'Origin not allowed' },
   ATTEST_UNKNOWN_SESSION: { jsonrpc: -32033, http: 404, message: 'Unknown or expired session' },
   ATTEST_SESSION_REQUIRED: { jsonrpc: JSONRPC.INVALID_REQUEST, http: 400, message: 'Mcp-Session-Id header required' },
+  ATTEST_NOT_ACCEPTABLE: { jsonrpc: JSONRPC.INVALID_REQUEST, http: 406, message: 'Not Acceptable: the client must accept both application/json and text/event-stream' },
+  ATTEST_UNSUPPORTED_PROTOCOL_VERSION: { jsonrpc: JSONRPC.INVALID_REQUEST, http: 400, message: 'Unsupported MCP-Protocol-Version' },
   ATTEST_UNKNOWN_SERVER: { jsonrpc: -32034, http: 404, message: 'No such upstream server' },
   ATTEST_DENIED: { jsonrpc: -32010, http: 200, message: 'Denied by policy' },
   ATTEST_RATE_LIMITED: { jsonrpc: -32020, http: 200, message: 'Rate limit exceeded' },

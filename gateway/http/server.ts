@@ -20,7 +20,9 @@ import { draft } from '../recorder.ts';
 import type { Recorder } from '../recorder.ts';
 import { GatewaySession } from '../session/session.ts';
 import type { DownstreamPort, Scope, SessionDeps } from '../session/session.ts';
-import { jsonRpcProblem } from '../session/protocol.ts';
+import { jsonRpcProblem, SUPPORTED_PROTOCOL_VERSIONS } from '../session/protocol.ts';
+import type { JSONRPCMessage } from '../session/protocol.ts';
+import { NativePosts } from './streamable-post.ts';
 
 export interface HttpServerDeps {
   readonly config: AttestConfig;
@@ -36,6 +38,8 @@ interface Entry {
   readonly endpoint: string;
   readonly keyId: string;
   readonly streamable?: NodeStreamableHTTPServerTransport;
+  /** Single-request POSTs answered without the SDK transport (streamable-post.ts). */
+  readonly posts?: NativePosts;
   readonly sse?: SSEServerTransport;
 }
 
@@ -216,9 +220,16 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
         if (!isInitialize) return refuse(request, reply, new GatewayError('ATTEST_SESSION_REQUIRED', 'Bad Request: no Mcp-Session-Id header; send "initialize" first to open a session'), { method: typeof checked.messages[0]?.['method'] === 'string' ? checked.messages[0]['method'] : '' });
         const id = randomUUID();
         const transport = new NodeStreamableHTTPServerTransport({ sessionIdGenerator: () => id });
+        const posts = new NativePosts(id);
         const session = await openSession(request, id, 'streamable-http', endpoint, scope, {
-          send: (message, relatedRequestId) => transport.send(message, relatedRequestId === undefined ? undefined : { relatedRequestId }),
-          close: () => transport.close(),
+          send: (message, relatedRequestId) => {
+            if (relatedRequestId !== undefined && posts.deliver(message, relatedRequestId)) return Promise.resolve();
+            return transport.send(message, relatedRequestId === undefined ? undefined : { relatedRequestId });
+          },
+          close: () => {
+            posts.closeAll();
+            return transport.close();
+          },
         });
         transport.onmessage = (message) => session.handleAgentMessage(message);
         transport.onerror = (error) => void recordRejection(request, new GatewayError('ATTEST_INVALID_REQUEST', error.message), { sessionId: id });
@@ -227,13 +238,27 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
           void session.close('transport closed');
         };
         await transport.start();
-        sessions.add({ session, endpoint, keyId: request.attestAuth?.key.id ?? '', streamable: transport });
+        sessions.add({ session, endpoint, keyId: request.attestAuth?.key.id ?? '', streamable: transport, posts });
         reply.hijack();
         await transport.handleRequest(request.raw, reply.raw, request.body);
         return undefined;
       }
       const entry = lookup(request, sessionId, endpoint);
       if (entry.streamable === undefined) throw new GatewayError('ATTEST_UNKNOWN_SESSION', `Session "${sessionId}" is not a Streamable HTTP session`);
+      const only = checked.messages.length === 1 ? checked.messages[0] : undefined;
+      const id = only?.['id'];
+      if (entry.posts !== undefined && only !== undefined && typeof only['method'] === 'string' && only['method'] !== 'initialize' && (typeof id === 'string' || typeof id === 'number')) {
+        const accept = request.headers.accept ?? '';
+        if (!accept.includes('application/json') || !accept.includes('text/event-stream')) return refuse(request, reply, new GatewayError('ATTEST_NOT_ACCEPTABLE'), { id, sessionId });
+        const version = request.headers['mcp-protocol-version'];
+        if (typeof version === 'string' && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
+          return refuse(request, reply, new GatewayError('ATTEST_UNSUPPORTED_PROTOCOL_VERSION', `Unsupported MCP-Protocol-Version "${version}" (supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`), { id, sessionId });
+        }
+        reply.hijack();
+        entry.posts.open(id, reply.raw);
+        entry.session.handleAgentMessage(only as unknown as JSONRPCMessage);
+        return undefined;
+      }
       reply.hijack();
       await entry.streamable.handleRequest(request.raw, reply.raw, request.body);
       return undefined;
