@@ -148,3 +148,26 @@ describe('bad input through the gateway', () => {
     assert.deepEqual(types, ['RequestReceived', 'DecisionMade', 'ResultReturned']);
   });
 });
+
+describe('session end', () => {
+  it('a DELETE labelled application/json with an empty body closes the session', async () => {
+    const t = await startTestGateway({ upstreams: { fixture: fixtureStdioUpstream() } });
+    try {
+      const mcp = `${t.url}/mcp`;
+      const { sessionId, result } = await rawInitialize(mcp, t.headers);
+      const headers = { ...t.headers, 'mcp-session-id': sessionId, 'mcp-protocol-version': String(result['protocolVersion']) };
+      const deleted = await fetch(mcp, { method: 'DELETE', headers: { ...headers, 'content-type': 'application/json' } });
+      assert.equal(deleted.status, 200, await deleted.text());
+      const after = await rawPost(mcp, { jsonrpc: '2.0', id: 1, method: 'ping' }, headers);
+      assert.equal(after.status, 404);
+      let closed = false;
+      for (let i = 0; i < 40 && !closed; i++) {
+        closed = (await t.events()).some((e) => e.type === 'SessionClosed' && e.stream === `session-${sessionId}`);
+        if (!closed) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(closed, 'SessionClosed is recorded');
+    } finally {
+      await t.close();
+    }
+  });
+});

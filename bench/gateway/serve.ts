@@ -3,8 +3,10 @@
  * with the pino logger), plus two things the CLI does not offer, both for benchmarks only:
  *
  * - a stats channel: the line `stats` on stdin is answered on stdout with
- *   `STATS {"size":…,"log":<FileLogStats>}` (the log's size and its group-commit counters, which
- *   the CLI and /healthz do not expose);
+ *   `STATS {"size":…,"log":<FileLogStats>,"memory":<process.memoryUsage()>}` (the log's size and
+ *   its group-commit counters, which the CLI and /healthz do not expose); `stats gc`, when the
+ *   process runs with --expose-gc, also forces a full GC and adds `memoryAfterGc` (the soak's
+ *   live-heap reading);
  * - a profiling channel: `profile start` / `profile stop FILE` on stdin run V8's CPU profiler (the one
  *   `--cpu-prof` drives) over just that window and write FILE as a .cpuprofile, answering
  *   `PROFILING` / `PROFILED FILE`;
@@ -64,7 +66,12 @@ async function command(line: string): Promise<void> {
   const [verb, arg, file] = line.trim().split(/\s+/);
   if (verb === 'stats') {
     const stats = hasStats(log) ? log.stats() : null;
-    process.stdout.write(`STATS ${JSON.stringify({ size: log.size(), log: stats, memory: process.memoryUsage() })}\n`);
+    const memory = process.memoryUsage();
+    // `stats gc` (soak): a full collection after the first reading, so the second is the live heap.
+    // Needs node --expose-gc; without it the field is absent.
+    const collect = (globalThis as { gc?: () => void }).gc;
+    const afterGc = arg === 'gc' && collect !== undefined ? (collect(), process.memoryUsage()) : undefined;
+    process.stdout.write(`STATS ${JSON.stringify({ size: log.size(), log: stats, memory, ...(afterGc !== undefined && { memoryAfterGc: afterGc }) })}\n`);
   } else if (verb === 'profile' && arg === 'start' && profiler === undefined) {
     profiler = new Session();
     profiler.connect();

@@ -118,7 +118,12 @@ export async function call(agent: Agent, url: URL, session: McpSession, id: numb
   return response;
 }
 
-/** Ends a session (DELETE); a server that does not support it answers 405, which is fine. */
-export async function closeSession(agent: Agent, url: URL, session: McpSession, timeoutMs: number): Promise<void> {
-  await exchange(agent, url, 'DELETE', session.headers, [''], timeoutMs);
+/**
+ * Ends a session (DELETE) and returns the reply; a server that does not support it answers 405.
+ * No Content-Type: the request has no body (the gateway's HTTP layer answers an empty body declared
+ * as application/json with 400 Parse error, and the session stays open).
+ */
+export async function closeSession(agent: Agent, url: URL, session: McpSession, timeoutMs: number): Promise<HttpReply> {
+  const { 'content-type': _contentType, ...headers } = session.headers;
+  return exchange(agent, url, 'DELETE', headers, [''], timeoutMs);
 }

@@ -85,7 +85,12 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
   const app = Fastify({ bodyLimit: config.gateway.maxBodyBytes, logger: false, return503OnClosing: true, forceCloseConnections: true });
 
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    // GET and DELETE carry no message; a client that still labels an empty body JSON is not wrong.
+    if (body === '' && request.method !== 'POST') {
+      done(null, undefined);
+      return;
+    }
     try {
       done(null, JSON.parse(body as string));
     } catch (error) {

@@ -141,6 +141,7 @@ export class GatewaySession {
   #clientParams: JsonObject = {};
   #protocolVersion = SUPPORTED_PROTOCOL_VERSIONS[0] ?? '2025-11-25';
   #closed = false;
+  #closing: Promise<void> | undefined;
   lastActivity = Date.now();
 
   constructor(init: SessionInit, deps: SessionDeps) {
@@ -790,9 +791,13 @@ export class GatewaySession {
     }
   }
 
-  /** Ends the session: fails what is pending, closes upstream connections, records SessionClosed. Idempotent. */
-  async close(reason: string): Promise<void> {
-    if (this.#closed) return;
+  /** Ends the session: fails what is pending, closes upstream connections, records SessionClosed. Idempotent: every caller awaits the one closing. */
+  close(reason: string): Promise<void> {
+    this.#closing ??= this.#close(reason);
+    return this.#closing;
+  }
+
+  async #close(reason: string): Promise<void> {
     this.#closed = true;
     for (const state of this.#upstreams.values()) {
       for (const forward of [...state.pending.values()]) forward.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Session closed: ${reason}`));
