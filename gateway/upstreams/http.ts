@@ -15,6 +15,8 @@ import type { FetchLike, JSONRPCMessage } from '@modelcontextprotocol/client';
 import type { Logger } from 'pino';
 import type { HttpUpstreamConfig } from '#schemas';
 import { Handshake } from './handshake.ts';
+import { createNativePoster } from './http-post.ts';
+import type { NativePoster } from './http-post.ts';
 import type { UpstreamLink, UpstreamLinkEvent, UpstreamLinkOptions, UpstreamLinkState } from './link.ts';
 import { SingleFlight } from './single-flight.ts';
 import { UpstreamError } from './upstream-error.ts';
@@ -56,6 +58,7 @@ class HttpLink implements UpstreamLink {
   #protocolVersion: string | undefined;
   readonly #starting = new SingleFlight();
   #reinitializing: Promise<void> | undefined;
+  #poster: NativePoster | undefined;
   #closing: Promise<void> | undefined;
   #reinitializations = 0;
   #lastFailure: UpstreamError | undefined;
@@ -89,6 +92,10 @@ class HttpLink implements UpstreamLink {
     if (this.#state !== 'ready' || sdk === undefined) throw this.#unavailable();
     this.#handshake.noteSent(message);
     const isRequest = 'method' in message && 'id' in message;
+    if (isRequest && message.method !== 'initialize' && sdk instanceof StreamableHTTPClientTransport && sdk.sessionId !== undefined) {
+      await this.#postNatively(sdk, sdk.sessionId, message);
+      return;
+    }
     const deadline = isRequest && message.method !== 'initialize' ? this.#requestDeadline : this.#connectDeadline;
     const sessionBefore = sdk instanceof StreamableHTTPClientTransport ? sdk.sessionId : undefined;
     try {
@@ -102,6 +109,28 @@ class HttpLink implements UpstreamLink {
       }
       throw failure;
     }
+  }
+
+  /** A request on an established session: straight over a keep-alive socket (http-post.ts). */
+  async #postNatively(sdk: StreamableHTTPClientTransport, sessionId: string, message: JSONRPCMessage): Promise<void> {
+    this.#poster ??= createNativePoster(this.#url);
+    const headers: Record<string, string> = { ...this.#headers, 'mcp-session-id': sessionId };
+    if (this.#protocolVersion !== undefined) headers['mcp-protocol-version'] = this.#protocolVersion;
+    const deliver = (received: JSONRPCMessage): void => {
+      if (sdk !== this.#sdk || this.#handshake.noteReceived(received)) return;
+      this.onmessage?.(received);
+    };
+    let status: number;
+    try {
+      ({ status } = await this.#poster.post(JSON.stringify(message), headers, this.#requestDeadline.ms, deliver, (error) => this.#log.warn({ err: error }, 'an upstream response stream broke off')));
+    } catch (error) {
+      throw this.#asUpstreamError(error, `could not deliver ${describe(message)}`);
+    }
+    if (status >= 200 && status < 300) return;
+    const failure = this.#error('ATTEST_UPSTREAM_UNAVAILABLE', `could not deliver ${describe(message)}: it answered HTTP ${status}`, `HTTP ${status}`, undefined);
+    // Streamable HTTP, session management: 404 → the server no longer knows the session; initialize a new one.
+    if (status === 404) this.#reinitializing ??= this.#reinitialize(failure).finally(() => (this.#reinitializing = undefined));
+    throw failure;
   }
 
   setProtocolVersion(version: string): void {
@@ -221,6 +250,7 @@ class HttpLink implements UpstreamLink {
   async #closeNow(): Promise<void> {
     this.#state = 'closed';
     this.#closed.abort();
+    this.#poster?.close();
     await Promise.allSettled([this.#starting.current, this.#reinitializing]);
     const sdk = this.#sdk;
     this.#sdk = undefined;
