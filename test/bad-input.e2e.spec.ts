@@ -171,3 +171,26 @@ describe('session end', () => {
     }
   });
 });
+
+describe('tool arguments against the input schema', () => {
+  it('a call whose arguments do not fit the listed inputSchema is refused before it is forwarded, naming the field', async () => {
+    const t = await startTestGateway({ upstreams: { fixture: fixtureStdioUpstream() } });
+    try {
+      const mcp = `${t.url}/mcp`;
+      const { sessionId, result } = await rawInitialize(mcp, t.headers);
+      const headers = { ...t.headers, 'mcp-session-id': sessionId, 'mcp-protocol-version': String(result['protocolVersion']) };
+      const listed = await rawPost(mcp, { jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }, headers);
+      assert.ok(listed.messages[0]?.['result'], listed.text);
+      const wrong = errorOf(await rawPost(mcp, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'fixture__add', arguments: { a: 'one', b: 2 } } }, headers), 2);
+      assert.equal(wrong.code, -32602);
+      assert.match(wrong.message, /Invalid arguments for tool "add": .*a.*number/);
+      const events = await t.events();
+      const decision = events.find((e) => e.type === 'DecisionMade' && e.data.ruleId === 'tool-input-schema');
+      assert.ok(decision !== undefined && decision.type === 'DecisionMade' && decision.data.decision === 'deny' && decision.data.route === 'local', 'refused by the gateway, not forwarded');
+      const right = await rawPost(mcp, { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'fixture__add', arguments: { a: 1, b: 2 } } }, headers);
+      assert.match(right.text, /"sum":3/);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -21,6 +21,7 @@ import type { MeteredCall } from '../limits/index.ts';
 import { isNotification, isRequest, isResponse, negotiateProtocolVersion, paramsProblem, progressTokenOf, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.ts';
 import type { JSONRPCMessage, JsonObject, JsonRpcId, RpcError, RpcNotification, RpcRequest, RpcResponse } from './protocol.ts';
 import { qualify, ResourceDirectory, unqualify } from './routing.ts';
+import { InputSchemas } from './input-schemas.ts';
 
 export type Scope = { readonly kind: 'aggregate'; readonly upstreams: readonly string[] } | { readonly kind: 'single'; readonly upstream: string };
 
@@ -76,6 +77,8 @@ interface UpstreamState {
   initResult: JsonObject | undefined;
   /** Tool names last listed by this upstream; undefined until listed. */
   tools: Set<string> | undefined;
+  /** Input schemas of the tools last listed, checked before a call is forwarded. */
+  readonly inputs: InputSchemas;
 }
 
 interface ServerRequest {
@@ -153,7 +156,7 @@ export class GatewaySession {
     for (const name of names) {
       const config = deps.upstreams[name];
       if (config === undefined) throw new GatewayError('ATTEST_UNKNOWN_SERVER', `No upstream named "${name}"`);
-      this.#upstreams.set(name, { name, config, link: undefined, status: 'down', downReason: 'not connected yet', nextId: 1, pending: new Map(), capabilities: {}, initResult: undefined, tools: undefined });
+      this.#upstreams.set(name, { name, config, link: undefined, status: 'down', downReason: 'not connected yet', nextId: 1, pending: new Map(), capabilities: {}, initResult: undefined, tools: undefined, inputs: new InputSchemas() });
     }
   }
 
@@ -357,6 +360,10 @@ export class GatewaySession {
   }
 
   #toolAccess(upstream: string, tool: string, params: JsonObject | undefined): Plan {
+    const invalid = this.#upstreams.get(upstream)?.inputs.problem(tool, params?.['arguments']);
+    if (invalid !== undefined) {
+      return deny(new GatewayError('ATTEST_INVALID_PARAMS', `Invalid arguments for tool "${tool}": ${invalid}`, { tool }), 'input-schema', 'tool-input-schema', upstream, tool);
+    }
     const access = this.#deps.keys.toolAccess(this.init.auth.key.id, qualify(upstream, tool));
     if (!access.allowed) return deny(new GatewayError('ATTEST_DENIED', `Denied by policy: ${access.reason}`, { ruleId: access.ruleId }), 'tool-access', access.ruleId, upstream, tool);
     const governance = this.#deps.governance;
@@ -538,6 +545,7 @@ export class GatewaySession {
       if (items === undefined) continue; // keep what is known of an upstream that failed to list this time
       if (method === 'tools/list') {
         state.tools = new Set(items.map((t) => String(t['name'])));
+        state.inputs.learn(items);
         for (const tool of this.#visible(state.name, items)) out.push({ ...tool, name: qualify(state.name, String(tool['name'])) });
       } else if (method === 'prompts/list') {
         for (const prompt of items) out.push({ ...prompt, name: qualify(state.name, String(prompt['name'])) });
@@ -556,6 +564,8 @@ export class GatewaySession {
     const tools = Array.isArray(result['tools']) ? (result['tools'] as unknown[]).map(asObject) : [];
     state.tools ??= new Set();
     for (const tool of tools) state.tools.add(String(tool['name']));
+    // A page of a paginated list is not the whole list: learn schemas only from a complete one.
+    if (result['nextCursor'] === undefined) state.inputs.learn(tools);
     return { ...result, tools: this.#visible(state.name, tools) };
   }
 
@@ -686,7 +696,10 @@ export class GatewaySession {
       forward?.timer.refresh(); // progress keeps a long call alive, as the SDK's resetTimeoutOnProgress does
     } else {
       related = this.#relatedAgentRequest(state);
-      if (notification.method === 'notifications/tools/list_changed') state.tools = undefined;
+      if (notification.method === 'notifications/tools/list_changed') {
+        state.tools = undefined;
+        state.inputs.forget();
+      }
     }
     const relayed = await this.#recordQuietly([draft(this.#context, 'NotificationRelayed', { from: 'upstream', method: notification.method, upstream: state.name, params: recordPayload(notification.params, state.config.recording) })]);
     if (!relayed) return; // no record, no relay
@@ -704,6 +717,7 @@ export class GatewaySession {
     } else if (event.type === 'restarted') {
       state.status = 'ready';
       state.tools = undefined;
+      state.inputs.forget();
       void this.#recordQuietly([draft(this.#context, 'UpstreamConnected', { upstream: state.name, transport: state.config.transport, ...(event.pid !== undefined && { pid: event.pid }) })]).then(async () => {
         // The restarted process may offer different tools: tell the agent to list again.
         for (const method of LIST_CHANGED) await this.#sendToAgent({ jsonrpc: '2.0', method }, undefined);
