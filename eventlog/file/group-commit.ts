@@ -16,6 +16,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { AttestEvent } from '#schemas';
+import { AppendDeadlines } from '../append-deadlines.ts';
 import type { ChainHeads } from '../chain.ts';
 import type { EventLogLogger } from '../logger.ts';
 import { LogUnavailableError } from '../port.ts';
@@ -72,7 +73,6 @@ interface Batch {
 
 const WRITE_FLAGS = constants.O_WRONLY;
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT;
-const NO_APPENDS: PendingAppend[] = [];
 
 function settleRejected(entry: PendingAppend, error: Error): void {
   if (entry.settled) return;
@@ -106,10 +106,9 @@ export class GroupCommitWriter {
   #dirDirty = false;
   #queue: PendingAppend[] = [];
   #queueHead = 0;
-  #inflight: PendingAppend[] = NO_APPENDS;
   #running = false;
   #idle: Deferred<void> | null = null;
-  #timer: NodeJS.Timeout | null = null;
+  readonly #deadlines: AppendDeadlines<PendingAppend>;
   #commit = deferred<boolean>();
   #closing: Promise<void> | null = null;
 
@@ -118,11 +117,11 @@ export class GroupCommitWriter {
   #lastFsyncMs = 0;
   #maxFsyncMs = 0;
   #failedBatches = 0;
-  #timedOut = 0;
 
   constructor(options: GroupCommitOptions, heads: ChainHeads, segments: SegmentState[], size: number) {
     if (segments.length === 0) throw new Error('GroupCommitWriter needs at least one segment');
     this.#options = options;
+    this.#deadlines = new AppendDeadlines({ timeoutMessage: `the event log did not confirm the append within ${options.appendTimeoutMs} ms (the disk is slow or stalled); treat the call as refused. The events may still be written later.`, onExpired: (expired) => options.logger.warn({ appendTimeoutMs: options.appendTimeoutMs, expired }, 'event log: appends timed out') });
     this.#heads = heads;
     this.#segments = segments;
     this.#size = size;
@@ -145,7 +144,7 @@ export class GroupCommitWriter {
 
   enqueue(entry: PendingAppend): void {
     this.#queue.push(entry);
-    if (this.#timer === null) this.#armTimer();
+    this.#deadlines.track(entry);
     if (!this.#running) {
       this.#running = true;
       // A microtask, not a direct call: appends made in the same tick join the first batch.
@@ -161,7 +160,7 @@ export class GroupCommitWriter {
       lastFsyncMs: this.#lastFsyncMs,
       maxFsyncMs: this.#maxFsyncMs,
       failedBatches: this.#failedBatches,
-      timedOutAppends: this.#timedOut,
+      timedOutAppends: this.#deadlines.timedOut,
       queuedAppends: this.#queue.length - this.#queueHead,
     };
   }
@@ -173,8 +172,7 @@ export class GroupCommitWriter {
         this.#idle ??= deferred<void>();
         await this.#idle.promise;
       }
-      if (this.#timer !== null) clearTimeout(this.#timer);
-      this.#timer = null;
+      this.#deadlines.stop();
       const handle = this.#handle;
       this.#handle = null;
       if (handle !== null) {
@@ -193,7 +191,6 @@ export class GroupCommitWriter {
     try {
       while (this.#queueHead < this.#queue.length) {
         const batch = this.#takeBatch();
-        this.#inflight = batch.entries;
         try {
           const at = await this.#write(batch);
           this.#committed(batch, at);
@@ -202,11 +199,9 @@ export class GroupCommitWriter {
           const failed = this.#failed(batch, error);
           // Callers learn of the failure only once the segment is back at its durable end; the
           // timer still covers them meanwhile (they stay in flight).
-          this.#inflight = failed.entries;
           await this.#trimAfterFailure();
           failed.reject();
         }
-        this.#inflight = NO_APPENDS;
       }
     } finally {
       this.#running = false;
@@ -399,48 +394,5 @@ export class GroupCommitWriter {
       this.#queue = this.#queue.slice(this.#queueHead);
       this.#queueHead = 0;
     }
-  }
-
-  /**
-   * One timer for all pending appends instead of one each: they share a timeout and settle in
-   * queue order, so the oldest unsettled one always has the earliest deadline.
-   */
-  #armTimer(): void {
-    const oldest = this.#oldestUnsettled();
-    if (oldest === undefined) return;
-    this.#timer = setTimeout(this.#expire, Math.max(0, oldest.deadline - performance.now()) + 1);
-    this.#timer.unref();
-  }
-
-  readonly #expire = (): void => {
-    this.#timer = null;
-    const now = performance.now();
-    let timeout: LogUnavailableError | undefined;
-    const expire = (entry: PendingAppend): boolean => {
-      if (entry.deadline > now) return false;
-      if (!entry.settled) {
-        entry.settled = true;
-        this.#timedOut++;
-        timeout ??= new LogUnavailableError(
-          'ATTEST_LOG_TIMEOUT',
-          `the event log did not confirm the append within ${this.#options.appendTimeoutMs} ms (the disk is slow or stalled); treat the call as refused. The events may still be written later.`,
-        );
-        entry.reject(timeout);
-      }
-      return true;
-    };
-    for (const entry of this.#inflight) if (!expire(entry)) break;
-    for (let i = this.#queueHead; i < this.#queue.length; i++) if (!expire(this.#queue[i] as PendingAppend)) break;
-    if (timeout !== undefined) this.#options.logger.warn({ appendTimeoutMs: this.#options.appendTimeoutMs }, 'event log: appends timed out');
-    this.#armTimer();
-  };
-
-  #oldestUnsettled(): PendingAppend | undefined {
-    for (const entry of this.#inflight) if (!entry.settled) return entry;
-    for (let i = this.#queueHead; i < this.#queue.length; i++) {
-      const entry = this.#queue[i] as PendingAppend;
-      if (!entry.settled) return entry;
-    }
-    return undefined;
   }
 }

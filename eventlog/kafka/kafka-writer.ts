@@ -27,6 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Message } from 'kafkajs';
 import type { AttestEvent, EventDraft } from '#schemas';
+import { AppendDeadlines } from '../append-deadlines.ts';
 import type { ChainHead, ChainHeads } from '../chain.ts';
 import { deferred } from '../file/deferred.ts';
 import type { Deferred } from '../file/deferred.ts';
@@ -102,7 +103,6 @@ interface Batch {
   readonly events: number;
 }
 
-const NO_APPENDS: PendingAppend[] = [];
 const RECOVERY_BACKOFF_MS = { initial: 100, max: 2_000 };
 const TAIL_SETTLE_MS = 500;
 const TAIL_SETTLE_ROUNDS = 5;
@@ -123,10 +123,9 @@ export class KafkaGroupCommit {
   #end: number;
   #queue: PendingAppend[] = [];
   #queueHead = 0;
-  #inflight: PendingAppend[] = NO_APPENDS;
   #running = false;
   #idle: Deferred<void> | null = null;
-  #timer: NodeJS.Timeout | null = null;
+  readonly #deadlines: AppendDeadlines<PendingAppend>;
   /** Why appends are refused until recovery completes; null when accepting. */
   #recovering: Error | null = null;
   #recovery: Promise<void> | null = null;
@@ -138,12 +137,12 @@ export class KafkaGroupCommit {
   #lastSendMs = 0;
   #maxSendMs = 0;
   #failedBatches = 0;
-  #timedOut = 0;
   #recoveries = 0;
   #adopted = 0;
 
   constructor(options: KafkaWriterOptions, io: KafkaWriterIo, heads: ChainHeads, recent: RecentIds, producer: PartitionProducer, end: number) {
     this.#options = options;
+    this.#deadlines = new AppendDeadlines({ timeoutMessage: `Kafka did not acknowledge the append within ${options.appendTimeoutMs} ms (brokers slow or unreachable, or not enough in-sync replicas); treat the call as refused. The events may still be written later.`, onExpired: (expired) => options.logger.warn({ appendTimeoutMs: options.appendTimeoutMs, topic: options.topic, expired }, 'event log: Kafka appends timed out') });
     this.#io = io;
     this.#heads = heads;
     this.#recent = recent;
@@ -187,7 +186,7 @@ export class KafkaGroupCommit {
 
   #enqueue(entry: PendingAppend): void {
     this.#queue.push(entry);
-    if (this.#timer === null) this.#armTimer();
+    this.#deadlines.track(entry);
     if (!this.#running) {
       this.#running = true;
       // A microtask, not a direct call: appends made in the same tick join the first batch.
@@ -203,7 +202,7 @@ export class KafkaGroupCommit {
       lastSendMs: this.#lastSendMs,
       maxSendMs: this.#maxSendMs,
       failedBatches: this.#failedBatches,
-      timedOutAppends: this.#timedOut,
+      timedOutAppends: this.#deadlines.timedOut,
       queuedAppends: this.#queue.length - this.#queueHead,
       recoveries: this.#recoveries,
       adoptedEvents: this.#adopted,
@@ -220,8 +219,7 @@ export class KafkaGroupCommit {
       }
       this.#closed.abort();
       await this.#recovery;
-      if (this.#timer !== null) clearTimeout(this.#timer);
-      this.#timer = null;
+      this.#deadlines.stop();
       const producer = this.#producer;
       this.#producer = null;
       await producer?.disconnect().catch((error: unknown) => this.#options.logger.warn({ err: error }, 'event log: disconnecting the Kafka producer failed (every acknowledged event was already in Kafka)'));
@@ -235,7 +233,6 @@ export class KafkaGroupCommit {
         const producer = this.#producer as PartitionProducer;
         const batch = this.#takeBatch();
         if (batch === null) continue;
-        this.#inflight = batch.entries;
         const messages: Message[] = [];
         for (const entry of batch.entries) for (const message of entry.messages) messages.push(message);
         const started = performance.now();
@@ -245,8 +242,6 @@ export class KafkaGroupCommit {
         } catch (error) {
           this.#failed(batch, error);
           break;
-        } finally {
-          this.#inflight = NO_APPENDS;
         }
         const took = performance.now() - started;
         this.#lastSendMs = took;
@@ -462,45 +457,5 @@ export class KafkaGroupCommit {
       this.#queue = this.#queue.slice(this.#queueHead);
       this.#queueHead = 0;
     }
-  }
-
-  /** One timer for all pending appends (they share a timeout and settle in queue order). */
-  #armTimer(): void {
-    const oldest = this.#oldestUnsettled();
-    if (oldest === undefined) return;
-    this.#timer = setTimeout(this.#expire, Math.max(0, oldest.deadline - performance.now()) + 1);
-    this.#timer.unref();
-  }
-
-  readonly #expire = (): void => {
-    this.#timer = null;
-    const now = performance.now();
-    let timeout: LogUnavailableError | undefined;
-    const expire = (entry: PendingAppend): boolean => {
-      if (entry.deadline > now) return false;
-      if (!entry.settled) {
-        entry.settled = true;
-        this.#timedOut++;
-        timeout ??= new LogUnavailableError(
-          'ATTEST_LOG_TIMEOUT',
-          `Kafka did not acknowledge the append within ${this.#options.appendTimeoutMs} ms (brokers slow or unreachable, or not enough in-sync replicas); treat the call as refused. The events may still be written later.`,
-        );
-        entry.reject(timeout);
-      }
-      return true;
-    };
-    for (const entry of this.#inflight) if (!expire(entry)) break;
-    for (let i = this.#queueHead; i < this.#queue.length; i++) if (!expire(this.#queue[i] as PendingAppend)) break;
-    if (timeout !== undefined) this.#options.logger.warn({ appendTimeoutMs: this.#options.appendTimeoutMs, topic: this.#options.topic }, 'event log: Kafka appends timed out');
-    this.#armTimer();
-  };
-
-  #oldestUnsettled(): PendingAppend | undefined {
-    for (const entry of this.#inflight) if (!entry.settled) return entry;
-    for (let i = this.#queueHead; i < this.#queue.length; i++) {
-      const entry = this.#queue[i] as PendingAppend;
-      if (!entry.settled) return entry;
-    }
-    return undefined;
   }
 }

@@ -24,6 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { END, BACKWARDS, ErrorType } from '@kurrent/kurrentdb-client';
 import type { AppendResult, RecordedEvent } from '@kurrent/kurrentdb-client';
 import type { AttestEvent, EventDraft } from '#schemas';
+import { AppendDeadlines } from '../append-deadlines.ts';
 import type { ChainHeads, SealedEvent } from '../chain.ts';
 import type { EventLogLogger } from '../logger.ts';
 import { LogUnavailableError } from '../port.ts';
@@ -124,9 +125,7 @@ export class KurrentWriter {
   #queue: PendingAppend[] = [];
   #draining = false;
   /** Every append not yet known to be settled, in call order (= deadline order): the timer's list. */
-  #timed: PendingAppend[] = [];
-  #timedHead = 0;
-  #timer: NodeJS.Timeout | null = null;
+  readonly #deadlines: AppendDeadlines<PendingAppend>;
   #idle: Deferred<void> | null = null;
 
   #batches = 0;
@@ -134,12 +133,15 @@ export class KurrentWriter {
   #appends = 0;
   #failedBatches = 0;
   #partialWrites = 0;
-  #timedOut = 0;
   #headReadCount = 0;
 
   constructor(client: KurrentClient, options: KurrentWriterOptions, heads: ChainHeads, size: number) {
     this.#client = client;
     this.#options = options;
+    this.#deadlines = new AppendDeadlines({
+      timeoutMessage: `KurrentDB did not acknowledge the append within ${options.appendTimeoutMs} ms; treat the call as refused. Its events may still be written later.`,
+      onExpired: (expired) => options.logger.warn({ appendTimeoutMs: options.appendTimeoutMs, expired }, 'event log: KurrentDB appends timed out'),
+    });
     this.#heads = heads;
     this.#size = size;
   }
@@ -156,7 +158,7 @@ export class KurrentWriter {
       appends: this.#appends,
       failedBatches: this.#failedBatches,
       partialWrites: this.#partialWrites,
-      timedOutAppends: this.#timedOut,
+      timedOutAppends: this.#deadlines.timedOut,
       headReads: this.#headReadCount,
     };
   }
@@ -174,7 +176,7 @@ export class KurrentWriter {
       reject,
       settled: false,
     };
-    this.#track(entry);
+    this.#deadlines.track(entry);
     if (streams === null || (this.#waiting.length === 0 && streams.every((stream) => this.#confirmed.has(stream)))) {
       // Sealed now, synchronously: the common case, and the one that rejects an invalid draft.
       if (this.#seal(entry)) this.#enqueue(entry);
@@ -192,8 +194,7 @@ export class KurrentWriter {
       this.#idle ??= deferred<void>();
       await this.#idle.promise;
     }
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#timer = null;
+    this.#deadlines.stop();
   }
 
   #busy(): boolean {
@@ -490,7 +491,6 @@ export class KurrentWriter {
       entry.settled = true;
       entry.resolve(entry.sealed.map(({ event }) => ({ event, position: positionOf.get(event.id) as KurrentPosition })));
     }
-    this.#armTimer();
   }
 
   #partialWrite(entry: PendingAppend, written: readonly string[], notWritten: readonly string[], outcomeOf: ReadonlyMap<string, WriteOutcome>): void {
@@ -507,50 +507,6 @@ export class KurrentWriter {
   }
 
   // ── timeouts ────────────────────────────────────────────────────────────────
-
-  #track(entry: PendingAppend): void {
-    this.#timed.push(entry);
-    if (this.#timer === null) this.#armTimer();
-  }
-
-  /** One timer for all pending appends: they share a timeout, so the oldest unsettled one expires first. */
-  #armTimer(): void {
-    while (this.#timedHead < this.#timed.length && (this.#timed[this.#timedHead] as PendingAppend).settled) this.#timedHead++;
-    if (this.#timedHead > 1024 && this.#timedHead * 2 > this.#timed.length) {
-      this.#timed = this.#timed.slice(this.#timedHead);
-      this.#timedHead = 0;
-    }
-    if (this.#timer !== null) return;
-    const oldest = this.#timed[this.#timedHead];
-    if (oldest === undefined) {
-      this.#timed = [];
-      this.#timedHead = 0;
-      return;
-    }
-    this.#timer = setTimeout(this.#expire, Math.max(0, oldest.deadline - performance.now()) + 1);
-    this.#timer.unref();
-  }
-
-  readonly #expire = (): void => {
-    this.#timer = null;
-    const now = performance.now();
-    let timeout: LogUnavailableError | undefined;
-    while (this.#timedHead < this.#timed.length) {
-      const entry = this.#timed[this.#timedHead] as PendingAppend;
-      if (!entry.settled) {
-        if (entry.deadline > now) break;
-        timeout ??= new LogUnavailableError(
-          'ATTEST_LOG_TIMEOUT',
-          `KurrentDB did not acknowledge the append within ${this.#options.appendTimeoutMs} ms; treat the call as refused. Its events may still be written later.`,
-        );
-        this.#timedOut++;
-        settleRejected(entry, timeout);
-      }
-      this.#timedHead++;
-    }
-    if (timeout !== undefined) this.#options.logger.warn({ appendTimeoutMs: this.#options.appendTimeoutMs }, 'event log: KurrentDB appends timed out');
-    this.#armTimer();
-  };
 }
 
 /** The batch's events per stream, in seal order; each group is seq-contiguous by construction. */
