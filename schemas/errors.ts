@@ -25,6 +25,7 @@ export const GATEWAY_ERRORS = Object.freeze({
   ATTEST_NOT_ACCEPTABLE: { jsonrpc: JSONRPC.INVALID_REQUEST, http: 406, message: 'Not Acceptable: the client must accept both application/json and text/event-stream' },
   ATTEST_UNSUPPORTED_PROTOCOL_VERSION: { jsonrpc: JSONRPC.INVALID_REQUEST, http: 400, message: 'Unsupported MCP-Protocol-Version' },
   ATTEST_UNKNOWN_SERVER: { jsonrpc: -32034, http: 404, message: 'No such upstream server' },
+  ATTEST_FORBIDDEN: { jsonrpc: -32035, http: 403, message: 'Forbidden: the credential lacks the role this needs' },
   ATTEST_DENIED: { jsonrpc: -32010, http: 200, message: 'Denied by policy' },
   ATTEST_RATE_LIMITED: { jsonrpc: -32020, http: 200, message: 'Rate limit exceeded' },
   ATTEST_BUDGET_EXHAUSTED: { jsonrpc: -32021, http: 200, message: 'Budget exhausted' },
