@@ -1,87 +1,73 @@
 /**
- * One kafkajs client per adapter instance, configured from the `log` section: brokers, TLS, SASL,
- * timeouts derived from `appendTimeoutMs`, and kafkajs's own log lines routed to the event log's
- * logger (kafkajs writes JSON to the console by default).
+ * The @platformatic/kafka client options from the `log` section: brokers, TLS, SASL, and the
+ * timeouts and retries derived from `appendTimeoutMs`. One place, so the writer's producer, its
+ * admin client and the readers' fetchers agree (README.md beside this file says why this client
+ * replaced kafkajs, with the measurements).
  */
-import kafkajs from 'kafkajs';
-import type { Kafka, LogEntry, RetryOptions, SASLOptions } from 'kafkajs';
 import type { KafkaLogConfig } from '#schemas';
-import type { EventLogLogger } from '../logger.ts';
-
-const { Kafka: KafkaClient, logLevel } = kafkajs;
 
 /** A connect attempt that takes longer than this is a broker that is not there. */
 const CONNECTION_TIMEOUT_MS = 3_000;
 
-/**
- * kafkajs warns at every idempotent producer whose retries are bounded. They are bounded on
- * purpose: the adapter replaces the producer after any failed batch (kafka-writer.ts), so a
- * retry can never be mistaken by the broker for a later batch.
- */
-const EXPECTED_WARNINGS = [/Limiting retries for the idempotent producer/];
-
 export type KafkaConnection = Pick<KafkaLogConfig, 'brokers' | 'clientId' | 'ssl' | 'sasl' | 'appendTimeoutMs'>;
 
-export function createKafka(config: KafkaConnection, logger: EventLogLogger, role: string): Kafka {
-  return new KafkaClient({
+/** Options shared by every client of one adapter instance (`role` names it on the broker: writer, admin, reader). */
+export interface ClientOptions {
+  readonly clientId: string;
+  readonly bootstrapBrokers: string[];
+  readonly connectTimeout: number;
+  readonly requestTimeout: number;
+  readonly timeout: number;
+  readonly retries: number;
+  readonly retryDelay: (client: unknown, operationId: string, attempt: number) => number;
+  readonly tls?: Record<string, never>;
+  readonly sasl?: { readonly mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; readonly username: string; readonly password: string };
+}
+
+const SASL_MECHANISMS = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const;
+
+export function clientOptions(config: KafkaConnection, role: string): ClientOptions {
+  const { retries, delay } = retryWithin(config.appendTimeoutMs);
+  return {
     clientId: `${config.clientId}-${role}`,
-    brokers: [...config.brokers],
-    ssl: config.ssl,
-    ...(config.sasl === undefined ? {} : { sasl: saslOptions(config.sasl) }),
-    connectionTimeout: Math.min(CONNECTION_TIMEOUT_MS, config.appendTimeoutMs),
+    bootstrapBrokers: [...config.brokers],
+    connectTimeout: Math.min(CONNECTION_TIMEOUT_MS, config.appendTimeoutMs),
     // A produce request waits up to appendTimeoutMs on the broker for its replicas; the client
     // gives it a little longer before it calls the request lost.
     requestTimeout: config.appendTimeoutMs + 1_000,
-    retry: retryWithin(config.appendTimeoutMs),
-    logLevel: logLevel.WARN,
-    logCreator: () => (entry: LogEntry) => forward(logger, entry),
-  });
+    timeout: config.appendTimeoutMs + 1_000,
+    retries,
+    retryDelay: (_client, _operation, attempt) => delay(attempt),
+    ...(config.ssl && { tls: {} }),
+    ...(config.sasl !== undefined && { sasl: { mechanism: SASL_MECHANISMS[config.sasl.mechanism], username: config.sasl.username, password: config.sasl.password } }),
+  };
 }
 
 /**
- * kafkajs backs off 100 ms, 200 ms, 400 ms … up to 1 s between attempts (± 20 %). Enough retries
- * to ride out a leader election within the time a caller waits anyway, and no more: a batch that
- * still fails after that is rejected, the producer replaced and the topic's tail re-read.
+ * Backoff 100 ms, 200 ms, 400 ms … up to 1 s between attempts: enough retries to ride out a leader
+ * election within the time a caller waits anyway, and no more. A batch that still fails after that
+ * is rejected, the producer replaced and the topic's tail re-read (kafka-writer.ts).
  */
-export function retryWithin(budgetMs: number): RetryOptions {
-  const initialRetryTime = 100;
-  const maxRetryTime = 1_000;
+export function retryWithin(budgetMs: number): { readonly retries: number; readonly delay: (attempt: number) => number } {
+  const initial = 100;
+  const max = 1_000;
+  const delay = (attempt: number): number => Math.min(max, initial * 2 ** Math.max(0, attempt - 1));
   let retries = 0;
-  for (let wait = initialRetryTime, spent = 0; spent + wait <= budgetMs && retries < 30; retries++) {
-    spent += wait;
-    wait = Math.min(wait * 2, maxRetryTime);
-  }
-  return { retries: Math.max(1, retries), initialRetryTime, maxRetryTime, factor: 0.2, multiplier: 2 };
+  for (let spent = 0; spent + delay(retries + 1) <= budgetMs && retries < 30; retries++) spent += delay(retries + 1);
+  return { retries: Math.max(1, retries), delay };
 }
 
-function saslOptions(sasl: NonNullable<KafkaLogConfig['sasl']>): SASLOptions {
-  const { username, password } = sasl;
-  switch (sasl.mechanism) {
-    case 'plain':
-      return { mechanism: 'plain', username, password };
-    case 'scram-sha-256':
-      return { mechanism: 'scram-sha-256', username, password };
-    case 'scram-sha-512':
-      return { mechanism: 'scram-sha-512', username, password };
-  }
-}
-
-function forward(logger: EventLogLogger, { namespace, level, log }: LogEntry): void {
-  const { message, timestamp: _timestamp, logger: _logger, ...details } = log;
-  if (level > logLevel.WARN || EXPECTED_WARNINGS.some((pattern) => pattern.test(message))) return;
-  // kafkajs reports every failed attempt as an error, retried or not; the adapter reports the
-  // outcome itself (logger.error), so the client's own lines are warnings.
-  logger.warn({ kafkajs: namespace, ...details }, `kafkajs: ${message}`);
-}
-
-/** The first useful sentence of a kafkajs error: retries exhausted → the error that caused them. */
+/**
+ * The first useful sentences of a client error: @platformatic/kafka wraps retried failures in
+ * AggregateErrors ("produce failed 4 times") whose `errors` say why; the last one is the cause.
+ */
 export function describeKafkaError(error: unknown): string {
   const parts: string[] = [];
   let current: unknown = error;
-  for (let depth = 0; current instanceof Error && depth < 4; depth++) {
+  for (let depth = 0; current instanceof Error && depth < 6; depth++) {
     if (!parts.includes(current.message)) parts.push(current.message);
-    const next = (current as Error & { originalError?: unknown }).originalError ?? current.cause;
-    current = next;
+    const nested = (current as Error & { errors?: unknown[] }).errors;
+    current = Array.isArray(nested) && nested.length > 0 ? nested[nested.length - 1] : current.cause;
   }
   if (parts.length === 0) return String(error);
   return parts.join(': ');

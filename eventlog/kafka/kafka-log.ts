@@ -8,8 +8,7 @@
  * partition), so it is contiguous as long as every record of the topic is a distinct event —
  * which this writer guarantees for what it writes (README.md, "Repeats").
  */
-import { Partitioners } from 'kafkajs';
-import type { Admin, Kafka, Message, Producer } from 'kafkajs';
+import { Admin, Producer } from '@platformatic/kafka';
 import type { z } from 'zod';
 import { KafkaLogSchema, formatConfigIssues } from '#schemas';
 import type { EventDraft, KafkaLogConfig } from '#schemas';
@@ -19,12 +18,12 @@ import type { EventLogLogger } from '../logger.ts';
 import { silentLogger } from '../logger.ts';
 import { LogUnavailableError } from '../port.ts';
 import type { EventLog, EventLogReader, KafkaPosition, ReadOptions, StoredEvent } from '../port.ts';
-import { createKafka, describeKafkaError, retryWithin } from './kafka-client.ts';
+import { clientOptions, describeKafkaError } from './kafka-client.ts';
 import type { KafkaConnection } from './kafka-client.ts';
 import { KafkaGroupCommit } from './kafka-writer.ts';
 import type { KafkaLogStats, KafkaWriterIo, PartitionProducer } from './kafka-writer.ts';
 import { decodeChainRecord, decodeRecord, RecentIds } from './record-codec.ts';
-import type { RawRecord } from './record-codec.ts';
+import type { OutgoingRecord, RawRecord } from './record-codec.ts';
 import { KafkaTopicError, prepareTopic } from './topic-check.ts';
 import type { TopicFacts } from './topic-check.ts';
 import { scanTopic } from './topic-reader.ts';
@@ -65,8 +64,7 @@ const NOTHING: readonly StoredEvent<KafkaPosition>[] = Object.freeze([]);
 export async function openKafkaLog(options: KafkaLogOptions, hooks: KafkaLogHooks = {}): Promise<KafkaEventLog> {
   const config = parseConfig(options);
   const logger = hooks.logger ?? silentLogger;
-  const kafka = createKafka(config, logger, 'writer');
-  const admin = kafka.admin();
+  const admin = new Admin(clientOptions(config, 'admin'));
   const started = performance.now();
   await connect(admin, config);
   let producer: PartitionProducer | null = null;
@@ -74,7 +72,7 @@ export async function openKafkaLog(options: KafkaLogOptions, hooks: KafkaLogHook
     const facts = await prepareTopic(admin, config, logger).catch((error: unknown) => {
       throw error instanceof KafkaTopicError ? error : unavailable(config, 'checking the topic', error);
     });
-    const io = writerIo(kafka, admin, config);
+    const io = writerIo(admin, config);
     const recent = new RecentIds();
     const { heads, end, events } = await rebuildHeads(io, config.topic, recent).catch((error: unknown) => {
       throw unavailable(config, 'reading the topic to rebuild the chain heads', error);
@@ -92,10 +90,10 @@ export async function openKafkaLog(options: KafkaLogOptions, hooks: KafkaLogHook
       end,
     );
     logger.info({ topic: config.topic, brokers: config.brokers, size: end, events, streams: heads.size, ms: Math.round(performance.now() - started) }, 'event log opened (Kafka)');
-    return new KafkaLog(config, kafka, admin, facts, chainHeads, writer, logger);
+    return new KafkaLog(config, admin, facts, chainHeads, writer, logger);
   } catch (error) {
     await producer?.disconnect().catch(() => undefined);
-    await admin.disconnect().catch(() => undefined);
+    await admin.close().catch(() => undefined);
     throw error;
   }
 }
@@ -104,10 +102,10 @@ export async function openKafkaLog(options: KafkaLogOptions, hooks: KafkaLogHook
 export async function openKafkaLogReader(options: KafkaLogOptions, hooks: KafkaLogHooks = {}): Promise<KafkaEventLogReader> {
   const config = parseConfig(options);
   const logger = hooks.logger ?? silentLogger;
-  const kafka = createKafka(config, logger, 'reader');
-  const admin = kafka.admin();
+  const admin = new Admin(clientOptions(config, 'admin'));
   await connect(admin, config);
-  return new KafkaReader(config, kafka, admin);
+  logger.info({ topic: config.topic, brokers: config.brokers }, 'event log reader connected (Kafka)');
+  return new KafkaReader(config, admin);
 }
 
 function parseConfig(options: KafkaLogOptions): KafkaLogConfig {
@@ -116,11 +114,12 @@ function parseConfig(options: KafkaLogOptions): KafkaLogConfig {
   return parsed.data;
 }
 
+/** The client connects lazily; a metadata request proves the brokers answer. */
 async function connect(admin: Admin, config: KafkaConnection & { topic: string }): Promise<void> {
   try {
-    await admin.connect();
+    await admin.metadata({ topics: [] });
   } catch (error) {
-    await admin.disconnect().catch(() => undefined);
+    await admin.close().catch(() => undefined);
     throw unavailable(config, 'connecting', error);
   }
 }
@@ -130,54 +129,52 @@ function unavailable(config: KafkaConnection & { topic: string }, step: string, 
   return new LogUnavailableError('ATTEST_LOG_UNAVAILABLE', `the Kafka event log (topic "${config.topic}" on ${config.brokers.join(',')}) is unavailable: ${step} failed: ${describeKafkaError(error)}`, { cause: error });
 }
 
-function writerIo(kafka: Kafka, admin: Admin, config: KafkaLogConfig): KafkaWriterIo {
+function writerIo(admin: Admin, config: KafkaLogConfig): KafkaWriterIo {
   return {
     async connectProducer() {
-      const producer = kafka.producer({
-        idempotent: true,
-        // The most with which the broker keeps an idempotent producer's batches in order; kafkajs
-        // serialises an idempotent producer's requests per broker anyway, and the writer has one
-        // batch in flight at a time.
-        maxInFlightRequests: 5,
-        allowAutoTopicCreation: false,
-        retry: retryWithin(config.appendTimeoutMs),
-        createPartitioner: Partitioners.DefaultPartitioner,
-      });
+      // Idempotent (a new producer id per instance; the client numbers each batch's records so
+      // the broker drops a retried duplicate), acks=all, no topic auto-creation.
+      const producer = new Producer({ ...clientOptions(config, 'writer'), idempotent: true, acks: -1, autocreateTopics: false });
       try {
-        await producer.connect();
+        // Eagerly: a producer id now, so a broker that is not there fails the connect, not the first append.
+        await producer.initIdempotentProducer({});
       } catch (error) {
-        await producer.disconnect().catch(() => undefined);
+        await producer.close().catch(() => undefined);
         throw error;
       }
-      return partitionProducer(producer, config);
+      return partitionProducer(producer, config.topic);
     },
     offsets: () => partitionOffsets(admin, config.topic),
-    scan: (from, end) => scanTopic(kafka, config.topic, { from, end }),
+    scan: (from, end) => scanTopic(config, config.topic, { from, end }),
   };
 }
 
-function partitionProducer(producer: Producer, config: KafkaLogConfig): PartitionProducer {
-  const { topic, appendTimeoutMs } = config;
+function partitionProducer(producer: Producer, topic: string): PartitionProducer {
   return {
-    async send(messages: Message[]): Promise<number> {
-      // acks -1 = all in-sync replicas; `timeout` is how long the leader waits for them.
-      const acks = await producer.sendBatch({ acks: -1, timeout: appendTimeoutMs, topicMessages: [{ topic, messages }] });
-      const ack = acks.find((a) => a.topicName === topic && a.partition === 0);
-      const base = Number(ack?.baseOffset);
-      if (ack === undefined || ack.errorCode !== 0 || !Number.isSafeInteger(base) || base < 0) {
-        throw new Error(`the broker's acknowledgement names no offset on partition 0 of "${topic}" (${JSON.stringify(acks)})`);
+    async send(records: readonly OutgoingRecord[]): Promise<number> {
+      // Every record names partition 0: partitions added behind the gateway's back cannot split the order.
+      const result = await producer.send({ messages: records.map((record) => ({ topic, partition: 0, key: record.key, value: record.value, headers: record.headers })) });
+      const ack = result.offsets?.find((o) => o.topic === topic && o.partition === 0);
+      const base = ack === undefined ? Number.NaN : Number(ack.offset);
+      if (!Number.isSafeInteger(base) || base < 0) {
+        throw new Error(`the broker's acknowledgement names no offset on partition 0 of "${topic}" (${JSON.stringify(result, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value))})`);
       }
       return base;
     },
-    disconnect: () => producer.disconnect(),
+    disconnect: () => producer.close(),
   };
 }
 
+/** Log start offset (timestamp -2: earliest) and high watermark (-1: latest) of partition 0. */
 async function partitionOffsets(admin: Admin, topic: string): Promise<{ low: number; high: number }> {
-  const offsets = await admin.fetchTopicOffsets(topic);
-  const partition = offsets.find((o) => o.partition === 0);
-  if (partition === undefined) throw new LogUnavailableError('ATTEST_LOG_UNAVAILABLE', `the Kafka topic "${topic}" has no partition 0`);
-  return { low: Number(partition.low), high: Number(partition.high) };
+  const offsetAt = async (timestamp: bigint): Promise<number> => {
+    const listed = await admin.listOffsets({ topics: [{ name: topic, partitions: [{ partitionIndex: 0, timestamp }] }] });
+    const partition = listed.find((t) => t.name === topic)?.partitions.find((p) => p.partitionIndex === 0);
+    if (partition === undefined) throw new LogUnavailableError('ATTEST_LOG_UNAVAILABLE', `the Kafka topic "${topic}" has no partition 0`);
+    return Number(partition.offset);
+  };
+  const [low, high] = await Promise.all([offsetAt(-2n), offsetAt(-1n)]);
+  return { low, high };
 }
 
 /** Reads the whole partition once: the last event of each stream is its head (repeats of an event id skipped). */
@@ -232,14 +229,12 @@ abstract class KafkaReadSide {
   readonly backend = 'kafka' as const;
   readonly topic: string;
   protected readonly connection: KafkaLogConfig;
-  protected readonly kafka: Kafka;
   protected readonly admin: Admin;
   readonly #follows = new Set<AbortController>();
 
-  constructor(config: KafkaLogConfig, kafka: Kafka, admin: Admin) {
+  constructor(config: KafkaLogConfig, admin: Admin) {
     this.topic = config.topic;
     this.connection = config;
-    this.kafka = kafka;
     this.admin = admin;
   }
 
@@ -269,7 +264,7 @@ abstract class KafkaReadSide {
       throw unavailable(this.connection, 'reading the partition offsets', error);
     }
     // Below the log start offset, records were deleted by retention: the read starts at the first one kept.
-    const scan = scanTopic(this.kafka, this.topic, { from: Math.max(from, offsets.low), end: this.end(offsets.high), ...(options.signal === undefined ? {} : { signal: options.signal }) });
+    const scan = scanTopic(this.connection, this.topic, { from: Math.max(from, offsets.low), end: this.end(offsets.high), ...(options.signal === undefined ? {} : { signal: options.signal }) });
     yield* decodeScan(this.topic, scan, options.stream);
   }
 
@@ -279,7 +274,7 @@ abstract class KafkaReadSide {
     this.#follows.add(controller);
     try {
       const signal = AbortSignal.any([options.signal, controller.signal]);
-      yield* decodeScan(this.topic, scanTopic(this.kafka, this.topic, { from, signal }), options.stream);
+      yield* decodeScan(this.topic, scanTopic(this.connection, this.topic, { from, signal }), options.stream);
     } finally {
       this.#follows.delete(controller);
     }
@@ -293,8 +288,8 @@ class KafkaLog extends KafkaReadSide implements KafkaEventLog {
   readonly #logger: EventLogLogger;
   #closing: Promise<void> | null = null;
 
-  constructor(config: KafkaLogConfig, kafka: Kafka, admin: Admin, facts: TopicFacts, heads: ChainHeads, writer: KafkaGroupCommit, logger: EventLogLogger) {
-    super(config, kafka, admin);
+  constructor(config: KafkaLogConfig, admin: Admin, facts: TopicFacts, heads: ChainHeads, writer: KafkaGroupCommit, logger: EventLogLogger) {
+    super(config, admin);
     this.topicFacts = facts;
     this.#heads = heads;
     this.#writer = writer;
@@ -328,7 +323,7 @@ class KafkaLog extends KafkaReadSide implements KafkaEventLog {
     this.#closing ??= (async () => {
       await this.#writer.close();
       this.endFollows();
-      await this.admin.disconnect().catch(() => undefined);
+      await this.admin.close().catch(() => undefined);
       this.#logger.info({ topic: this.topic, size: this.#writer.size }, 'event log closed (Kafka)');
     })();
     return this.#closing;
@@ -350,7 +345,7 @@ class KafkaReader extends KafkaReadSide implements KafkaEventLogReader {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.endFollows();
-      await this.admin.disconnect().catch(() => undefined);
+      await this.admin.close().catch(() => undefined);
     })();
     return this.#closing;
   }

@@ -1,6 +1,6 @@
 /**
  * Append throughput and latency of the Kafka adapter against a real broker (not a test; issue 3's
- * measurement for the kafkajs decision, recorded in README.md beside this file).
+ * measurement for the Kafka client decision, recorded in README.md beside this file).
  *
  *   ATTEST_KAFKA_BROKERS=127.0.0.1:9092 node --conditions=attest-source eventlog/kafka/kafka-throughput.bench.ts [seconds per cell]
  *
@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import kafkajs from 'kafkajs';
+import { Admin } from '@platformatic/kafka';
 import { digestOf } from '#schemas';
 import type { EventDraft } from '#schemas';
 import { kafkaBrokers } from '../../test/services/index.ts';
@@ -104,12 +104,11 @@ async function runCell(brokers: readonly string[], shape: (typeof SHAPES)[number
 }
 
 async function deleteTopic(brokers: readonly string[], topic: string): Promise<void> {
-  const admin = new kafkajs.Kafka({ clientId: 'attest-bench-admin', brokers: [...brokers], logLevel: kafkajs.logLevel.NOTHING }).admin();
-  await admin.connect();
+  const admin = new Admin({ clientId: 'attest-bench-admin', bootstrapBrokers: [...brokers] });
   try {
     await admin.deleteTopics({ topics: [topic] });
   } finally {
-    await admin.disconnect();
+    await admin.close();
   }
 }
 

@@ -14,9 +14,9 @@
  * everything queued behind it are rejected (their chain links run through it), the pending heads
  * roll back, and the writer *recovers* before it accepts another append:
  *   1. the producer is disconnected and discarded — a new one gets a new producer id, so the
- *      broker can never take a later batch for a retry of the failed one (kafkajs rewinds its
- *      sequence numbers after a failure, and the broker answers a batch with a known sequence
- *      with the *old* batch's offset: an acknowledgement without a write);
+ *      broker can never take a later batch for a retry of the failed one (a client that rewinds
+ *      its sequence numbers after a failure — kafkajs did — gets the *old* batch's offset back for
+ *      a batch with a known sequence: an acknowledgement without a write);
  *   2. the partition's tail past the last acknowledged offset is read back, and whatever did land
  *      becomes part of the chains (heads and size re-established from the broker, not from memory);
  *   3. a new producer connects.
@@ -25,7 +25,6 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Message } from 'kafkajs';
 import type { AttestEvent, EventDraft } from '#schemas';
 import { AppendDeadlines } from '../append-deadlines.ts';
 import type { ChainHead, ChainHeads } from '../chain.ts';
@@ -36,12 +35,12 @@ import { InvalidEventError, LogUnavailableError } from '../port.ts';
 import type { KafkaPosition, StoredEvent } from '../port.ts';
 import { describeKafkaError } from './kafka-client.ts';
 import { BATCH_OVERHEAD_BYTES, decodeChainRecord, encodeRecords } from './record-codec.ts';
-import type { EncodedRecords, RawRecord, RecentIds } from './record-codec.ts';
+import type { EncodedRecords, OutgoingRecord, RawRecord, RecentIds } from './record-codec.ts';
 
 interface PendingAppend {
   readonly events: readonly AttestEvent[];
   /** One record per event, in order: a call is never split across batches. */
-  readonly messages: readonly Message[];
+  readonly messages: readonly OutgoingRecord[];
   /** Estimated bytes in a record batch. */
   readonly bytes: number;
   /** performance.now() after which the caller is told ATTEST_LOG_TIMEOUT. */
@@ -54,11 +53,11 @@ interface PendingAppend {
 /** A connected idempotent producer for the topic's partition 0. */
 export interface PartitionProducer {
   /** Sends one record batch with acks=all; resolves with the offset of its first record. */
-  send(messages: Message[]): Promise<number>;
+  send(messages: readonly OutgoingRecord[]): Promise<number>;
   disconnect(): Promise<void>;
 }
 
-/** What the writer needs from Kafka: the adapter passes kafkajs, unit tests a double. */
+/** What the writer needs from Kafka: the adapter passes @platformatic/kafka, unit tests a double. */
 export interface KafkaWriterIo {
   connectProducer(): Promise<PartitionProducer>;
   /** Log start offset and high watermark of partition 0. */
@@ -233,7 +232,7 @@ export class KafkaGroupCommit {
         const producer = this.#producer as PartitionProducer;
         const batch = this.#takeBatch();
         if (batch === null) continue;
-        const messages: Message[] = [];
+        const messages: OutgoingRecord[] = [];
         for (const entry of batch.entries) for (const message of entry.messages) messages.push(message);
         const started = performance.now();
         let base: number;

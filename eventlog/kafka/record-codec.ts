@@ -5,13 +5,20 @@
  * session's events stay in order on one partition); the `attest-event-id` header lets consumers
  * deduplicate without parsing the value.
  */
-import type { Message } from 'kafkajs';
 import type { AttestEvent } from '#schemas';
 import type { SealedEvent } from '../chain.ts';
 import { FRAME_HEADER_BYTES } from '../file/framing.ts';
 import { claimedIdentity, decodeEvent, encodeEvents } from '../file/event-codec.ts';
 
 export const EVENT_ID_HEADER = 'attest-event-id';
+const EVENT_ID_HEADER_KEY = Buffer.from(EVENT_ID_HEADER);
+
+/** A record to produce on the topic's one partition: key = stream, value = the event, header = its id. */
+export interface OutgoingRecord {
+  readonly key: Buffer;
+  readonly value: Buffer;
+  readonly headers: Map<Buffer, Buffer>;
+}
 
 /**
  * Bytes a record adds to its key, value and header in a v2 record batch (varint lengths, offset
@@ -21,14 +28,14 @@ const RECORD_OVERHEAD_BYTES = 32;
 export const BATCH_OVERHEAD_BYTES = 61;
 
 export interface EncodedRecords {
-  readonly messages: readonly Message[];
+  readonly messages: readonly OutgoingRecord[];
   /** Estimated size in a record batch: compared against the topic's `max.message.bytes`. */
   readonly bytes: number;
 }
 
 export function encodeRecords(sealed: readonly SealedEvent[]): EncodedRecords {
   const { bytes, frameOffsets } = encodeEvents(sealed);
-  const messages: Message[] = new Array<Message>(sealed.length);
+  const messages: OutgoingRecord[] = new Array<OutgoingRecord>(sealed.length);
   let total = 0;
   for (let i = 0; i < sealed.length; i++) {
     const { event } = sealed[i] as SealedEvent;
@@ -36,7 +43,7 @@ export function encodeRecords(sealed: readonly SealedEvent[]): EncodedRecords {
     const end = i + 1 < sealed.length ? (frameOffsets[i + 1] as number) : bytes.length;
     // Views into one buffer: no copy per event.
     const value = bytes.subarray(start, end);
-    messages[i] = { key: event.stream, value, partition: 0, headers: { [EVENT_ID_HEADER]: event.id } };
+    messages[i] = { key: Buffer.from(event.stream), value, headers: new Map([[EVENT_ID_HEADER_KEY, Buffer.from(event.id)]]) };
     total += value.length + Buffer.byteLength(event.stream) + EVENT_ID_HEADER.length + event.id.length + RECORD_OVERHEAD_BYTES;
   }
   return { messages, bytes: total };

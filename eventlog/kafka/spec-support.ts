@@ -12,6 +12,7 @@ import { kafkaBrokers } from '../../test/services/index.ts';
 import type { KafkaService } from '../../test/services/index.ts';
 import type { EventLogLogger } from '../logger.ts';
 import type { KafkaLogOptions } from './kafka-log.ts';
+import type { OutgoingRecord } from './record-codec.ts';
 
 const { Kafka: KafkaClient, logLevel } = kafkajs;
 
@@ -29,7 +30,11 @@ export function sharedBrokers(): Promise<readonly string[]> {
   return service.then((s) => s.brokers);
 }
 
-/** A plain kafkajs client for setting up and inspecting topics behind the adapter's back. */
+/**
+ * A plain kafkajs client for setting up and inspecting topics behind the adapter's back: a second,
+ * independent Kafka client (the adapter itself runs on @platformatic/kafka), so what the specs
+ * check on the broker is not seen through the adapter's own client.
+ */
 export function testClient(brokers: readonly string[]): Kafka {
   return new KafkaClient({ clientId: 'attest-kafka-spec', brokers: [...brokers], logLevel: logLevel.NOTHING, connectionTimeout: 3_000, retry: { retries: 3 } });
 }
@@ -81,7 +86,8 @@ export class TopicAdmin {
   }
 
   /** Writes raw records to partition 0, as another producer would. */
-  async produce(topic: string, messages: Message[], brokers: readonly string[]): Promise<void> {
+  async produce(topic: string, records: readonly (Message | OutgoingRecord)[], brokers: readonly string[]): Promise<void> {
+    const messages: Message[] = records.map((r) => (r.headers instanceof Map ? { key: r.key, value: r.value, headers: Object.fromEntries([...r.headers].map(([k, v]) => [k.toString('utf8'), v])) } : (r as Message)));
     const producer = testClient(brokers).producer({ allowAutoTopicCreation: false, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
     await producer.connect();
     try {

@@ -4,13 +4,15 @@
  * index and the Merkle tree rely on), never be compacted, and accept acks=all. Anything weaker than
  * the production settings is listed in one loud warning — or refused with `requireProductionTopic`.
  */
-import kafkajs from 'kafkajs';
-import type { Admin, IResourceConfigEntry } from 'kafkajs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConfigResourceTypes } from '@platformatic/kafka';
+import type { Admin, ClusterPartitionMetadata } from '@platformatic/kafka';
 import type { KafkaLogConfig } from '#schemas';
 import type { EventLogLogger } from '../logger.ts';
 import { describeKafkaError } from './kafka-client.ts';
 
-const { ConfigResourceTypes } = kafkajs;
+/** How long a topic just created may take to elect its partition's leader before the check gives up. */
+const LEADER_WAIT_MS = 10_000;
 
 /** docs/backends.md: 184 days, so that "six months" holds whatever months the period spans. */
 export const PRODUCTION_RETENTION_MS = 184 * 24 * 3600 * 1000;
@@ -74,7 +76,7 @@ export async function prepareTopic(admin: Admin, settings: TopicSettings, logger
 }
 
 async function createTopic(admin: Admin, settings: TopicSettings): Promise<boolean> {
-  const configEntries: IResourceConfigEntry[] = [
+  const configs = [
     { name: 'cleanup.policy', value: 'delete' },
     { name: 'min.insync.replicas', value: String(settings.minInsyncReplicas) },
     { name: 'retention.ms', value: String(settings.retentionMs) },
@@ -82,21 +84,34 @@ async function createTopic(admin: Admin, settings: TopicSettings): Promise<boole
     { name: 'unclean.leader.election.enable', value: 'false' },
   ];
   try {
-    // false: someone else created it meanwhile; it is checked like any existing topic.
-    return await admin.createTopics({ waitForLeaders: true, topics: [{ topic: settings.topic, numPartitions: 1, replicationFactor: settings.replicationFactor, configEntries }] });
+    await admin.createTopics({ topics: [settings.topic], partitions: 1, replicas: settings.replicationFactor, configs });
+    return true;
   } catch (error) {
+    // Someone else created it meanwhile: it is checked like any existing topic.
+    if (describeKafkaError(error).includes('already exists')) return false;
     throw new KafkaTopicError(settings.topic, [`it does not exist and could not be created (replication factor ${settings.replicationFactor}): ${describeKafkaError(error)}`], { cause: error });
+  }
+}
+
+/** The topic's partitions once each has a leader (a topic just created takes a moment to elect one). */
+async function partitionsOf(admin: Admin, topic: string): Promise<readonly ClusterPartitionMetadata[]> {
+  const deadline = performance.now() + LEADER_WAIT_MS;
+  for (;;) {
+    const metadata = await admin.metadata({ topics: [topic], forceUpdate: true });
+    const partitions = metadata.topics.get(topic)?.partitions ?? [];
+    if ((partitions.length > 0 && partitions.every((p) => p.leader >= 0)) || performance.now() > deadline) return partitions;
+    await sleep(100);
   }
 }
 
 async function describeTopic(admin: Admin, settings: TopicSettings, created: boolean): Promise<TopicFacts> {
   const { topic } = settings;
-  const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
-  const partitions = metadata.topics.find((t) => t.name === topic)?.partitions ?? [];
-  const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: [...CHECKED_CONFIGS] }] });
-  const entries = new Map((described.resources[0]?.configEntries ?? []).map((entry) => [entry.configName, entry.configValue]));
+  const partitions = await partitionsOf(admin, topic);
+  const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: topic, configurationKeys: [...CHECKED_CONFIGS] }] });
+  const entries = new Map((described[0]?.configs ?? []).map((entry) => [entry.name, entry.value]));
   const number = (name: (typeof CHECKED_CONFIGS)[number], fallback: number): number => {
-    const value = Number(entries.get(name));
+    const raw = entries.get(name);
+    const value = raw === null || raw === undefined ? Number.NaN : Number(raw);
     return Number.isFinite(value) ? value : fallback;
   };
   const facts = {

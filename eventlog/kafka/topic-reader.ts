@@ -1,18 +1,19 @@
 /**
- * Reads the event topic's one partition from an offset, in batches, as an async iterable. kafkajs
- * has no assign-style consumer, so each scan joins a throwaway consumer group of its own
- * (`attest-reader-<uuid>`), seeks to its offset at every group join and never commits an offset:
- * no state is left on the broker beyond an empty group, which the broker forgets.
+ * Reads the event topic's one partition from an offset, in batches, as an async iterable. Each
+ * scan sends its own Fetch requests for partition 0 from its own offset (@platformatic/kafka's
+ * `Consumer.fetch`): no consumer group is joined, no offset committed, nothing is left on the
+ * broker, and a scan starts in one round trip instead of a group rebalance.
  *
  * `end` bounds a read (exclusive; the high watermark or the writer's durable end when the scan
  * starts); without it the scan follows the topic until the signal aborts.
  */
 import { randomUUID } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
-import { deferred } from '../file/deferred.ts';
-import type { Deferred } from '../file/deferred.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Consumer } from '@platformatic/kafka';
+import type { RecordsBatch } from '@platformatic/kafka';
 import { LogUnavailableError } from '../port.ts';
-import { describeKafkaError } from './kafka-client.ts';
+import { clientOptions, describeKafkaError } from './kafka-client.ts';
+import type { KafkaConnection } from './kafka-client.ts';
 import type { RawRecord } from './record-codec.ts';
 
 export interface ScanOptions {
@@ -25,102 +26,86 @@ export interface ScanOptions {
 
 /** How long a fetch waits on the broker for new records; closing a scan waits for the fetch in flight. */
 const FETCH_WAIT_MS = 250;
-/** How long a read keeps restarting its consumer after retriable failures before it gives up. */
-const READ_RESTART_BUDGET_MS = 30_000;
+/** Bytes a fetch may return (a record batch larger than this is still returned whole by the broker). */
+const FETCH_MAX_BYTES = 8 * 1024 * 1024;
+/** How long a read keeps retrying after failures before it gives up; a follow retries until aborted. */
+const READ_RETRY_BUDGET_MS = 30_000;
+const RETRY_DELAY_MS = { initial: 100, max: 1_000 };
+/** A control batch (transaction markers) takes offsets but holds no records. */
+const CONTROL_BATCH = 0x20;
 
-export async function* scanTopic(kafka: Kafka, topic: string, options: ScanOptions): AsyncGenerator<readonly RawRecord[], void, undefined> {
+export async function* scanTopic(connection: KafkaConnection, topic: string, options: ScanOptions): AsyncGenerator<readonly RawRecord[], void, undefined> {
   const { from, end, signal } = options;
   if (end !== undefined && from >= end) return;
   if (signal?.aborted) return;
-  const follow = end === undefined;
-  const startedAt = performance.now();
-  // Next offset to hand out: batches from before a seek took effect, or re-read after a
-  // consumer restart, are skipped below it.
-  let next = from;
-  const queue: RawRecord[][] = [];
-  let failure: Error | undefined;
-  let stopped = false;
-  /** A read has seen its last offset (by the batch's own last offset: control records take offsets too). */
-  let finished = false;
-  let wake: Deferred<void> | null = null;
-  let drained: Deferred<void> | null = null;
-  const notify = (): void => {
-    wake?.resolve();
-    wake = null;
-  };
-  const release = (): void => {
-    drained?.resolve();
-    drained = null;
-  };
-  const stop = (): void => {
-    stopped = true;
-    release();
-    notify();
-  };
-
-  const consumer = kafka.consumer({
-    groupId: `attest-reader-${randomUUID()}`,
-    allowAutoTopicCreation: false,
-    maxWaitTimeInMs: FETCH_WAIT_MS,
-    // kafkajs restarts a consumer after a retriable failure (a broker restarting, its group
-    // coordinator still loading). A follow waits for the broker as long as it takes; a read gives
-    // it READ_RESTART_BUDGET_MS, then ends with the error.
-    retry: { retries: 5, restartOnFailure: async () => follow || performance.now() - startedAt < READ_RESTART_BUDGET_MS },
-  });
-  consumer.on(consumer.events.GROUP_JOIN, () => {
-    if (!stopped) consumer.seek({ topic, partition: 0, offset: String(next) });
-  });
-  consumer.on(consumer.events.CRASH, ({ payload }) => {
-    if (payload.restart) return;
-    failure = new LogUnavailableError('ATTEST_LOG_UNAVAILABLE', `reading the Kafka topic "${topic}" failed: ${describeKafkaError(payload.error)}`, { cause: payload.error });
-    stop();
-  });
-  const onAbort = (): void => stop();
-  signal?.addEventListener('abort', onAbort, { once: true });
-
+  const consumer = new Consumer({ ...clientOptions(connection, 'reader'), retries: 1, groupId: `attest-reader-${randomUUID()}`, autocommit: false });
+  let next = BigInt(from);
+  const stop = end === undefined ? undefined : BigInt(end);
+  let target: { readonly topicId: string; readonly leader: number } | undefined;
+  let failingSince: number | undefined;
+  let delay = RETRY_DELAY_MS.initial;
   try {
-    try {
-      await consumer.connect();
-      await consumer.subscribe({ topics: [topic], fromBeginning: true });
-      await consumer.run({
-        autoCommit: false,
-        eachBatch: async (payload) => {
-          const { batch } = payload;
-          if (stopped || !payload.isRunning() || payload.isStale() || batch.partition !== 0) return;
-          const records: RawRecord[] = [];
-          for (const message of batch.messages) {
-            const offset = Number(message.offset);
-            if (offset < next || (end !== undefined && offset >= end)) continue;
-            records.push(message);
-            next = offset + 1;
-          }
-          if (end !== undefined && Number(batch.lastOffset()) >= end - 1) finished = true;
-          if (records.length > 0) queue.push(records);
-          notify();
-          if (records.length === 0) return;
-          // Back-pressure: the next fetch waits until the reader has taken this batch.
-          drained = deferred<void>();
-          await drained.promise;
-        },
-      });
-    } catch (error) {
-      throw new LogUnavailableError('ATTEST_LOG_UNAVAILABLE', `the Kafka topic "${topic}" could not be read: ${describeKafkaError(error)}`, { cause: error });
-    }
-    for (;;) {
-      const records = queue.shift();
-      if (records !== undefined) {
-        yield records;
-        if (queue.length === 0) release();
+    while (signal?.aborted !== true && (stop === undefined || next < stop)) {
+      let batches: RecordsBatch[];
+      try {
+        target ??= await locate(consumer, topic);
+        const response = await consumer.fetch({
+          node: target.leader,
+          topics: [{ topicId: target.topicId, partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: next, lastFetchedEpoch: -1, partitionMaxBytes: FETCH_MAX_BYTES }] }],
+          maxWaitTime: FETCH_WAIT_MS,
+          minBytes: 1,
+          maxBytes: FETCH_MAX_BYTES,
+        });
+        const partition = response.responses[0]?.partitions.find((p) => p.partitionIndex === 0);
+        if (partition === undefined) throw new Error(`the broker's fetch response names no partition 0 of "${topic}"`);
+        if (partition.errorCode !== 0) throw new Error(`the broker answered the fetch of "${topic}" partition 0 at offset ${next} with error code ${partition.errorCode}`);
+        batches = partition.records ?? [];
+        failingSince = undefined;
+        delay = RETRY_DELAY_MS.initial;
+      } catch (error) {
+        // A broker restarting, a leader moving: look the leader up again and retry. A follow waits
+        // for the broker as long as it takes; a read gives it READ_RETRY_BUDGET_MS.
+        target = undefined;
+        failingSince ??= performance.now();
+        if (stop !== undefined && performance.now() - failingSince > READ_RETRY_BUDGET_MS) {
+          throw new LogUnavailableError('ATTEST_LOG_UNAVAILABLE', `reading the Kafka topic "${topic}" failed: ${describeKafkaError(error)}`, { cause: error });
+        }
+        await sleep(delay, undefined, signal === undefined ? undefined : { signal }).catch(() => undefined);
+        delay = Math.min(RETRY_DELAY_MS.max, delay * 2);
         continue;
       }
-      if (failure !== undefined) throw failure;
-      if (stopped || finished) return;
-      wake = deferred<void>();
-      await wake.promise;
+      const records: RawRecord[] = [];
+      for (const batch of batches) {
+        const after = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n;
+        if ((batch.attributes & CONTROL_BATCH) === 0) {
+          for (const record of batch.records) {
+            const offset = batch.firstOffset + BigInt(record.offsetDelta);
+            // A fetch returns whole batches: records before the offset asked for, or past the end, are not ours.
+            if (offset < next || (stop !== undefined && offset >= stop)) continue;
+            records.push({ offset: offset.toString(), key: record.key, value: record.value, headers: headersOf(record.headers) });
+          }
+        }
+        if (after > next) next = after;
+      }
+      if (records.length > 0) yield records;
     }
   } finally {
-    signal?.removeEventListener('abort', onAbort);
-    stop();
-    await consumer.disconnect().catch(() => undefined);
+    await consumer.close(true).catch(() => undefined);
   }
+}
+
+/** The topic's id and its partition 0 leader, from fresh metadata. */
+async function locate(consumer: Consumer, topic: string): Promise<{ readonly topicId: string; readonly leader: number }> {
+  const metadata = await consumer.metadata({ topics: [topic], forceUpdate: true });
+  const found = metadata.topics.get(topic);
+  const leader = found?.partitions[0]?.leader;
+  if (found === undefined || leader === undefined || leader < 0) throw new Error(`the topic "${topic}" has no partition 0 with a leader`);
+  return { topicId: found.id, leader };
+}
+
+function headersOf(headers: readonly [Buffer | null, Buffer | null][]): Record<string, Buffer> | undefined {
+  if (headers.length === 0) return undefined;
+  const result: Record<string, Buffer> = {};
+  for (const [name, value] of headers) if (name !== null && value !== null) result[name.toString('utf8')] = value;
+  return result;
 }
