@@ -3,7 +3,7 @@
  * log. A log failure becomes ATTEST_LOG_UNAVAILABLE, which callers turn into a refusal: no
  * record, no call.
  */
-import { GatewayError, canonicalize, newEventId, nowIso, sha256Hex } from '#schemas';
+import { GatewayError, canonicalize, newEventId, nowIso, rememberCanonical, sha256Hex } from '#schemas';
 import type { EventData, EventDraft, EventType, Principal, RecordedPayload } from '#schemas';
 import { LogUnavailableError } from '#eventlog';
 import type { EventLog, StoredEvent } from '#eventlog';
@@ -15,6 +15,9 @@ export function recordPayload(value: unknown, recording: Recording): RecordedPay
   const body = value ?? null;
   // One canonical serialisation gives both the digest and the size.
   const canonical = canonicalize(body);
+  // The event that carries the body is canonicalised again to be hashed: it splices this form in
+  // instead of walking the body twice (schemas/canonical.ts). Bodies are not mutated once recorded.
+  if (recording === 'full' && typeof body === 'object' && body !== null) rememberCanonical(body, canonical);
   const base = { recording, digest: `sha256:${sha256Hex(canonical)}` as const, bytes: Buffer.byteLength(canonical) };
   return recording === 'full' ? { ...base, body } : base;
 }

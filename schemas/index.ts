@@ -1,4 +1,4 @@
-export { canonicalize, digestOf, eventHash, sha256Hex } from './canonical.ts';
+export { canonicalize, digestOf, eventHash, rememberCanonical, sha256Hex } from './canonical.ts';
 export {
   ApiKeySchema,
   ConfigSchema,
