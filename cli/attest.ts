@@ -10,6 +10,7 @@ import type { AttestEvent } from '#schemas';
 import { openEventLogReader, verifyEventLog } from '#eventlog';
 import { createLogger, generateApiKey, GATEWAY_VERSION, hashApiKey, serveStdio, startGateway } from '#gateway';
 import { loadConfigFile } from './config-file.ts';
+import { KEYS_ADMIN_ACTIONS, KEYS_OPTIONS, KEYS_USAGE, runKeysAdmin } from './keys.ts';
 
 interface Command {
   readonly summary: string;
@@ -138,11 +139,12 @@ const commands: Record<string, Command> = {
     },
   },
   keys: {
-    summary: 'API keys: `attest keys new` prints a new key and the hash to put in the config',
-    usage: 'attest keys new | attest keys hash   (hash reads the key from stdin)',
-    options: {},
-    async run(_values, positionals) {
+    summary: 'API keys: `new`/`hash` offline; `issue`/`list`/`show`/`revoke` on a running gateway (cli/keys.ts)',
+    usage: KEYS_USAGE,
+    options: KEYS_OPTIONS,
+    async run(values, positionals) {
       const action = positionals[0];
+      if (action !== undefined && KEYS_ADMIN_ACTIONS.includes(action)) return runKeysAdmin(action, values, positionals.slice(1));
       if (action === 'new') {
         const key = generateApiKey();
         process.stdout.write(`key:  ${key}\nhash: ${hashApiKey(key)}\n(store the hash under auth.keys[].hash; give the key to the agent; it is not shown again)\n`);
@@ -154,7 +156,7 @@ const commands: Record<string, Command> = {
         process.stdout.write(`${hashApiKey(Buffer.concat(chunks).toString('utf8').trim())}\n`);
         return 0;
       }
-      throw new UsageError('keys needs an action: new | hash');
+      throw new UsageError('keys needs an action: new | hash | issue | list | show | revoke');
     },
   },
 };

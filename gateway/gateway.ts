@@ -7,6 +7,7 @@ import type { AttestConfig, AttestConfigInput } from '#schemas';
 import { openEventLog } from '#eventlog';
 import type { EventLog } from '#eventlog';
 import { ApiKeyStore } from './auth/api-keys.ts';
+import { JwtVerifier } from './auth/jwt.ts';
 import { buildHttpServer, SessionRegistry } from './http/server.ts';
 import { createLogger } from './logger.ts';
 import type { Logger } from './logger.ts';
@@ -75,8 +76,9 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     await log.close();
     throw error;
   }
-  const keys = new ApiKeyStore(config.auth.keys);
+  const keys = new ApiKeyStore(config.auth.keys, { jwt: config.auth.jwt === undefined ? undefined : new JwtVerifier(config.auth.jwt) });
   try {
+    await keys.rebuild(log);
     await governance?.rebuild(log);
   } catch (error) {
     await log.close();

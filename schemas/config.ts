@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { PolicyBundleSchema } from './policy.ts';
+import { JwtAuthSchema, ResourceMetadataSchema, toolPattern } from './identity.ts';
 
 const upstreamName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/, 'letters, digits, "_" and "-", starting with a letter or digit').refine((s) => !s.includes('__'), 'must not contain "__" (the namespace separator)');
 const durationMs = z.number().int().positive();
@@ -48,9 +49,6 @@ export const UpstreamSchema = z.discriminatedUnion('transport', [StdioUpstreamSc
 export type UpstreamConfig = z.infer<typeof UpstreamSchema>;
 export type StdioUpstreamConfig = z.infer<typeof StdioUpstreamSchema>;
 export type HttpUpstreamConfig = z.infer<typeof HttpUpstreamSchema>;
-
-/** A tool pattern: `<upstream>__<tool>` where either side may be `*`; `*` alone matches all. */
-const toolPattern = z.string().regex(/^(\*|[a-zA-Z0-9_*-]+__[^\s]+)$/, 'a pattern "<upstream>__<tool>" ("*" allowed on either side) or "*"');
 
 export const ApiKeySchema = z
   .object({
@@ -162,6 +160,10 @@ export const ConfigSchema = z
         keys: z.array(ApiKeySchema).default([]),
         /** Key used by `attest gateway --stdio` sessions when ATTEST_API_KEY is not set; none → stdio refused. */
         stdioKeyId: z.string().optional(),
+        /** JWT bearer tokens from an identity provider (docs/identity.md); absent → API keys only. */
+        jwt: JwtAuthSchema.optional(),
+        /** RFC 9728 protected-resource metadata served at /.well-known/oauth-protected-resource. */
+        resourceMetadata: ResourceMetadataSchema.optional(),
       })
       .strict()
       .prefault({}),

@@ -163,6 +163,31 @@ const dataSchemas = {
     .object({ instance: z.string(), version: z.string(), configHash: DigestSchema, policyHash: DigestSchema.optional(), upstreams: z.array(z.string()).readonly() })
     .strict(),
   GatewayStopped: z.object({ instance: z.string(), reason: z.string() }).strict(),
+  /** A virtual key issued at run time (admin API). `keyHash` is the sha256 of the key; the key itself is never recorded. */
+  KeyIssued: z
+    .object({
+      keyId: z.string().min(1),
+      keyHash: DigestSchema,
+      tenant: z.string().min(1),
+      team: z.string().optional(),
+      agent: z.string().optional(),
+      roles: z.array(z.string()).readonly(),
+      expiresAt: z.string().optional(),
+      allowTools: z.array(z.string()).readonly(),
+      denyTools: z.array(z.string()).readonly(),
+    })
+    .strict(),
+  /** Keys revoked at run time: one key, or every key of a team or tenant (`keyIds` lists them). */
+  KeyRevoked: z
+    .object({
+      scope: z.enum(['key', 'team', 'tenant']),
+      tenant: z.string().min(1),
+      team: z.string().optional(),
+      keyId: z.string().optional(),
+      keyIds: z.array(z.string()).readonly(),
+      reason: z.string().optional(),
+    })
+    .strict(),
 } as const;
 
 export type EventType = keyof typeof dataSchemas;

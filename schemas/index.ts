@@ -12,6 +12,8 @@ export {
   UpstreamSchema,
 } from './config.ts';
 export type { ApiKeyConfig, AttestConfig, FileLogConfig, KafkaLogConfig, KurrentLogConfig, AttestConfigInput, HttpUpstreamConfig, LogConfig, StdioUpstreamConfig, UpstreamConfig } from './config.ts';
+export { JwtAuthSchema, ResourceMetadataSchema } from './identity.ts';
+export type { JwtAuthConfig, ResourceMetadataConfig } from './identity.ts';
 export { formatConfigIssues } from './issues.ts';
 export { ConfigError, parseConfig, resolveEnvRefs } from './config-parse.ts';
 export type { ParsedConfig } from './config-parse.ts';

@@ -23,6 +23,8 @@ import type { DownstreamPort, Scope, SessionDeps } from '../session/session.ts';
 import { jsonRpcProblem, SUPPORTED_PROTOCOL_VERSIONS } from '../session/protocol.ts';
 import type { JSONRPCMessage } from '../session/protocol.ts';
 import { NativePosts } from './streamable-post.ts';
+import { bearerChallenge, isResourceMetadataPath, registerResourceMetadata } from './resource-metadata.ts';
+import { registerAdminKeys } from './admin-keys.ts';
 
 export interface HttpServerDeps {
   readonly config: AttestConfig;
@@ -36,7 +38,8 @@ export interface HttpServerDeps {
 interface Entry {
   readonly session: GatewaySession;
   readonly endpoint: string;
-  readonly keyId: string;
+  /** The credential that opened the session (`key:<id>`, `jwt:<iss>#<sub>`); only it may use the session. */
+  readonly credentialId: string;
   readonly streamable?: NodeStreamableHTTPServerTransport;
   /** Single-request POSTs answered without the SDK transport (streamable-post.ts). */
   readonly posts?: NativePosts;
@@ -123,7 +126,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
   async function refuse(request: FastifyRequest, reply: FastifyReply, error: GatewayError, extra: { method?: string; sessionId?: string; id?: string | number | null } = {}): Promise<FastifyReply> {
     await recordRejection(request, error, extra);
     if (error.httpStatus === 401) {
-      reply.header('WWW-Authenticate', `Bearer realm="attest", error="invalid_token", error_description="${error.message.replace(/"/g, "'")}"`);
+      reply.header('WWW-Authenticate', bearerChallenge(request, config, error.message));
     }
     return reply.code(error.httpStatus).header('content-type', 'application/json').send({ jsonrpc: '2.0', id: extra.id ?? null, error: error.toJsonRpcError() });
   }
@@ -144,12 +147,13 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
   // Host and Origin first (DNS rebinding), then the key: nothing else runs for a stranger.
   app.addHook('onRequest', async (request) => {
     if (request.url === '/healthz') return;
+    const isPublic = isResourceMetadataPath(request.url);
     if (allowedHosts !== undefined) {
       const host = hostnameOf(request.headers.host ?? '');
       if (!allowedHosts.has(host)) throw new GatewayError('ATTEST_ORIGIN_FORBIDDEN', `Host "${host}" not allowed (DNS-rebinding protection; see gateway.allowedHosts)`);
     }
     const origin = request.headers.origin;
-    if (origin !== undefined) {
+    if (origin !== undefined && !isPublic) {
       let originHost: string;
       try {
         originHost = new URL(origin).hostname;
@@ -159,8 +163,11 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
       const allowed = config.gateway.allowedOrigins.includes(origin) || (boundToLoopback && LOOPBACK_HOSTS.has(originHost.startsWith('[') || !originHost.includes(':') ? originHost : `[${originHost}]`));
       if (!allowed) throw new GatewayError('ATTEST_ORIGIN_FORBIDDEN', `Origin "${origin}" not allowed (see gateway.allowedOrigins)`);
     }
-    request.attestAuth = keys.authenticateHeader(request.headers.authorization);
+    if (isPublic) return;
+    request.attestAuth = await keys.authenticateBearer(request.headers.authorization);
   });
+  registerResourceMetadata(app, config);
+  registerAdminKeys(app, deps);
 
   app.get(
     '/healthz',
@@ -196,7 +203,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
   function lookup(request: FastifyRequest, sessionId: string, endpoint: string): Entry {
     const entry = sessions.get(sessionId);
     // A session is bound to the endpoint and the key that opened it; anything else is "unknown".
-    if (entry === undefined || entry.endpoint !== endpoint || entry.keyId !== request.attestAuth?.key.id || entry.session.closed) {
+    if (entry === undefined || entry.endpoint !== endpoint || entry.credentialId !== request.attestAuth?.credentialId || entry.session.closed) {
       throw new GatewayError('ATTEST_UNKNOWN_SESSION', `Unknown or expired session "${sessionId}": initialize a new one`, { sessionId });
     }
     return entry;
@@ -243,7 +250,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
           void session.close('transport closed');
         };
         await transport.start();
-        sessions.add({ session, endpoint, keyId: request.attestAuth?.key.id ?? '', streamable: transport, posts });
+        sessions.add({ session, endpoint, credentialId: request.attestAuth?.credentialId ?? '', streamable: transport, posts });
         reply.hijack();
         await transport.handleRequest(request.raw, reply.raw, request.body);
         return undefined;
@@ -305,7 +312,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
       sessions.delete(session.id);
       void session.close('event stream closed');
     };
-    sessions.add({ session, endpoint, keyId: request.attestAuth?.key.id ?? '', sse: transport });
+    sessions.add({ session, endpoint, credentialId: request.attestAuth?.credentialId ?? '', sse: transport });
     await transport.start();
   }
 

@@ -364,7 +364,7 @@ export class GatewaySession {
     if (invalid !== undefined) {
       return deny(new GatewayError('ATTEST_INVALID_PARAMS', `Invalid arguments for tool "${tool}": ${invalid}`, { tool }), 'input-schema', 'tool-input-schema', upstream, tool);
     }
-    const access = this.#deps.keys.toolAccess(this.init.auth.key.id, qualify(upstream, tool));
+    const access = this.init.auth.access.check(qualify(upstream, tool));
     if (!access.allowed) return deny(new GatewayError('ATTEST_DENIED', `Denied by policy: ${access.reason}`, { ruleId: access.ruleId }), 'tool-access', access.ruleId, upstream, tool);
     const governance = this.#deps.governance;
     if (governance === undefined) return { route: 'forward', upstream, params, target: tool, ruleId: access.ruleId, reason: access.reason };
@@ -571,7 +571,7 @@ export class GatewaySession {
 
   /** The tools of one upstream this agent may see: allowed by its key, and not denied outright by the policy. */
   #visible(upstream: string, tools: readonly JsonObject[]): JsonObject[] {
-    const allowed = tools.filter((tool) => this.#deps.keys.toolAccess(this.init.auth.key.id, qualify(upstream, String(tool['name']))).allowed);
+    const allowed = tools.filter((tool) => this.init.auth.access.check(qualify(upstream, String(tool['name']))).allowed);
     const governance = this.#deps.governance;
     if (governance === undefined) return allowed;
     return governance.visible(this.init.auth.principal, allowed.map((tool) => ({ upstream, tool: String(tool['name']), definition: tool }))).map((ref) => ref.definition);

@@ -32,6 +32,8 @@ export interface TestGatewayOptions {
   readonly logDir?: string;
   readonly log?: Record<string, unknown>;
   readonly policy?: Record<string, unknown>;
+  /** More of the `auth` section (jwt, resourceMetadata …), next to `keys`. */
+  readonly auth?: Record<string, unknown>;
 }
 
 export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
@@ -42,7 +44,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     gateway: { port: 0, ...options.gateway },
     // A `log` naming its own backend (kafka, kurrent) is taken as is; otherwise a file log in a temp dir.
     log: (options.log?.['backend'] !== undefined && options.log['backend'] !== 'file' ? options.log : { backend: 'file', dir: logDir, ...options.log }) as AttestConfigInput['log'],
-    auth: { keys: options.keys ?? [{ id: 'test', hash: hashApiKey(key), tenant: 't1' }] },
+    auth: { ...options.auth, keys: options.keys ?? [{ id: 'test', hash: hashApiKey(key), tenant: 't1' }] },
     upstreams: options.upstreams,
     ...(options.policy !== undefined && { policy: options.policy }),
   };
