@@ -23,6 +23,7 @@ import type { DownstreamPort, Scope, SessionDeps } from '../session/session.ts';
 import { jsonRpcProblem, SUPPORTED_PROTOCOL_VERSIONS } from '../session/protocol.ts';
 import type { JSONRPCMessage } from '../session/protocol.ts';
 import { NativePosts } from './streamable-post.ts';
+import { registerApprovalRoutes } from './admin-approvals.ts';
 
 export interface HttpServerDeps {
   readonly config: AttestConfig;
@@ -172,6 +173,8 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
       ...(recorder.log.stats !== undefined && { log: recorder.log.stats() }),
     }),
   );
+
+  if (deps.sessionDeps.approvals !== undefined) registerApprovalRoutes(app, deps.sessionDeps.approvals);
 
   function scopeFor(server: string | undefined): Scope {
     if (server === undefined) return { kind: 'aggregate', upstreams: Object.keys(config.upstreams) };
