@@ -10,10 +10,12 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { hashApiKey } from '#gateway';
+import { PassThrough } from 'node:stream';
+import { createInterface } from 'node:readline';
+import { hashApiKey, serveStdio } from '#gateway';
 import { openFileLog } from '#eventlog';
 import { newEventId, nowIso } from '#schemas';
-import type { AttestEvent, Principal } from '#schemas';
+import type { AttestEvent, PolicyBundleInput, Principal } from '#schemas';
 import { parseJournal } from './fixtures/upstream/journal.ts';
 import type { JournalEntry } from './fixtures/upstream/journal.ts';
 import { ACCEPT_BOTH, errorOf, rawInitialize, rawPost } from './support/raw-mcp.ts';
@@ -31,7 +33,7 @@ const KEYS = {
 } as const;
 type Who = keyof typeof KEYS;
 
-const POLICY = {
+const POLICY: PolicyBundleInput = {
   defaultEffect: 'deny',
   rules: [
     { id: 'expire-fast', effect: 'hold', when: "tool == 'echo' && args.text == 'expire'", approval: { timeoutMs: 400, approverRoles: ['payments-lead'] } },
@@ -338,6 +340,41 @@ describe('approvals across a gateway stop', () => {
         if (!closedFirst) await first.close();
       }
     } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('approvals on a stdio gateway', () => {
+  it('a hold is refused at once with -32023: no approvals API could grant it', { timeout: 60_000 }, async () => {
+    const base = await mkdtemp(path.join(os.tmpdir(), 'attest-approvals-stdio-'));
+    const stdin = new PassThrough();
+    const stdout = new PassThrough();
+    const lines: Record<string, unknown>[] = [];
+    createInterface({ input: stdout }).on('line', (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+    const gateway = await serveStdio(
+      { log: { backend: 'file', dir: path.join(base, 'log') }, auth: { keys: gatewayKeys() }, upstreams: { fixture: fixtureStdioUpstream() }, policy: POLICY },
+      { stdin, stdout, env: { ATTEST_API_KEY: KEYS.agent } },
+    );
+    const answer = async (id: number): Promise<Record<string, unknown>> => {
+      for (let i = 0; i < 400; i++) {
+        const found = lines.find((m) => m['id'] === id);
+        if (found !== undefined) return found;
+        await sleep(25);
+      }
+      throw new Error(`no answer to request ${id}`);
+    };
+    try {
+      stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'stdio-test', version: '0' } } })}\n`);
+      await answer(1);
+      stdin.write(`${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })}\n`);
+      stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'fixture__add', arguments: { a: 1, b: 1 } } })}\n`);
+      const error = (await answer(2))['error'] as { code: number; data: Record<string, unknown> } | undefined;
+      assert.equal(error?.code, -32023);
+      assert.equal(error.data['errorCode'], 'ATTEST_APPROVAL_REQUIRED');
+      assert.equal(error.data['ruleId'], 'adds-need-approval');
+    } finally {
+      await gateway.close('test done');
       await rm(base, { recursive: true, force: true });
     }
   });

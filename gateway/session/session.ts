@@ -467,6 +467,8 @@ export class GatewaySession {
       clearInterval(progress);
       return this.#settleHold(request, plan, outcome, requested.data.expiresAt, started, extras, receiptBase);
     });
+    // The session closed while ApprovalRequested was being recorded: its close found nothing held yet.
+    if (this.#closed) void approvals.withdraw(extras.callId, 'the session closed while the call waited for approval')?.catch(() => undefined);
   }
 
   /**
