@@ -40,6 +40,8 @@ const POLICY: PolicyBundleInput = {
     { id: 'adds-need-approval', effect: 'hold', when: "tool == 'add'", approval: { timeoutMs: 30_000, approverRoles: ['payments-lead'] } },
     { id: 'echo', effect: 'allow', when: "tool == 'echo'" },
   ],
+  // Charged only when a call is finally allowed: the agent's denied, expired and withdrawn calls spend nothing.
+  budgets: [{ id: 'agent-adds', scope: 'key', period: 'day', maxCalls: 2, match: "tool == 'add'" }],
   loopGuard: null,
 };
 
@@ -268,6 +270,18 @@ describe('approvals through the gateway', () => {
     assert.ok((await answer).messages.find((m) => m['id'] === 6)?.['result']);
     const grant = (await eventsOf(pending.id)).find((e) => e.type === 'ApprovalGranted');
     assert.ok(grant?.type === 'ApprovalGranted' && grant.actor.id === 'approver' && grant.data.reason === 'via the CLI');
+  });
+
+  it('limits are charged once, on the grant: only the two granted adds spent the agent\'s budget, and a call the limits refuse is never held', { timeout: 60_000 }, async () => {
+    const agent = await session('agent');
+    const error = errorOf(await agent.call(7, 'add', { a: 9, b: 9 }), 7);
+    assert.equal(error.code, -32021, JSON.stringify(error));
+    assert.equal(error.data?.['limitId'], 'agent-adds');
+    const events = await gw.events();
+    const charged = events.filter((e) => e.type === 'DecisionMade' && e.data.decision === 'allow' && e.data.stage === 'approval' && e.actor.id === 'agent');
+    assert.equal(charged.length, 2, 'granted (2+3) and the CLI grant (4+4); denied, withdrawn and refused calls are not charged');
+    const refusedCall = events.find((e) => e.type === 'DecisionMade' && e.data.enforcement?.trip?.limitId === 'agent-adds');
+    assert.ok(refusedCall !== undefined && !events.some((e) => e.type === 'ApprovalRequested' && e.callId === refusedCall.callId), 'nobody is asked to approve a call the limits refuse');
   });
 });
 
