@@ -11,6 +11,7 @@ import { openEventLogReader, verifyEventLog } from '#eventlog';
 import { createLogger, generateApiKey, GATEWAY_VERSION, hashApiKey, serveStdio, startGateway } from '#gateway';
 import { loadConfigFile } from './config-file.ts';
 import { KEYS_ADMIN_ACTIONS, KEYS_OPTIONS, KEYS_USAGE, runKeysAdmin } from './keys.ts';
+import { approvalsCommand } from './approvals.ts';
 
 interface Command {
   readonly summary: string;
@@ -159,6 +160,7 @@ const commands: Record<string, Command> = {
       throw new UsageError('keys needs an action: new | hash | issue | list | show | revoke');
     },
   },
+  approvals: approvalsCommand,
 };
 
 function help(): string {

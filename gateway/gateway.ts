@@ -16,6 +16,8 @@ import { draft, Recorder } from './recorder.ts';
 import type { SessionDeps } from './session/session.ts';
 import { createUpstreamLink } from './upstreams/link.ts';
 import { Governance } from './governance.ts';
+import { ApprovalBroker } from './approvals/broker.ts';
+import { expireDanglingApprovals } from './approvals/dangling.ts';
 import { GATEWAY_VERSION } from './version.ts';
 
 export interface GatewayOptions {
@@ -71,6 +73,8 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
   try {
     const gaps = await reconcileOutcomes(log, recorder);
     if (gaps > 0) logger.warn({ gaps }, 'calls forwarded before a crash had no recorded outcome; recorded OutcomeUnknown for each');
+    const expired = await expireDanglingApprovals(log, recorder, config.gateway.instance);
+    if (expired > 0) logger.warn({ expired }, 'approvals left pending by a stopped gateway; recorded ApprovalExpired for each');
     await recorder.record([draft(systemContext, 'GatewayStarted', { instance: config.gateway.instance, version: GATEWAY_VERSION, configHash, ...(governance !== undefined && { policyHash: governance.policyHash }), upstreams: Object.keys(config.upstreams) })]);
   } catch (error) {
     await log.close();
@@ -117,7 +121,9 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
   const core = await openGatewayCore(input, options);
   const { config, logger } = core;
   const sessions = new SessionRegistry();
-  const app = buildHttpServer({ config, recorder: core.recorder, keys: core.keys, sessionDeps: core.sessionDeps, logger, sessions });
+  // Held calls wait here for a decision through the approvals API (HTTP only: stdio has no such API).
+  const approvals = new ApprovalBroker(config.gateway.instance, () => (core.sessionDeps.governance?.policy.rules ?? []).flatMap((rule) => rule.approval?.approverRoles ?? []));
+  const app = buildHttpServer({ config, recorder: core.recorder, keys: core.keys, sessionDeps: { ...core.sessionDeps, approvals }, logger, sessions });
   const host = options.host ?? config.gateway.host;
   const port = options.port ?? config.gateway.port;
   try {

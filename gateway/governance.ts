@@ -4,8 +4,8 @@
  * and gateway/limits; this module holds the enforcement state, which is a projection of the log:
  * rebuilt from it at start, and charged in log order as decisions are recorded.
  */
-import { GatewayError, digestOf } from '#schemas';
-import type { AttestConfig, EventDraft, Principal } from '#schemas';
+import { DEFAULT_APPROVAL_TIMEOUT_MS, DEFAULT_APPROVER_ROLES, GatewayError, digestOf } from '#schemas';
+import type { ApprovalSettings, AttestConfig, EventDraft, Principal } from '#schemas';
 import type { DecisionEnforcement, LimitTrip } from '#schemas';
 import type { EventLog } from '#eventlog';
 import { applicableLimits, compilePolicy, decide, visibleTools } from './policy/index.ts';
@@ -15,7 +15,8 @@ import type { CostModel, EnforcementState, MeteredCall } from './limits/index.ts
 
 export type GovernanceVerdict =
   | { readonly effect: 'deny'; readonly error: GatewayError; readonly stage: string; readonly ruleId: string; readonly enforcement?: DecisionEnforcement }
-  | { readonly effect: 'allow'; readonly ruleId: string; readonly reason: string; readonly meter: MeteredCall; readonly enforcement: DecisionEnforcement };
+  | { readonly effect: 'allow'; readonly ruleId: string; readonly reason: string; readonly meter: MeteredCall; readonly enforcement: DecisionEnforcement }
+  | { readonly effect: 'hold'; readonly ruleId: string; readonly reason: string; readonly approval: Readonly<ApprovalSettings>; readonly argumentsDigest: string };
 
 const TRIP_ERRORS = { rate: 'ATTEST_RATE_LIMITED', budget: 'ATTEST_BUDGET_EXHAUSTED', loop: 'ATTEST_LOOP_DETECTED' } as const;
 const TRIP_STAGES = { rate: 'rate-limit', budget: 'budget', loop: 'loop-guard' } as const;
@@ -42,17 +43,26 @@ export class Governance {
     this.#state = rebuilder.state;
   }
 
-  /** Decides a tools/call: rules first (first match wins), then the limits the call counts against. */
+  /**
+   * Decides a tools/call: rules first (first match wins), then the limits the call counts against.
+   * A `hold` is returned only for a call the limits would admit now (asking a person to approve a
+   * call the limits refuse anyway is pointless); `admit` checks them again once it is approved.
+   */
   check(principal: Principal, upstream: string, tool: string, args: unknown, now: number): GovernanceVerdict {
     const request = { principal, upstream, tool, method: 'tools/call', args, now };
     const ruling = decide(this.policy, request);
     if (ruling.effect === 'deny') {
       return { effect: 'deny', error: new GatewayError('ATTEST_DENIED', `Denied by policy: ${ruling.reason}`, { ruleId: ruling.ruleId }), stage: 'policy', ruleId: ruling.ruleId };
     }
-    if (ruling.effect === 'hold') {
-      // Approvals are not built yet: a call that needs one is refused (fail closed), saying so.
-      return { effect: 'deny', error: new GatewayError('ATTEST_APPROVAL_REQUIRED', `Approval required by rule "${ruling.ruleId}" and approvals are not available on this gateway yet: refused`, { ruleId: ruling.ruleId }), stage: 'approval', ruleId: ruling.ruleId };
-    }
+    const limited = this.admit(principal, upstream, tool, args, now, ruling.ruleId, ruling.reason);
+    if (ruling.effect === 'allow' || limited.effect !== 'allow') return limited;
+    const approval = ruling.approval ?? { timeoutMs: DEFAULT_APPROVAL_TIMEOUT_MS, approverRoles: [...DEFAULT_APPROVER_ROLES] };
+    return { effect: 'hold', ruleId: ruling.ruleId, reason: ruling.reason, approval, argumentsDigest: limited.enforcement.argumentsDigest };
+  }
+
+  /** The limits of a call the rules allowed (or a person approved), at `now`: allow with its charge, or the limit that refuses it. */
+  admit(principal: Principal, upstream: string, tool: string, args: unknown, now: number, ruleId: string, reason: string): Exclude<GovernanceVerdict, { effect: 'hold' }> {
+    const request = { principal, upstream, tool, method: 'tools/call', args, now };
     const applicable = applicableLimits(this.policy, request);
     if (!applicable.ok) {
       return { effect: 'deny', error: new GatewayError('ATTEST_DENIED', `Denied by policy: ${applicable.reason}`, { ruleId: applicable.limitId }), stage: 'policy', ruleId: applicable.limitId };
@@ -62,7 +72,7 @@ export class Governance {
     const enforcement: DecisionEnforcement = { cost: meter.cost, limits: meter.limits, argumentsDigest };
     const verdict = checkLimits(this.#state, this.policy.limits, meter);
     if (verdict.effect === 'deny') return denyTrip(verdict.trip, enforcement);
-    return { effect: 'allow', ruleId: ruling.ruleId, reason: ruling.reason, meter, enforcement };
+    return { effect: 'allow', ruleId, reason, meter, enforcement };
   }
 
   /**
@@ -79,7 +89,7 @@ export class Governance {
   }
 }
 
-function denyTrip(trip: LimitTrip, enforcement: DecisionEnforcement): GovernanceVerdict {
+function denyTrip(trip: LimitTrip, enforcement: DecisionEnforcement): Extract<GovernanceVerdict, { effect: 'deny' }> {
   const error = new GatewayError(TRIP_ERRORS[trip.kind], trip.reason, { limitId: trip.limitId, limit: trip.limit, retryAfterMs: trip.retryAfterMs, resetsAt: trip.resetsAt });
   return { effect: 'deny', error, stage: TRIP_STAGES[trip.kind], ruleId: trip.limitId, enforcement: { ...enforcement, trip } };
 }

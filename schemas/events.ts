@@ -188,6 +188,35 @@ const dataSchemas = {
       reason: z.string().optional(),
     })
     .strict(),
+  /**
+   * A `hold` rule matched: the call (its `callId` is the approval id) waits for a person. Nothing
+   * is forwarded until an ApprovalGranted and an allow DecisionMade follow. Actor: the agent.
+   */
+  ApprovalRequested: z
+    .object({
+      upstream: z.string(),
+      tool: z.string(),
+      /** `sha256:` of the canonical JSON of the call's `arguments`. */
+      argumentsDigest: DigestSchema,
+      ruleId: z.string(),
+      reason: z.string(),
+      /** A principal with any of these roles may decide (never the agent itself). */
+      approverRoles: z.array(z.string()).readonly(),
+      timeoutMs: z.number().int().positive(),
+      /** Past this time the call is denied (ApprovalExpired). */
+      expiresAt: z.string(),
+      /** The gateway instance holding the call (a restarted instance expires its own dangling approvals). */
+      instance: z.string(),
+    })
+    .strict(),
+  /** Actor: the approver. */
+  ApprovalGranted: z.object({ reason: z.string() }).strict(),
+  /** Actor: the approver. */
+  ApprovalDenied: z.object({ reason: z.string() }).strict(),
+  /** Nobody decided in time, or the gateway holding the call restarted. Actor: the gateway. */
+  ApprovalExpired: z.object({ reason: z.string(), expiresAt: z.string() }).strict(),
+  /** The agent cancelled the call or its session ended while it waited. */
+  ApprovalWithdrawn: z.object({ reason: z.string() }).strict(),
 } as const;
 
 export type EventType = keyof typeof dataSchemas;

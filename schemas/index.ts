@@ -32,6 +32,10 @@ export {
 export type { AttestEvent, EventData, EventDraft, EventOfType, EventType, Principal, RecordedPayload } from './events.ts';
 export { newEventId, nowIso } from './ids.ts';
 export {
+  APPROVER_ROLE,
+  ApprovalSettingsSchema,
+  DEFAULT_APPROVAL_TIMEOUT_MS,
+  DEFAULT_APPROVER_ROLES,
   BudgetSchema,
   DEFAULT_CALL_COST,
   DEFAULT_RULE_ID,
@@ -48,6 +52,7 @@ export {
   policyBundleHash,
 } from './policy.ts';
 export type {
+  ApprovalSettings,
   BudgetPeriod,
   BudgetRule,
   DecisionEnforcement,

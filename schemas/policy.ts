@@ -33,6 +33,23 @@ export const LOOP_GUARD_ID = 'loop-guard';
 export const PolicyEffectSchema = z.enum(['allow', 'deny', 'hold']);
 export type PolicyEffect = z.infer<typeof PolicyEffectSchema>;
 
+/** The role that may use the approvals API and approve held calls (unless a rule names others). */
+export const APPROVER_ROLE = 'attest:approver';
+/** How long a held call waits for a human when its rule does not say: 5 minutes. Then it is denied. */
+export const DEFAULT_APPROVAL_TIMEOUT_MS = 300_000;
+/** Who may approve when a rule does not say: approvers, and admins. */
+export const DEFAULT_APPROVER_ROLES: readonly string[] = Object.freeze([APPROVER_ROLE, 'attest:admin']);
+
+/** On a `hold` rule: how long the call waits for a decision (then it is denied, fail closed) and who may decide. */
+export const ApprovalSettingsSchema = z
+  .object({
+    timeoutMs: z.number().int().min(1).max(86_400_000, 'at most 24 hours').default(DEFAULT_APPROVAL_TIMEOUT_MS),
+    /** A principal holding any of these roles may grant or deny (never its own call). */
+    approverRoles: z.array(z.string().min(1)).min(1, 'at least one role').default([...DEFAULT_APPROVER_ROLES]),
+  })
+  .strict();
+export type ApprovalSettings = z.infer<typeof ApprovalSettingsSchema>;
+
 export const PolicyRuleSchema = z
   .object({
     id: id.refine((v) => v !== DEFAULT_RULE_ID, `"${DEFAULT_RULE_ID}" is reserved for the default effect`),
@@ -40,8 +57,11 @@ export const PolicyRuleSchema = z
     effect: PolicyEffectSchema,
     /** Boolean CEL over principal, upstream, tool, method, args and now (gateway/policy/README.md). */
     when: cel,
+    /** Only on a `hold` rule; absent → DEFAULT_APPROVAL_TIMEOUT_MS and DEFAULT_APPROVER_ROLES. */
+    approval: ApprovalSettingsSchema.optional(),
   })
-  .strict();
+  .strict()
+  .refine((rule) => rule.approval === undefined || rule.effect === 'hold', { message: 'approval settings belong on a rule with effect "hold"', path: ['approval'] });
 export type PolicyRule = z.infer<typeof PolicyRuleSchema>;
 
 const limitId = id.refine((v) => v !== LOOP_GUARD_ID, `"${LOOP_GUARD_ID}" is reserved for the loop guard`);

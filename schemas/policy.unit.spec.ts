@@ -88,4 +88,16 @@ describe('policy bundle schema', () => {
     assert.ok(ok.success);
     assert.equal(DecisionEnforcementSchema.safeParse({ cost: 1, limits: [], argumentsDigest: 'nope' }).success, false);
   });
+
+  it('takes approval settings on a hold rule only, with documented defaults', () => {
+    const { bundle } = parsePolicyBundle({ rules: [
+      { id: 'pay', effect: 'hold', when: 'true', approval: { approverRoles: ['payments-lead'] } },
+      { id: 'plain-hold', effect: 'hold', when: 'true' },
+    ] });
+    assert.deepEqual(bundle.rules[0]?.approval, { timeoutMs: 300_000, approverRoles: ['payments-lead'] });
+    assert.equal(bundle.rules[1]?.approval, undefined, 'absent stays absent (the bundle hash of older policies is unchanged); the gateway applies the defaults');
+    assert.match(rejection({ rules: [{ id: 'a', effect: 'allow', when: 'true', approval: { timeoutMs: 5 } }] }), /rules\[0\]\.approval: approval settings belong on a rule with effect "hold"/);
+    assert.match(rejection({ rules: [{ id: 'h', effect: 'hold', when: 'true', approval: { approverRoles: [] } }] }), /rules\[0\]\.approval\.approverRoles/);
+    assert.match(rejection({ rules: [{ id: 'h', effect: 'hold', when: 'true', approval: { timeoutMs: 0 } }] }), /rules\[0\]\.approval\.timeoutMs/);
+  });
 });

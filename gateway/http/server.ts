@@ -25,6 +25,7 @@ import type { JSONRPCMessage } from '../session/protocol.ts';
 import { NativePosts } from './streamable-post.ts';
 import { bearerChallenge, isResourceMetadataPath, registerResourceMetadata } from './resource-metadata.ts';
 import { registerAdminKeys } from './admin-keys.ts';
+import { registerApprovalRoutes } from './admin-approvals.ts';
 
 export interface HttpServerDeps {
   readonly config: AttestConfig;
@@ -179,6 +180,8 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
       ...(recorder.log.stats !== undefined && { log: recorder.log.stats() }),
     }),
   );
+
+  if (deps.sessionDeps.approvals !== undefined) registerApprovalRoutes(app, deps.sessionDeps.approvals);
 
   function scopeFor(server: string | undefined): Scope {
     if (server === undefined) return { kind: 'aggregate', upstreams: Object.keys(config.upstreams) };

@@ -4,8 +4,8 @@
  * limit, and the position inside its expression), so an invalid reload leaves the running
  * policy in place.
  */
-import { policyBundleHash } from '#schemas';
-import type { BudgetRule, LoopGuardConfig, PolicyBundle, PolicyEffect, RateLimitRule } from '#schemas';
+import { DEFAULT_APPROVAL_TIMEOUT_MS, DEFAULT_APPROVER_ROLES, policyBundleHash } from '#schemas';
+import type { ApprovalSettings, BudgetRule, LoopGuardConfig, PolicyBundle, PolicyEffect, RateLimitRule } from '#schemas';
 import { compileExpression } from './cel.ts';
 import type { CompiledExpression } from './cel.ts';
 
@@ -14,6 +14,8 @@ export interface CompiledRule {
   readonly effect: PolicyEffect;
   readonly description: string | undefined;
   readonly when: CompiledExpression;
+  /** A `hold` rule's approval settings, defaults applied; undefined for allow and deny. */
+  readonly approval: Readonly<ApprovalSettings> | undefined;
 }
 
 export interface CompiledLimitMatch {
@@ -46,6 +48,7 @@ export function compilePolicy(bundle: PolicyBundle): CompiledPolicy {
     effect: rule.effect,
     description: rule.description,
     when: compileExpression(rule.when, `rules[${i}] "${rule.id}" (when)`),
+    approval: rule.effect === 'hold' ? (rule.approval ?? { timeoutMs: DEFAULT_APPROVAL_TIMEOUT_MS, approverRoles: [...DEFAULT_APPROVER_ROLES] }) : undefined,
   }));
   const limitMatches = [
     ...bundle.rateLimits.map((l, i) => ({ id: l.id, match: l.match === undefined ? undefined : compileExpression(l.match, `rateLimits[${i}] "${l.id}" (match)`) })),

@@ -8,7 +8,7 @@
  * result) stops evaluation and DENIES, naming that rule: fail closed.
  */
 import { DEFAULT_RULE_ID } from '#schemas';
-import type { PolicyEffect, Principal } from '#schemas';
+import type { ApprovalSettings, PolicyEffect, Principal } from '#schemas';
 import { celPrincipal } from './cel.ts';
 import type { CelActivation, CompiledExpression } from './cel.ts';
 import type { CompiledPolicy } from './compile-policy.ts';
@@ -31,6 +31,8 @@ export interface PolicyDecision {
   readonly ruleId: string;
   readonly reason: string;
   readonly policyHash: string;
+  /** For `hold`: how long the call may wait and who may approve it. */
+  readonly approval?: Readonly<ApprovalSettings> | undefined;
 }
 
 /** Rule id of a denial for arguments that are not a JSON object. */
@@ -74,7 +76,7 @@ export function decide(policy: CompiledPolicy, request: PolicyRequest): PolicyDe
     if (outcome.kind === 'error') {
       return { effect: 'deny', ruleId: rule.id, reason: `rule "${rule.id}" could not be evaluated: ${outcome.message}; denied (fail closed)`, policyHash: policy.hash };
     }
-    return { effect: rule.effect, ruleId: rule.id, reason: `rule "${rule.id}" (${rule.effect})${rule.description === undefined ? ` matched: ${rule.when.source}` : `: ${rule.description}`}`, policyHash: policy.hash };
+    return { effect: rule.effect, ruleId: rule.id, reason: `rule "${rule.id}" (${rule.effect})${rule.description === undefined ? ` matched: ${rule.when.source}` : `: ${rule.description}`}`, policyHash: policy.hash, ...(rule.approval !== undefined && { approval: rule.approval }) };
   }
   return { effect: policy.defaultEffect, ruleId: DEFAULT_RULE_ID, reason: `no rule matched; the default effect is ${policy.defaultEffect}`, policyHash: policy.hash };
 }

@@ -8,8 +8,8 @@
  * Ids are remapped per upstream; `_meta` and unknown fields travel untouched.
  */
 import { performance } from 'node:perf_hooks';
-import { GatewayError, newEventId } from '#schemas';
-import type { DecisionEnforcement, EventDraft, UpstreamConfig } from '#schemas';
+import { GatewayError, newEventId, SYSTEM_PRINCIPAL } from '#schemas';
+import type { ApprovalSettings, DecisionEnforcement, EventDraft, Principal, UpstreamConfig } from '#schemas';
 import type { StoredEvent } from '#eventlog';
 import type { Logger } from '../logger.ts';
 import type { Authenticated, ApiKeyStore } from '../auth/api-keys.ts';
@@ -18,6 +18,7 @@ import type { Recorder, Recording, StreamContext } from '../recorder.ts';
 import type { UpstreamLink, UpstreamLinkEvent } from '../upstreams/link.ts';
 import type { Governance } from '../governance.ts';
 import type { MeteredCall } from '../limits/index.ts';
+import type { ApprovalBroker, ApprovalOutcome } from '../approvals/broker.ts';
 import { isNotification, isRequest, isResponse, negotiateProtocolVersion, paramsProblem, progressTokenOf, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.ts';
 import type { JSONRPCMessage, JsonObject, JsonRpcId, RpcError, RpcNotification, RpcRequest, RpcResponse } from './protocol.ts';
 import { qualify, ResourceDirectory, unqualify } from './routing.ts';
@@ -40,6 +41,8 @@ export interface SessionDeps {
   readonly version: string;
   /** The policy bundle's rules and limits; absent → only the keys' tool lists apply. */
   readonly governance?: Governance | undefined;
+  /** Where held calls wait for a person; absent (stdio) → a `hold` rule refuses with ATTEST_APPROVAL_REQUIRED. */
+  readonly approvals?: ApprovalBroker | undefined;
 }
 
 export interface SessionInit {
@@ -111,7 +114,25 @@ type Plan =
       /** A metered call: charged against its limits when its decision is drafted. */
       readonly meter?: MeteredCall | undefined;
       readonly enforcement?: DecisionEnforcement | undefined;
-    };
+    }
+  | HoldPlan;
+
+/** A tools/call a `hold` rule stopped: recorded, then waits for a person before it is decided. */
+interface HoldPlan {
+  readonly route: 'hold';
+  readonly upstream: string;
+  readonly params: JsonObject | undefined;
+  readonly target: string;
+  readonly ruleId: string;
+  readonly reason: string;
+  readonly approval: Readonly<ApprovalSettings>;
+  readonly argumentsDigest: string;
+}
+
+type Extras = { readonly callId: string; readonly traceparent: string | undefined };
+
+/** How often a held call with a progressToken is told it is still waiting. */
+const APPROVAL_PROGRESS_EVERY_MS = 10_000;
 
 const LIST_CHANGED = ['notifications/tools/list_changed', 'notifications/prompts/list_changed', 'notifications/resources/list_changed'] as const;
 const MAX_LIST_PAGES = 100;
@@ -138,6 +159,8 @@ export class GatewaySession {
   readonly #progressRoutes = new Map<JsonRpcId, JsonRpcId>();
   /** Gateway-assigned id of a server→client request → where it came from. */
   readonly #serverRequests = new Map<number, ServerRequest>();
+  /** Agent request id → call id of a call waiting for approval (for cancellation and close). */
+  readonly #held = new Map<JsonRpcId, string>();
   #nextServerRequestId = 1;
   #downstream: DownstreamPort | undefined;
   #initialized = false;
@@ -214,7 +237,7 @@ export class GatewaySession {
         ...(plan.target !== undefined && { target: plan.target }),
         params: recordPayload(request.params, recording),
       }, extras),
-      draft(this.#context, 'DecisionMade', {
+      plan.route === 'hold' ? this.#approvalRequested(plan, extras) : draft(this.#context, 'DecisionMade', {
         ...(plan.route === 'deny'
           ? { decision: 'deny' as const, stage: plan.stage, ruleId: plan.ruleId, reason: plan.error.message, route: 'local' as const }
           : { decision: 'allow' as const, stage: plan.route === 'forward' ? 'tool-access' : 'gateway', ruleId: plan.ruleId, reason: plan.reason, route: plan.route }),
@@ -229,6 +252,10 @@ export class GatewaySession {
     } catch (error) {
       await this.#sendToAgent(this.#errorResponse(request.id, error, undefined), request.id);
       this.#deps.logger.error({ session: this.id, method: request.method, err: error }, 'refused: request could not be recorded');
+      return;
+    }
+    if (plan.route === 'hold') {
+      this.#hold(request, plan, started, extras, admitted, recording);
       return;
     }
     const receiptBase = { callId, request: positionOf(admitted[0]), decision: positionOf(admitted[1]) };
@@ -248,7 +275,12 @@ export class GatewaySession {
       await this.#finishWithResult(request, result, 'gateway', plan.upstream, 'full', started, extras, receiptBase);
       return;
     }
+    await this.#forward(request, plan, started, extras, receiptBase);
+  }
 
+  /** Forwards an allowed call to its upstream and finishes it with the upstream's answer. */
+  async #forward(request: RpcRequest, plan: { readonly upstream: string; readonly params: JsonObject | undefined; readonly filterTools?: boolean }, started: number, extras: Extras, receiptBase: object): Promise<void> {
+    const callId = extras.callId;
     const state = this.#upstreams.get(plan.upstream);
     if (state === undefined) return; // unreachable: the plan only routes to upstreams in scope
     let response: RpcResponse;
@@ -369,8 +401,133 @@ export class GatewaySession {
     const governance = this.#deps.governance;
     if (governance === undefined) return { route: 'forward', upstream, params, target: tool, ruleId: access.ruleId, reason: access.reason };
     const verdict = governance.check(this.init.auth.principal, upstream, tool, params?.['arguments'], Date.now());
+    if (verdict.effect === 'hold') {
+      if (this.#deps.approvals === undefined) {
+        return deny(new GatewayError('ATTEST_APPROVAL_REQUIRED', `Approval required by rule "${verdict.ruleId}", and this gateway (stdio) has no approvals API to grant it: refused`, { ruleId: verdict.ruleId }), 'approval', verdict.ruleId, upstream, tool);
+      }
+      return { route: 'hold', upstream, params, target: tool, ruleId: verdict.ruleId, reason: `${access.reason}; ${verdict.reason}`, approval: verdict.approval, argumentsDigest: verdict.argumentsDigest };
+    }
     if (verdict.effect === 'deny') return { route: 'deny', error: verdict.error, stage: verdict.stage, ruleId: verdict.ruleId, upstream, target: tool, enforcement: verdict.enforcement };
     return { route: 'forward', upstream, params, target: tool, ruleId: verdict.ruleId, reason: `${access.reason}; ${verdict.reason}`, meter: verdict.meter, enforcement: verdict.enforcement };
+  }
+
+  // ── approvals ────────────────────────────────────────────────────────────────────────────
+
+  #approvalRequested(plan: HoldPlan, extras: Extras): EventDraft {
+    return draft(this.#context, 'ApprovalRequested', {
+      upstream: plan.upstream,
+      tool: plan.target,
+      argumentsDigest: plan.argumentsDigest,
+      ruleId: plan.ruleId,
+      reason: plan.reason,
+      approverRoles: plan.approval.approverRoles,
+      timeoutMs: plan.approval.timeoutMs,
+      expiresAt: new Date(Date.now() + plan.approval.timeoutMs).toISOString(),
+      instance: this.#deps.approvals?.instance ?? 'unknown',
+    }, extras);
+  }
+
+  /** A held call, its ApprovalRequested durable: waits in the broker until granted, denied, expired or withdrawn. */
+  #hold(request: RpcRequest, plan: HoldPlan, started: number, extras: Extras, admitted: readonly StoredEvent[], recording: Recording): void {
+    const approvals = this.#deps.approvals;
+    const requested = admitted[1]?.event;
+    if (approvals === undefined || requested?.type !== 'ApprovalRequested') return; // unreachable: a hold plan needs both
+    const receiptBase = { callId: extras.callId, request: positionOf(admitted[0]), approval: positionOf(admitted[1]) };
+    const progressToken = progressTokenOf(request.params);
+    let progress: NodeJS.Timeout | undefined;
+    if (progressToken !== undefined) {
+      let step = 0;
+      const tell = (): void => {
+        const params = { progressToken, progress: step++, message: `waiting for approval (rule "${plan.ruleId}") until ${requested.data.expiresAt}` };
+        void this.#recordQuietly([draft(this.#context, 'NotificationRelayed', { from: 'gateway', method: 'notifications/progress', params: recordPayload(params, 'full') }, extras)]).then((ok) => {
+          if (ok && this.#held.has(request.id)) return this.#sendToAgent({ jsonrpc: '2.0', method: 'notifications/progress', params }, request.id);
+          return undefined;
+        });
+      };
+      tell();
+      progress = setInterval(tell, APPROVAL_PROGRESS_EVERY_MS);
+    }
+    this.#held.set(request.id, extras.callId);
+    approvals.open({
+      id: extras.callId,
+      sessionId: this.id,
+      tenant: this.#context.tenant,
+      agent: this.init.auth.principal,
+      upstream: plan.upstream,
+      tool: plan.target,
+      argumentsDigest: plan.argumentsDigest,
+      ...(recording === 'full' && { arguments: plan.params?.['arguments'] ?? {} }),
+      ruleId: plan.ruleId,
+      reason: plan.reason,
+      approverRoles: plan.approval.approverRoles,
+      requestedAt: requested.occurredAt,
+      expiresAt: requested.data.expiresAt,
+    }, (outcome) => {
+      this.#held.delete(request.id);
+      clearInterval(progress);
+      return this.#settleHold(request, plan, outcome, requested.data.expiresAt, started, extras, receiptBase);
+    });
+    // The session closed while ApprovalRequested was being recorded: its close found nothing held yet.
+    if (this.#closed) void approvals.withdraw(extras.callId, 'the session closed while the call waited for approval')?.catch(() => undefined);
+  }
+
+  /**
+   * Records how a held call ended — the approval outcome and the decision in one append — then
+   * forwards it (granted, and the limits still admit it) or refuses it. A grant is charged to the
+   * limits here, when its allow decision is drafted, so charges stay in log order.
+   */
+  async #settleHold(request: RpcRequest, plan: HoldPlan, outcome: ApprovalOutcome, expiresAt: string, started: number, extras: Extras, receiptBase: object): Promise<string> {
+    const governance = this.#deps.governance;
+    const as = (actor: Principal): StreamContext => ({ ...this.#context, actor });
+    const policyHash = governance === undefined ? {} : { policyHash: governance.policyHash };
+    const refuse = (error: GatewayError, stage: string, ruleId: string, enforcement?: DecisionEnforcement): EventDraft =>
+      draft(this.#context, 'DecisionMade', { decision: 'deny', stage, ruleId, reason: error.message, route: 'local', ...policyHash, ...(enforcement !== undefined && { enforcement }) }, extras);
+    const drafts: EventDraft[] = [];
+    let refusal: GatewayError | undefined;
+    let allowed: MeteredCall | undefined;
+    switch (outcome.kind) {
+      case 'granted': {
+        drafts.push(draft(as(outcome.approver), 'ApprovalGranted', { reason: outcome.reason }, extras));
+        const reason = `${plan.reason}; approved by "${outcome.approver.id}": ${outcome.reason}`;
+        const verdict = governance?.admit(this.init.auth.principal, plan.upstream, plan.target, plan.params?.['arguments'], Date.now(), plan.ruleId, reason);
+        if (verdict === undefined || verdict.effect === 'deny') {
+          refusal = verdict?.error ?? new GatewayError('ATTEST_INTERNAL', 'Internal gateway error: no governance to admit an approved call');
+          drafts.push(refuse(refusal, verdict?.stage ?? 'approval', verdict?.ruleId ?? plan.ruleId, verdict?.enforcement));
+        } else {
+          drafts.push(draft(this.#context, 'DecisionMade', { decision: 'allow', stage: 'approval', ruleId: plan.ruleId, reason, route: 'forward', ...policyHash, enforcement: verdict.enforcement }, extras));
+          allowed = verdict.meter;
+        }
+        break;
+      }
+      case 'denied':
+        drafts.push(draft(as(outcome.approver), 'ApprovalDenied', { reason: outcome.reason }, extras));
+        refusal = new GatewayError('ATTEST_APPROVAL_DENIED', `Denied by approver "${outcome.approver.id}" (rule "${plan.ruleId}"): ${outcome.reason}`, { ruleId: plan.ruleId, approvalId: extras.callId, approver: outcome.approver.id, reason: outcome.reason });
+        drafts.push(refuse(refusal, 'approval', plan.ruleId));
+        break;
+      case 'expired':
+        drafts.push(draft(as(SYSTEM_PRINCIPAL), 'ApprovalExpired', { reason: `no decision within ${plan.approval.timeoutMs} ms`, expiresAt }, extras));
+        refusal = new GatewayError('ATTEST_APPROVAL_EXPIRED', `No approver decided within ${plan.approval.timeoutMs} ms (rule "${plan.ruleId}"); denied (fail closed)`, { ruleId: plan.ruleId, approvalId: extras.callId, expiresAt });
+        drafts.push(refuse(refusal, 'approval', plan.ruleId));
+        break;
+      case 'withdrawn':
+        // A cancelled request gets no response (MCP cancellation); its end is recorded all the same.
+        drafts.push(draft(this.#context, 'ApprovalWithdrawn', { reason: outcome.reason }, extras));
+        drafts.push(draft(this.#context, 'DecisionMade', { decision: 'deny', stage: 'approval', ruleId: plan.ruleId, reason: `withdrawn: ${outcome.reason}`, route: 'local', ...policyHash }, extras));
+        drafts.push(draft(this.#context, 'ErrorReturned', { from: 'agent', upstream: plan.upstream, code: -32800, errorCode: 'ATTEST_CANCELLED', message: outcome.reason, durationMs: round(performance.now() - started) }, extras));
+        break;
+    }
+    if (allowed !== undefined) governance?.charge(allowed, drafts[1] as EventDraft);
+    let stored: readonly StoredEvent[];
+    try {
+      stored = await this.#deps.recorder.record(drafts);
+    } catch (error) {
+      if (outcome.kind !== 'withdrawn') void this.#sendToAgent(this.#errorResponse(request.id, error, undefined), request.id);
+      throw error;
+    }
+    const receipt = { ...receiptBase, decision: positionOf(stored[1]) };
+    const next = outcome.kind === 'withdrawn' ? Promise.resolve() : refusal === undefined ? this.#forward(request, plan, started, extras, receipt) : this.#finishWithError(request, refusal, 'gateway', plan.upstream, started, extras, receipt);
+    next.catch((error: unknown) => this.#deps.logger.error({ err: error, session: this.id }, 'unhandled error finishing an approved call'));
+    return stored[0]?.event.id ?? '';
   }
 
   #soleUpstreamWith(capability: string): string | undefined {
@@ -731,6 +888,12 @@ export class GatewaySession {
     const params = notification.params;
     if (notification.method === 'notifications/cancelled') {
       const requestId = params?.['requestId'];
+      const held = typeof requestId === 'string' || typeof requestId === 'number' ? this.#held.get(requestId) : undefined;
+      if (held !== undefined) {
+        if (!(await this.#recordAgentNotification(notification, undefined))) return;
+        await this.#deps.approvals?.withdraw(held, `cancelled by the agent${typeof params?.['reason'] === 'string' ? `: ${params['reason']}` : ''}`)?.catch(() => undefined);
+        return;
+      }
       const entry = typeof requestId === 'string' || typeof requestId === 'number' ? this.#forwardsByAgentId.get(requestId) : undefined;
       if (entry === undefined) {
         await this.#recordAgentNotification(notification, undefined);
@@ -813,6 +976,8 @@ export class GatewaySession {
 
   async #close(reason: string): Promise<void> {
     this.#closed = true;
+    // Withdrawn before SessionClosed, so the session's chain tells each held call's end first.
+    await Promise.all([...this.#held.values()].map((callId) => this.#deps.approvals?.withdraw(callId, `the session closed while the call waited for approval: ${reason}`)?.catch(() => undefined) ?? Promise.resolve()));
     for (const state of this.#upstreams.values()) {
       for (const forward of [...state.pending.values()]) forward.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Session closed: ${reason}`));
     }
