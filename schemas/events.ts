@@ -68,6 +68,8 @@ const dataSchemas = {
       transport: z.enum(['streamable-http', 'sse', 'stdio']),
       endpoint: z.string(),
       upstreams: z.array(z.string()).readonly(),
+      /** The virtual server the session was opened on (`/servers/<name>/…`), when it was one. */
+      virtualServer: z.string().optional(),
       remoteAddress: z.string().optional(),
       userAgent: z.string().optional(),
     })

@@ -23,6 +23,8 @@ import type { DownstreamPort, Scope, SessionDeps } from '../session/session.ts';
 import { jsonRpcProblem, SUPPORTED_PROTOCOL_VERSIONS } from '../session/protocol.ts';
 import type { JSONRPCMessage } from '../session/protocol.ts';
 import { NativePosts } from './streamable-post.ts';
+import { compileBundle } from '../session/virtual-servers.ts';
+import type { VirtualBundle } from '../session/virtual-servers.ts';
 
 export interface HttpServerDeps {
   readonly config: AttestConfig;
@@ -173,9 +175,18 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     }),
   );
 
+  // Compiled once per virtual server config object (a reload brings new objects).
+  const bundles = new WeakMap<object, VirtualBundle>();
   function scopeFor(server: string | undefined): Scope {
-    if (server === undefined) return { kind: 'aggregate', upstreams: Object.keys(config.upstreams) };
-    if (config.upstreams[server] === undefined) throw new GatewayError('ATTEST_UNKNOWN_SERVER', `No upstream server named "${server}" (configured: ${Object.keys(config.upstreams).join(', ')})`);
+    const { upstreams, virtualServers = {} } = config;
+    if (server === undefined) return { kind: 'aggregate', upstreams: Object.keys(upstreams) };
+    const virtual = Object.hasOwn(virtualServers, server) ? virtualServers[server] : undefined;
+    if (virtual !== undefined) {
+      let bundle = bundles.get(virtual);
+      if (bundle === undefined) bundles.set(virtual, (bundle = compileBundle(server, virtual, Object.keys(upstreams))));
+      return { kind: 'virtual', upstreams: bundle.upstreams, bundle };
+    }
+    if (!Object.hasOwn(upstreams, server)) throw new GatewayError('ATTEST_UNKNOWN_SERVER', `No upstream or virtual server named "${server}" (configured: ${[...Object.keys(upstreams), ...Object.keys(virtualServers)].join(', ')})`);
     return { kind: 'single', upstream: server };
   }
 
