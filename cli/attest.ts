@@ -29,9 +29,11 @@ function requireConfig(values: Record<string, string | boolean | undefined>): Re
 class UsageError extends Error {}
 
 function untilSignal(): Promise<string> {
+  // `on`, not `once`: the upstream reaper (gateway/upstreams/reaper.ts) stays out of the way only
+  // while another listener exists; with `once` it saw none, SIGKILLed the upstreams and re-raised.
   return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.on('SIGINT', () => resolve('SIGINT'));
+    process.on('SIGTERM', () => resolve('SIGTERM'));
   });
 }
 
