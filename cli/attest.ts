@@ -10,6 +10,7 @@ import type { AttestEvent } from '#schemas';
 import { openEventLogReader, verifyEventLog } from '#eventlog';
 import { createLogger, generateApiKey, GATEWAY_VERSION, hashApiKey, serveStdio, startGateway } from '#gateway';
 import { loadConfigFile } from './config-file.ts';
+import { reloadOnHangup } from './reload-signal.ts';
 
 interface Command {
   readonly summary: string;
@@ -50,10 +51,13 @@ async function runGateway(values: Record<string, string | boolean | undefined>, 
   }
   const port = typeof values['port'] === 'string' ? Number(values['port']) : undefined;
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError(`--port must be an integer 0-65535, got "${String(values['port'])}"`);
-  const gateway = await startGateway(loaded.config, { logger, configHash: loaded.configHash, ...(port !== undefined && { port }), ...(typeof values['host'] === 'string' && { host: values['host'] }) });
+  const hangup = reloadOnHangup(logger);
+  const gateway = await startGateway(loaded.config, { logger, configHash: loaded.configHash, reloadFrom: () => loadConfigFile(loaded.file), ...(port !== undefined && { port }), ...(typeof values['host'] === 'string' && { host: values['host'] }) });
   // One line on stdout for scripts and tests that start the gateway and wait for it.
   process.stdout.write(`attest ${what} listening on ${gateway.url} (aggregate endpoint ${gateway.url}/mcp)\n`);
+  hangup.attach(gateway);
   const signal = await signalled;
+  hangup.detach();
   await gateway.close(`received ${signal}`);
   return 0;
 }

@@ -165,6 +165,31 @@ const dataSchemas = {
     .object({ instance: z.string(), version: z.string(), configHash: DigestSchema, policyHash: DigestSchema.optional(), upstreams: z.array(z.string()).readonly() })
     .strict(),
   GatewayStopped: z.object({ instance: z.string(), reason: z.string() }).strict(),
+  /** A reloaded config (SIGHUP or the admin API) was validated and is now in force for new decisions. */
+  ConfigApplied: z
+    .object({
+      instance: z.string(),
+      trigger: z.enum(['signal', 'admin']),
+      configHash: DigestSchema,
+      previousConfigHash: DigestSchema,
+      policyHash: DigestSchema.optional(),
+      previousPolicyHash: DigestSchema.optional(),
+      /** Top-level sections whose content changed (e.g. `policy`, `auth`, `upstreams`, `gateway.allowedOrigins`). */
+      changed: z.array(z.string()).readonly(),
+      upstreamsAdded: z.array(z.string()).readonly(),
+      upstreamsRemoved: z.array(z.string()).readonly(),
+    })
+    .strict(),
+  /** A reload was refused; the config in force is unchanged. `issues` name key paths, never secret values. */
+  ConfigRejected: z
+    .object({
+      instance: z.string(),
+      trigger: z.enum(['signal', 'admin']),
+      configHash: DigestSchema.optional(),
+      currentConfigHash: DigestSchema,
+      issues: z.array(z.string()).readonly(),
+    })
+    .strict(),
 } as const;
 
 export type EventType = keyof typeof dataSchemas;

@@ -23,13 +23,19 @@ import type { DownstreamPort, Scope, SessionDeps } from '../session/session.ts';
 import { jsonRpcProblem, SUPPORTED_PROTOCOL_VERSIONS } from '../session/protocol.ts';
 import type { JSONRPCMessage } from '../session/protocol.ts';
 import { NativePosts } from './streamable-post.ts';
+import { registerConfigAdmin } from './admin-config.ts';
+import type { ReloadOutcome } from '../reload.ts';
 import { compileBundle } from '../session/virtual-servers.ts';
 import type { VirtualBundle } from '../session/virtual-servers.ts';
 
 export interface HttpServerDeps {
+  /** Read per request where a reload may change it (origins, hosts, servers); the rest is bound at start. */
   readonly config: AttestConfig;
   readonly recorder: Recorder;
+  /** Read per request: a reload swaps the instance. */
   readonly keys: ApiKeyStore;
+  /** Hot reload (POST /admin/v1/config/reload); absent → the route answers ATTEST_RELOAD_UNAVAILABLE. */
+  readonly reload?: (actor: Principal) => Promise<ReloadOutcome>;
   readonly sessionDeps: SessionDeps;
   readonly logger: Logger;
   readonly sessions: SessionRegistry;
@@ -79,10 +85,10 @@ function hostnameOf(hostHeader: string): string {
 }
 
 export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
-  const { config, recorder, keys, logger, sessions } = deps;
+  // `config` is the config at start, for what cannot change live (gateway/reload.ts RESTART_ONLY); `deps.config` is the one in force.
+  const { config, recorder, logger, sessions } = deps;
   const systemContext = { tenant: SYSTEM_PRINCIPAL.tenant, stream: `system-${config.gateway.instance}`, actor: SYSTEM_PRINCIPAL };
   const boundToLoopback = LOOPBACK_HOSTS.has(config.gateway.host);
-  const allowedHosts = config.gateway.allowedHosts === undefined ? (boundToLoopback ? LOOPBACK_HOSTS : undefined) : new Set(config.gateway.allowedHosts);
 
   const app = Fastify({ bodyLimit: config.gateway.maxBodyBytes, logger: false, return503OnClosing: true, forceCloseConnections: true });
 
@@ -146,9 +152,10 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
   // Host and Origin first (DNS rebinding), then the key: nothing else runs for a stranger.
   app.addHook('onRequest', async (request) => {
     if (request.url === '/healthz') return;
-    if (allowedHosts !== undefined) {
+    const live = deps.config.gateway;
+    if (live.allowedHosts !== undefined || boundToLoopback) {
       const host = hostnameOf(request.headers.host ?? '');
-      if (!allowedHosts.has(host)) throw new GatewayError('ATTEST_ORIGIN_FORBIDDEN', `Host "${host}" not allowed (DNS-rebinding protection; see gateway.allowedHosts)`);
+      if (live.allowedHosts === undefined ? !LOOPBACK_HOSTS.has(host) : !live.allowedHosts.includes(host)) throw new GatewayError('ATTEST_ORIGIN_FORBIDDEN', `Host "${host}" not allowed (DNS-rebinding protection; see gateway.allowedHosts)`);
     }
     const origin = request.headers.origin;
     if (origin !== undefined) {
@@ -158,10 +165,10 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
       } catch {
         throw new GatewayError('ATTEST_ORIGIN_FORBIDDEN', `Origin "${origin}" is not a valid origin`);
       }
-      const allowed = config.gateway.allowedOrigins.includes(origin) || (boundToLoopback && LOOPBACK_HOSTS.has(originHost.startsWith('[') || !originHost.includes(':') ? originHost : `[${originHost}]`));
+      const allowed = live.allowedOrigins.includes(origin) || (boundToLoopback && LOOPBACK_HOSTS.has(originHost.startsWith('[') || !originHost.includes(':') ? originHost : `[${originHost}]`));
       if (!allowed) throw new GatewayError('ATTEST_ORIGIN_FORBIDDEN', `Origin "${origin}" not allowed (see gateway.allowedOrigins)`);
     }
-    request.attestAuth = keys.authenticateHeader(request.headers.authorization);
+    request.attestAuth = deps.keys.authenticateHeader(request.headers.authorization);
   });
 
   app.get(
@@ -178,7 +185,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
   // Compiled once per virtual server config object (a reload brings new objects).
   const bundles = new WeakMap<object, VirtualBundle>();
   function scopeFor(server: string | undefined): Scope {
-    const { upstreams, virtualServers = {} } = config;
+    const { upstreams, virtualServers = {} } = deps.config;
     if (server === undefined) return { kind: 'aggregate', upstreams: Object.keys(upstreams) };
     const virtual = Object.hasOwn(virtualServers, server) ? virtualServers[server] : undefined;
     if (virtual !== undefined) {
@@ -340,5 +347,6 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     app.post(`${prefix}/messages`, legacyMessage);
   }
 
+  registerConfigAdmin(app, deps.reload);
   return app;
 }
