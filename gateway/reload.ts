@@ -75,6 +75,8 @@ export function changedSections(from: AttestConfig, to: AttestConfig): string[] 
 function issuesOf(error: unknown): string[] {
   if (error instanceof ConfigError) {
     const lines = error.message.split('\n');
+    // A YAML error goes on with an excerpt of the file: keep the line and column, not the text.
+    if (lines[0]?.includes('is not valid YAML') === true) return [lines[0]];
     return lines[0] === 'invalid config:' ? lines.slice(1) : lines;
   }
   if (error instanceof PolicyError) return error.message.split('\n').map((line) => `policy: ${line}`);

@@ -115,6 +115,7 @@ describe('config hot reload via the admin API', () => {
       assert.equal(error.code, -32040);
       assert.equal(error.data.errorCode, 'ATTEST_CONFIG_REJECTED');
       assert.ok(error.data.issues.some((issue) => attempt.issue.test(issue)), `${attempt.name}: ${error.data.issues.join(' | ')}`);
+      assert.ok(!error.data.issues.join('\n').includes('[unclosed'), 'issues name places, they do not copy the file');
       await echoAllowed(10 + i);
     }
     const late = await rawPost(mcp, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'late', version: '0' } } }, { authorization: `Bearer ${LATE}` });
