@@ -12,6 +12,7 @@ import { createLogger, generateApiKey, GATEWAY_VERSION, hashApiKey, serveStdio, 
 import { loadConfigFile } from './config-file.ts';
 import { KEYS_ADMIN_ACTIONS, KEYS_OPTIONS, KEYS_USAGE, runKeysAdmin } from './keys.ts';
 import { approvalsCommand } from './approvals.ts';
+import { reloadOnHangup } from './reload-signal.ts';
 
 interface Command {
   readonly summary: string;
@@ -31,9 +32,11 @@ function requireConfig(values: Record<string, string | boolean | undefined>): Re
 class UsageError extends Error {}
 
 function untilSignal(): Promise<string> {
+  // `on`, not `once`: the upstream reaper (gateway/upstreams/reaper.ts) stays out of the way only
+  // while another listener exists; with `once` it saw none, SIGKILLed the upstreams and re-raised.
   return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.on('SIGINT', () => resolve('SIGINT'));
+    process.on('SIGTERM', () => resolve('SIGTERM'));
   });
 }
 
@@ -50,10 +53,13 @@ async function runGateway(values: Record<string, string | boolean | undefined>, 
   }
   const port = typeof values['port'] === 'string' ? Number(values['port']) : undefined;
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError(`--port must be an integer 0-65535, got "${String(values['port'])}"`);
-  const gateway = await startGateway(loaded.config, { logger, configHash: loaded.configHash, ...(port !== undefined && { port }), ...(typeof values['host'] === 'string' && { host: values['host'] }) });
+  const hangup = reloadOnHangup(logger);
+  const gateway = await startGateway(loaded.config, { logger, configHash: loaded.configHash, reloadFrom: () => loadConfigFile(loaded.file), ...(port !== undefined && { port }), ...(typeof values['host'] === 'string' && { host: values['host'] }) });
   // One line on stdout for scripts and tests that start the gateway and wait for it.
   process.stdout.write(`attest ${what} listening on ${gateway.url} (aggregate endpoint ${gateway.url}/mcp)\n`);
+  hangup.attach(gateway);
   const signal = await signalled;
+  hangup.detach();
   await gateway.close(`received ${signal}`);
   return 0;
 }

@@ -3,11 +3,11 @@
  * `startGateway` is what `attest gateway` / `attest start` run and what tests start in-process.
  */
 import { parseConfig, SYSTEM_PRINCIPAL } from '#schemas';
-import type { AttestConfig, AttestConfigInput } from '#schemas';
+import type { AttestConfig, AttestConfigInput, ParsedConfig, Principal } from '#schemas';
 import { openEventLog } from '#eventlog';
 import type { EventLog } from '#eventlog';
-import { ApiKeyStore } from './auth/api-keys.ts';
-import { JwtVerifier } from './auth/jwt.ts';
+import type { ApiKeyStore } from './auth/api-keys.ts';
+import { keyStoreFor } from './auth/key-store.ts';
 import { buildHttpServer, SessionRegistry } from './http/server.ts';
 import { createLogger } from './logger.ts';
 import type { Logger } from './logger.ts';
@@ -18,6 +18,9 @@ import { createUpstreamLink } from './upstreams/link.ts';
 import { Governance } from './governance.ts';
 import { ApprovalBroker } from './approvals/broker.ts';
 import { expireDanglingApprovals } from './approvals/dangling.ts';
+import { LiveConfig } from './live-config.ts';
+import { ConfigReloader } from './reload.ts';
+import type { ReloadOutcome, ReloadTrigger } from './reload.ts';
 import { GATEWAY_VERSION } from './version.ts';
 
 export interface GatewayOptions {
@@ -33,6 +36,8 @@ export interface GatewayOptions {
   readonly configHash?: string;
   /** Benchmarks only (the recording-off reference): wraps the opened log. Reachable from neither the config nor the CLI. */
   readonly wrapLog?: (log: EventLog) => EventLog;
+  /** Re-reads the config for a hot reload (SIGHUP, POST /admin/v1/config/reload); the CLI passes its file loader. Absent → reloads are refused. */
+  readonly reloadFrom?: () => ParsedConfig;
 }
 
 export interface Gateway {
@@ -40,6 +45,8 @@ export interface Gateway {
   readonly url: string;
   readonly config: AttestConfig;
   readonly log: EventLog;
+  /** Re-reads and applies the config (gateway/reload.ts); a refusal is an outcome, the config in force unchanged. */
+  reload(trigger: ReloadTrigger, actor?: Principal): Promise<ReloadOutcome>;
   close(reason?: string): Promise<void>;
 }
 
@@ -52,6 +59,9 @@ export interface GatewayCore {
   readonly logger: Logger;
   readonly sessionDeps: SessionDeps;
   readonly systemContext: { readonly tenant: string; readonly stream: string; readonly actor: typeof SYSTEM_PRINCIPAL };
+  /** What a reload swaps; `config`, `keys` and `sessionDeps` read through it. */
+  readonly live: LiveConfig;
+  readonly reloader: ConfigReloader;
   close(reason: string): Promise<void>;
 }
 
@@ -80,7 +90,8 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     await log.close();
     throw error;
   }
-  const keys = new ApiKeyStore(config.auth.keys, { jwt: config.auth.jwt === undefined ? undefined : new JwtVerifier(config.auth.jwt) });
+  const keys = keyStoreFor(config);
+  const live = new LiveConfig({ config, configHash, keys, governance });
   try {
     await keys.rebuild(log);
     await governance?.rebuild(log);
@@ -88,26 +99,40 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     await log.close();
     throw error;
   }
+  // Keys, upstreams and governance are read per decision through `live`, so a reload swaps them for new decisions only.
   const sessionDeps: SessionDeps = {
     recorder,
-    keys,
-    upstreams: config.upstreams,
+    get keys() {
+      return live.current.keys;
+    },
+    get upstreams() {
+      return live.current.config.upstreams;
+    },
     // `command: node` means the Node that runs the gateway (the machine's default may be older).
     createLink: (name, upstreamConfig) =>
       createUpstreamLink(name, upstreamConfig.transport === 'stdio' && upstreamConfig.command === 'node' ? { ...upstreamConfig, command: process.execPath } : upstreamConfig, { logger }),
     logger,
     version: GATEWAY_VERSION,
-    governance,
+    get governance() {
+      return live.current.governance;
+    },
   };
+  const reloader = new ConfigReloader({ live, recorder, log, systemContext, logger, load: options.reloadFrom });
   let closed = false;
   return {
-    config,
+    get config() {
+      return live.current.config;
+    },
     log,
     recorder,
-    keys,
+    get keys() {
+      return live.current.keys;
+    },
     logger,
     sessionDeps,
     systemContext,
+    live,
+    reloader,
     async close(reason) {
       if (closed) return;
       closed = true;
@@ -123,7 +148,37 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
   const sessions = new SessionRegistry();
   // Held calls wait here for a decision through the approvals API (HTTP only: stdio has no such API).
   const approvals = new ApprovalBroker(config.gateway.instance, () => (core.sessionDeps.governance?.policy.rules ?? []).flatMap((rule) => rule.approval?.approverRoles ?? []));
-  const app = buildHttpServer({ config, recorder: core.recorder, keys: core.keys, sessionDeps: { ...core.sessionDeps, approvals }, logger, sessions });
+  const shared = core.sessionDeps;
+  // Not a spread: keys, upstreams and governance are getters a reload swaps behind.
+  const sessionDeps: SessionDeps = {
+    recorder: shared.recorder,
+    createLink: shared.createLink,
+    logger: shared.logger,
+    version: shared.version,
+    get keys() {
+      return shared.keys;
+    },
+    get upstreams() {
+      return shared.upstreams;
+    },
+    get governance() {
+      return shared.governance;
+    },
+    approvals,
+  };
+  const app = buildHttpServer({
+    get config() {
+      return core.config;
+    },
+    recorder: core.recorder,
+    get keys() {
+      return core.keys;
+    },
+    sessionDeps,
+    logger,
+    sessions,
+    reload: (actor) => core.reloader.reload('admin', actor),
+  });
   const host = options.host ?? config.gateway.host;
   const port = options.port ?? config.gateway.port;
   try {
@@ -138,7 +193,7 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
   logger.info({ url, upstreams: Object.keys(config.upstreams), log: config.log.backend }, 'attest gateway listening');
 
   const sweeper = setInterval(() => {
-    const cutoff = Date.now() - config.gateway.sessionIdleMs;
+    const cutoff = Date.now() - core.config.gateway.sessionIdleMs;
     for (const entry of sessions.values()) {
       if (entry.session.lastActivity < cutoff) {
         sessions.delete(entry.session.id);
@@ -150,8 +205,11 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
   let closing: Promise<void> | undefined;
   return {
     url,
-    config,
+    get config() {
+      return core.config;
+    },
     log: core.log,
+    reload: (trigger, actor) => core.reloader.reload(trigger, actor),
     close(reason = 'shutdown') {
       closing ??= (async () => {
         clearInterval(sweeper);

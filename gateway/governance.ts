@@ -25,6 +25,8 @@ export class Governance {
   readonly policy: CompiledPolicy;
   readonly #costs: CostModel;
   #state: EnforcementState;
+  /** Config reload (gateway/reload.ts): told of every charge while set, so a successor can replay what its rebuild did not read. */
+  onCharge: ((meter: MeteredCall, decision: EventDraft) => void) | undefined;
 
   constructor(bundle: NonNullable<AttestConfig['policy']>) {
     this.policy = compilePolicy(bundle);
@@ -37,9 +39,12 @@ export class Governance {
   }
 
   /** Enforcement state from the log: a restart never resets a budget, a window or a loop count. */
-  async rebuild(log: EventLog): Promise<void> {
+  async rebuild(log: EventLog, seenDecisions?: Set<string>): Promise<void> {
     const rebuilder = new LimitsRebuilder(this.policy.limits);
-    for await (const { event } of log.read()) rebuilder.push(event);
+    for await (const { event } of log.read()) {
+      rebuilder.push(event);
+      if (event.type === 'DecisionMade') seenDecisions?.add(event.id);
+    }
     this.#state = rebuilder.state;
   }
 
@@ -81,6 +86,7 @@ export class Governance {
    */
   charge(meter: MeteredCall, decision: EventDraft): void {
     evolveLimits(this.#state, this.policy.limits, { ...meter, type: 'CallCounted', at: Date.parse(decision.occurredAt) });
+    this.onCharge?.(meter, decision);
   }
 
   /** The tools an agent may see: those a call with empty arguments would not be denied by a rule. */

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { PolicyBundleSchema } from './policy.ts';
 import { JwtAuthSchema, ResourceMetadataSchema, toolPattern } from './identity.ts';
+import { VirtualServerSchema, virtualServerIssues } from './virtual-servers.ts';
 
 const upstreamName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/, 'letters, digits, "_" and "-", starting with a letter or digit').refine((s) => !s.includes('__'), 'must not contain "__" (the namespace separator)');
 const durationMs = z.number().int().positive();
@@ -173,8 +174,13 @@ export const ConfigSchema = z
      */
     policy: PolicyBundleSchema.optional(),
     upstreams: z.record(upstreamName, UpstreamSchema).refine((u) => Object.keys(u).length > 0, 'at least one upstream is required'),
+    /** Named bundles of upstream tools served at `/servers/<name>/mcp` (schemas/virtual-servers.ts, docs/configuration.md). */
+    virtualServers: z.record(upstreamName, VirtualServerSchema).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    for (const issue of virtualServerIssues(config.virtualServers, Object.keys(config.upstreams))) ctx.addIssue({ code: 'custom', ...issue });
+  });
 
 export type AttestConfig = z.infer<typeof ConfigSchema>;
 export type AttestConfigInput = z.input<typeof ConfigSchema>;

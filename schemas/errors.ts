@@ -47,6 +47,8 @@ export const GATEWAY_ERRORS = Object.freeze({
   ATTEST_NOT_INITIALIZED: { jsonrpc: JSONRPC.INVALID_REQUEST, http: 400, message: 'Session not initialized' },
   ATTEST_RESULT_NOT_RECORDED: { jsonrpc: -32014, http: 503, message: 'The upstream answered but the audit log could not record the result, so it is withheld' },
   ATTEST_INTERNAL: { jsonrpc: JSONRPC.INTERNAL_ERROR, http: 500, message: 'Internal gateway error' },
+  ATTEST_CONFIG_REJECTED: { jsonrpc: -32040, http: 422, message: 'Config reload rejected; the config in force is unchanged' },
+  ATTEST_RELOAD_UNAVAILABLE: { jsonrpc: -32041, http: 409, message: 'This gateway cannot reload its config (started without a config file)' },
 });
 export type GatewayErrorCode = keyof typeof GATEWAY_ERRORS;
 

@@ -68,6 +68,8 @@ const dataSchemas = {
       transport: z.enum(['streamable-http', 'sse', 'stdio']),
       endpoint: z.string(),
       upstreams: z.array(z.string()).readonly(),
+      /** The virtual server the session was opened on (`/servers/<name>/…`), when it was one. */
+      virtualServer: z.string().optional(),
       remoteAddress: z.string().optional(),
       userAgent: z.string().optional(),
     })
@@ -217,6 +219,31 @@ const dataSchemas = {
   ApprovalExpired: z.object({ reason: z.string(), expiresAt: z.string() }).strict(),
   /** The agent cancelled the call or its session ended while it waited. */
   ApprovalWithdrawn: z.object({ reason: z.string() }).strict(),
+  /** A reloaded config (SIGHUP or the admin API) was validated and is now in force for new decisions. */
+  ConfigApplied: z
+    .object({
+      instance: z.string(),
+      trigger: z.enum(['signal', 'admin']),
+      configHash: DigestSchema,
+      previousConfigHash: DigestSchema,
+      policyHash: DigestSchema.optional(),
+      previousPolicyHash: DigestSchema.optional(),
+      /** Top-level sections whose content changed (e.g. `policy`, `auth`, `upstreams`, `gateway.allowedOrigins`). */
+      changed: z.array(z.string()).readonly(),
+      upstreamsAdded: z.array(z.string()).readonly(),
+      upstreamsRemoved: z.array(z.string()).readonly(),
+    })
+    .strict(),
+  /** A reload was refused; the config in force is unchanged. `issues` name key paths, never secret values. */
+  ConfigRejected: z
+    .object({
+      instance: z.string(),
+      trigger: z.enum(['signal', 'admin']),
+      configHash: DigestSchema.optional(),
+      currentConfigHash: DigestSchema,
+      issues: z.array(z.string()).readonly(),
+    })
+    .strict(),
 } as const;
 
 export type EventType = keyof typeof dataSchemas;

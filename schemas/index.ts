@@ -15,6 +15,8 @@ export type { ApiKeyConfig, AttestConfig, FileLogConfig, KafkaLogConfig, Kurrent
 export { JwtAuthSchema, ResourceMetadataSchema } from './identity.ts';
 export type { JwtAuthConfig, ResourceMetadataConfig } from './identity.ts';
 export { formatConfigIssues } from './issues.ts';
+export { VirtualServerSchema, globToRegExp, upstreamsOfPattern, virtualServerIssues } from './virtual-servers.ts';
+export type { VirtualServerConfig } from './virtual-servers.ts';
 export { ConfigError, parseConfig, resolveEnvRefs } from './config-parse.ts';
 export type { ParsedConfig } from './config-parse.ts';
 export { GATEWAY_ERRORS, GatewayError, JSONRPC } from './errors.ts';

@@ -53,13 +53,14 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
 }
 
 export function registerAdminKeys(app: FastifyInstance, deps: AdminKeysDeps): void {
-  const { config, recorder, keys, sessions, logger } = deps;
+  // `deps.keys` is read at each use: a config reload swaps the store (rebuilt from the log).
+  const { config, recorder, sessions, logger } = deps;
   const stream = `system-${config.gateway.instance}`;
   /** Ids being issued right now (recorded, not yet applied), so two requests cannot take one id. */
   const issuing = new Set<string>();
 
   function show(id: string): KeyView {
-    const view = keys.view(id);
+    const view = deps.keys.view(id);
     if (view === undefined) throw new GatewayError('ATTEST_NOT_FOUND', `No key with id "${id}"`, { keyId: id });
     return view;
   }
@@ -67,7 +68,7 @@ export function registerAdminKeys(app: FastifyInstance, deps: AdminKeysDeps): vo
   async function revoke(admin: Principal, data: { scope: 'key' | 'team' | 'tenant'; tenant: string; team?: string; keyId?: string; keyIds: string[]; reason?: string }): Promise<string[]> {
     const event: EventDraft = draft({ tenant: data.tenant, stream, actor: admin }, 'KeyRevoked', data);
     await recorder.record([event]);
-    keys.apply(event);
+    deps.keys.apply(event);
     // The revocation is in force from here (the next request is refused); its open sessions end before the admin hears back.
     const credentials = new Set(data.keyIds.map((id) => `key:${id}`));
     const closing: Promise<void>[] = [];
@@ -84,7 +85,7 @@ export function registerAdminKeys(app: FastifyInstance, deps: AdminKeysDeps): vo
     const admin = requireAdmin(request);
     const body = parse(IssueRequestSchema, request.body, 'key request');
     const id = body.id ?? `vk_${randomBytes(12).toString('base64url')}`;
-    if (keys.hasId(id) || issuing.has(id)) throw new GatewayError('ATTEST_INVALID_REQUEST', `Key id "${id}" is taken: it exists or existed, and key ids are never reused`, { keyId: id });
+    if (deps.keys.hasId(id) || issuing.has(id)) throw new GatewayError('ATTEST_INVALID_REQUEST', `Key id "${id}" is taken: it exists or existed, and key ids are never reused`, { keyId: id });
     const expiresAt = body.expiresAt ?? (body.ttlSeconds === undefined ? undefined : new Date(Date.now() + body.ttlSeconds * 1000).toISOString());
     if (expiresAt !== undefined && Date.parse(expiresAt) <= Date.now()) throw new GatewayError('ATTEST_INVALID_REQUEST', `expiresAt ${expiresAt} is in the past`);
     const key = generateApiKey();
@@ -105,7 +106,7 @@ export function registerAdminKeys(app: FastifyInstance, deps: AdminKeysDeps): vo
     } finally {
       issuing.delete(id);
     }
-    keys.apply(event);
+    deps.keys.apply(event);
     reply.code(201);
     // The only time the key is shown.
     return { key, ...show(id) };
@@ -114,7 +115,7 @@ export function registerAdminKeys(app: FastifyInstance, deps: AdminKeysDeps): vo
   app.get(`${ADMIN_PREFIX}/keys`, async (request: FastifyRequest) => {
     requireAdmin(request);
     const query = parse(ListQuerySchema, request.query, 'query');
-    return { keys: keys.list(query) };
+    return { keys: deps.keys.list(query) };
   });
 
   app.get<{ Params: { id: string } }>(`${ADMIN_PREFIX}/keys/:id`, async (request) => {
@@ -135,7 +136,7 @@ export function registerAdminKeys(app: FastifyInstance, deps: AdminKeysDeps): vo
   app.post(`${ADMIN_PREFIX}/keys/revoke`, async (request) => {
     const admin = requireAdmin(request);
     const body = parse(RevokeScopeSchema, request.body, 'revocation');
-    const keyIds = keys.activeIdsUnder(body.tenant, body.team);
+    const keyIds = deps.keys.activeIdsUnder(body.tenant, body.team);
     const revoked = await revoke(admin, { scope: body.team === undefined ? 'tenant' : 'team', tenant: body.tenant, ...(body.team !== undefined && { team: body.team }), keyIds, ...(body.reason !== undefined && { reason: body.reason }) });
     return { revoked };
   });

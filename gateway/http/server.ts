@@ -26,11 +26,19 @@ import { NativePosts } from './streamable-post.ts';
 import { bearerChallenge, isResourceMetadataPath, registerResourceMetadata } from './resource-metadata.ts';
 import { registerAdminKeys } from './admin-keys.ts';
 import { registerApprovalRoutes } from './admin-approvals.ts';
+import { registerConfigAdmin } from './admin-config.ts';
+import type { ReloadOutcome } from '../reload.ts';
+import { compileBundle } from '../session/virtual-servers.ts';
+import type { VirtualBundle } from '../session/virtual-servers.ts';
 
 export interface HttpServerDeps {
+  /** Read per request where a reload may change it (origins, hosts, servers); the rest is bound at start. */
   readonly config: AttestConfig;
   readonly recorder: Recorder;
+  /** Read per request: a reload swaps the instance. */
   readonly keys: ApiKeyStore;
+  /** Hot reload (POST /admin/v1/config/reload); absent → the route answers ATTEST_RELOAD_UNAVAILABLE. */
+  readonly reload?: (actor: Principal) => Promise<ReloadOutcome>;
   readonly sessionDeps: SessionDeps;
   readonly logger: Logger;
   readonly sessions: SessionRegistry;
@@ -81,10 +89,10 @@ function hostnameOf(hostHeader: string): string {
 }
 
 export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
-  const { config, recorder, keys, logger, sessions } = deps;
+  // `config` is the config at start, for what cannot change live (gateway/reload.ts RESTART_ONLY); `deps.config` is the one in force.
+  const { config, recorder, logger, sessions } = deps;
   const systemContext = { tenant: SYSTEM_PRINCIPAL.tenant, stream: `system-${config.gateway.instance}`, actor: SYSTEM_PRINCIPAL };
   const boundToLoopback = LOOPBACK_HOSTS.has(config.gateway.host);
-  const allowedHosts = config.gateway.allowedHosts === undefined ? (boundToLoopback ? LOOPBACK_HOSTS : undefined) : new Set(config.gateway.allowedHosts);
 
   const app = Fastify({ bodyLimit: config.gateway.maxBodyBytes, logger: false, return503OnClosing: true, forceCloseConnections: true });
 
@@ -149,9 +157,10 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
   app.addHook('onRequest', async (request) => {
     if (request.url === '/healthz') return;
     const isPublic = isResourceMetadataPath(request.url);
-    if (allowedHosts !== undefined) {
+    const live = deps.config.gateway;
+    if (live.allowedHosts !== undefined || boundToLoopback) {
       const host = hostnameOf(request.headers.host ?? '');
-      if (!allowedHosts.has(host)) throw new GatewayError('ATTEST_ORIGIN_FORBIDDEN', `Host "${host}" not allowed (DNS-rebinding protection; see gateway.allowedHosts)`);
+      if (live.allowedHosts === undefined ? !LOOPBACK_HOSTS.has(host) : !live.allowedHosts.includes(host)) throw new GatewayError('ATTEST_ORIGIN_FORBIDDEN', `Host "${host}" not allowed (DNS-rebinding protection; see gateway.allowedHosts)`);
     }
     const origin = request.headers.origin;
     if (origin !== undefined && !isPublic) {
@@ -161,11 +170,11 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
       } catch {
         throw new GatewayError('ATTEST_ORIGIN_FORBIDDEN', `Origin "${origin}" is not a valid origin`);
       }
-      const allowed = config.gateway.allowedOrigins.includes(origin) || (boundToLoopback && LOOPBACK_HOSTS.has(originHost.startsWith('[') || !originHost.includes(':') ? originHost : `[${originHost}]`));
+      const allowed = live.allowedOrigins.includes(origin) || (boundToLoopback && LOOPBACK_HOSTS.has(originHost.startsWith('[') || !originHost.includes(':') ? originHost : `[${originHost}]`));
       if (!allowed) throw new GatewayError('ATTEST_ORIGIN_FORBIDDEN', `Origin "${origin}" not allowed (see gateway.allowedOrigins)`);
     }
     if (isPublic) return;
-    request.attestAuth = await keys.authenticateBearer(request.headers.authorization);
+    request.attestAuth = await deps.keys.authenticateBearer(request.headers.authorization);
   });
   registerResourceMetadata(app, config);
   registerAdminKeys(app, deps);
@@ -183,9 +192,18 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
 
   if (deps.sessionDeps.approvals !== undefined) registerApprovalRoutes(app, deps.sessionDeps.approvals);
 
+  // Compiled once per virtual server config object (a reload brings new objects).
+  const bundles = new WeakMap<object, VirtualBundle>();
   function scopeFor(server: string | undefined): Scope {
-    if (server === undefined) return { kind: 'aggregate', upstreams: Object.keys(config.upstreams) };
-    if (config.upstreams[server] === undefined) throw new GatewayError('ATTEST_UNKNOWN_SERVER', `No upstream server named "${server}" (configured: ${Object.keys(config.upstreams).join(', ')})`);
+    const { upstreams, virtualServers = {} } = deps.config;
+    if (server === undefined) return { kind: 'aggregate', upstreams: Object.keys(upstreams) };
+    const virtual = Object.hasOwn(virtualServers, server) ? virtualServers[server] : undefined;
+    if (virtual !== undefined) {
+      let bundle = bundles.get(virtual);
+      if (bundle === undefined) bundles.set(virtual, (bundle = compileBundle(server, virtual, Object.keys(upstreams))));
+      return { kind: 'virtual', upstreams: bundle.upstreams, bundle };
+    }
+    if (!Object.hasOwn(upstreams, server)) throw new GatewayError('ATTEST_UNKNOWN_SERVER', `No upstream or virtual server named "${server}" (configured: ${[...Object.keys(upstreams), ...Object.keys(virtualServers)].join(', ')})`);
     return { kind: 'single', upstream: server };
   }
 
@@ -339,5 +357,6 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     app.post(`${prefix}/messages`, legacyMessage);
   }
 
+  registerConfigAdmin(app, deps.reload);
   return app;
 }

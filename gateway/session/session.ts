@@ -23,8 +23,13 @@ import { isNotification, isRequest, isResponse, negotiateProtocolVersion, params
 import type { JSONRPCMessage, JsonObject, JsonRpcId, RpcError, RpcNotification, RpcRequest, RpcResponse } from './protocol.ts';
 import { qualify, ResourceDirectory, unqualify } from './routing.ts';
 import { InputSchemas } from './input-schemas.ts';
+import type { BundleKind, VirtualBundle } from './virtual-servers.ts';
 
-export type Scope = { readonly kind: 'aggregate'; readonly upstreams: readonly string[] } | { readonly kind: 'single'; readonly upstream: string };
+export type Scope =
+  | { readonly kind: 'aggregate'; readonly upstreams: readonly string[] }
+  | { readonly kind: 'single'; readonly upstream: string }
+  /** A virtual server: the aggregate endpoint narrowed to a bundle (virtual-servers.ts). */
+  | { readonly kind: 'virtual'; readonly upstreams: readonly string[]; readonly bundle: VirtualBundle };
 
 /** The downstream side as the session sees it: the SDK transport's send, with the request a message belongs to. */
 export interface DownstreamPort {
@@ -199,6 +204,7 @@ export class GatewaySession {
         transport: this.init.transport,
         endpoint: this.init.endpoint,
         upstreams: [...this.#upstreams.keys()],
+        ...(this.init.scope.kind === 'virtual' && { virtualServer: this.init.scope.bundle.name }),
         ...(this.init.remoteAddress !== undefined && { remoteAddress: this.init.remoteAddress }),
         ...(this.init.userAgent !== undefined && { userAgent: this.init.userAgent }),
       }),
@@ -340,6 +346,7 @@ export class GatewaySession {
         const qualified = String(params?.['name']);
         const parts = unqualify(qualified);
         const kind = method === 'tools/call' ? 'tool' : 'prompt';
+        if (!this.#bundled(kind, qualified)) return deny(new GatewayError(method === 'tools/call' ? 'ATTEST_UNKNOWN_TOOL' : 'ATTEST_INVALID_PARAMS', `Unknown ${kind}: "${qualified}" is not in ${this.#endpointName()}`), 'routing', 'virtual-server');
         if (parts === undefined || !this.#upstreams.has(parts.upstream)) {
           return deny(new GatewayError(method === 'tools/call' ? 'ATTEST_UNKNOWN_TOOL' : 'ATTEST_INVALID_PARAMS', `Unknown ${kind}: "${qualified}" (names on this endpoint are "<upstream>__<${kind}>"; upstreams: ${[...this.#upstreams.keys()].join(', ')})`), 'routing', 'namespace');
         }
@@ -358,6 +365,7 @@ export class GatewaySession {
       case 'resources/unsubscribe': {
         const uri = String(params?.['uri']);
         const owner = this.#resources.ownerOfUri(uri) ?? this.#soleUpstreamWith('resources');
+        if (!this.#bundled('resource', uri)) return deny(new GatewayError('ATTEST_UNKNOWN_RESOURCE', `Resource not found: "${uri}" is not in ${this.#endpointName()}`, { uri }), 'routing', 'virtual-server');
         if (owner === undefined) return deny(new GatewayError('ATTEST_UNKNOWN_RESOURCE', `Resource not found: no upstream lists "${uri}" (call resources/list or resources/templates/list first)`, { uri }), 'routing', 'resource-directory');
         const availability = this.#availability(owner);
         if (availability !== undefined) return { ...availability, upstream: owner, target: uri };
@@ -367,12 +375,14 @@ export class GatewaySession {
         const ref = asObject(params?.['ref']);
         if (ref['type'] === 'ref/prompt') {
           const parts = unqualify(String(ref['name']));
+          if (!this.#bundled('prompt', String(ref['name']))) return deny(new GatewayError('ATTEST_INVALID_PARAMS', `Unknown prompt: "${String(ref['name'])}" is not in ${this.#endpointName()}`), 'routing', 'virtual-server');
           if (parts === undefined || !this.#upstreams.has(parts.upstream)) return deny(new GatewayError('ATTEST_INVALID_PARAMS', `Unknown prompt: "${String(ref['name'])}"`), 'routing', 'namespace');
           const availability = this.#availability(parts.upstream);
           if (availability !== undefined) return { ...availability, upstream: parts.upstream };
           return { route: 'forward', upstream: parts.upstream, params: { ...params, ref: { ...ref, name: parts.name } }, target: parts.name, ruleId: 'passthrough', reason: `prompt of upstream "${parts.upstream}"` };
         }
         const uri = String(ref['uri']);
+        if (!this.#bundled('resource', uri)) return deny(new GatewayError('ATTEST_UNKNOWN_RESOURCE', `No resource template "${uri}" in ${this.#endpointName()}`), 'routing', 'virtual-server');
         const owner = this.#resources.ownerOfTemplate(uri) ?? this.#resources.ownerOfUri(uri) ?? this.#soleUpstreamWith('resources');
         if (owner === undefined) return deny(new GatewayError('ATTEST_UNKNOWN_RESOURCE', `No upstream lists the resource template "${uri}"`), 'routing', 'resource-directory');
         const availability = this.#availability(owner);
@@ -382,6 +392,15 @@ export class GatewaySession {
       default:
         return deny(new GatewayError('ATTEST_METHOD_NOT_FOUND', `Method not found: "${method}" is not served on the aggregate endpoint`), 'routing', 'method');
     }
+  }
+
+  /** Whether a name is served on this endpoint: always, unless the session is on a virtual server. */
+  #bundled(kind: BundleKind, name: string): boolean {
+    return this.init.scope.kind !== 'virtual' || this.init.scope.bundle.has(kind, name);
+  }
+
+  #endpointName(): string {
+    return this.init.scope.kind === 'virtual' ? `virtual server "${this.init.scope.bundle.name}"` : 'this endpoint';
   }
 
   #availability(upstream: string): Extract<Plan, { route: 'deny' }> | undefined {
@@ -703,15 +722,21 @@ export class GatewaySession {
       if (method === 'tools/list') {
         state.tools = new Set(items.map((t) => String(t['name'])));
         state.inputs.learn(items);
-        for (const tool of this.#visible(state.name, items)) out.push({ ...tool, name: qualify(state.name, String(tool['name'])) });
+        for (const tool of this.#visible(state.name, items)) {
+          const name = qualify(state.name, String(tool['name']));
+          if (this.#bundled('tool', name)) out.push({ ...tool, name });
+        }
       } else if (method === 'prompts/list') {
-        for (const prompt of items) out.push({ ...prompt, name: qualify(state.name, String(prompt['name'])) });
+        for (const prompt of items) {
+          const name = qualify(state.name, String(prompt['name']));
+          if (this.#bundled('prompt', name)) out.push({ ...prompt, name });
+        }
       } else if (method === 'resources/list') {
         this.#resources.setResources(state.name, items.map((r) => String(r['uri'])));
-        out.push(...items);
+        out.push(...items.filter((r) => this.#bundled('resource', String(r['uri']))));
       } else {
         this.#resources.setTemplates(state.name, items.map((t) => String(t['uriTemplate'])));
-        out.push(...items);
+        out.push(...items.filter((t) => this.#bundled('resource', String(t['uriTemplate']))));
       }
     }
     return { [spec.key]: out };

@@ -1,0 +1,9 @@
+/** The key store a config asks for: at start and at every reload. */
+import type { AttestConfig } from '#schemas';
+import { ApiKeyStore } from './api-keys.ts';
+import { JwtVerifier } from './jwt.ts';
+
+/** The config's own keys, plus bearer tokens when `auth.jwt` is set (run-time keys come from `rebuild(log)`). */
+export function keyStoreFor(config: AttestConfig): ApiKeyStore {
+  return new ApiKeyStore(config.auth.keys, { jwt: config.auth.jwt === undefined ? undefined : new JwtVerifier(config.auth.jwt) });
+}
