@@ -7,8 +7,9 @@ import { GatewayError, canonicalize, newEventId, nowIso, sha256Hex } from '#sche
 import type { EventData, EventDraft, EventType, Principal, RecordedPayload } from '#schemas';
 import { LogUnavailableError } from '#eventlog';
 import type { EventLog, StoredEvent } from '#eventlog';
+import { redactString, redactValue } from './redaction/redact.ts';
 
-export type Recording = 'full' | 'digest';
+export type Recording = 'full' | 'redacted' | 'digest';
 
 /** What the log keeps of a payload; the digest of the original is always kept. */
 export function recordPayload(value: unknown, recording: Recording): RecordedPayload {
@@ -16,7 +17,15 @@ export function recordPayload(value: unknown, recording: Recording): RecordedPay
   // One canonical serialisation gives both the digest and the size.
   const canonical = canonicalize(body);
   const base = { recording, digest: `sha256:${sha256Hex(canonical)}` as const, bytes: Buffer.byteLength(canonical) };
-  return recording === 'full' ? { ...base, body } : base;
+  if (recording === 'full') return { ...base, body };
+  if (recording === 'digest') return base;
+  const redacted = redactValue(body);
+  return { ...base, body: redacted.value, redactions: redacted.counts };
+}
+
+/** A free-text field (an error message) under a data policy: kept as is with `full`, masked otherwise (a digest policy still needs a readable message). */
+export function recordText(text: string, recording: Recording): string {
+  return recording === 'full' ? text : redactString(text).value;
 }
 
 export interface StreamContext {

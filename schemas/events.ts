@@ -43,6 +43,7 @@ export const SYSTEM_PRINCIPAL: Principal = Object.freeze({ kind: 'system', id: '
 /**
  * A JSON-RPC payload as recorded. `recording` says what `body` holds:
  *   full     the message params/result exactly as seen
+ *   redacted the same with personal data and secrets masked (`[email]`, `[card]` …); `redactions` counts them per kind
  *   digest   nothing but the digest (body absent)
  * `digest` is always the SHA-256 of the canonical JSON of the original.
  */
@@ -52,6 +53,8 @@ export const RecordedPayloadSchema = z
     digest: DigestSchema,
     bytes: z.number().int().nonnegative(),
     body: z.unknown().optional(),
+    /** With `redacted`: how many matches of each kind were masked (gateway/redaction/redact.ts). */
+    redactions: z.record(z.string(), z.number().int().positive()).optional(),
   })
   .strict()
   .readonly();
@@ -125,6 +128,8 @@ const dataSchemas = {
       errorCode: z.string().optional(),
       message: z.string(),
       durationMs: z.number().nonnegative(),
+      /** The JSON-RPC error's `data`, recorded by the data policy like a result (absent when the error had none). */
+      data: RecordedPayloadSchema.optional(),
     })
     .strict(),
   NotificationRelayed: z

@@ -13,7 +13,8 @@ import type { DecisionEnforcement, EventDraft, UpstreamConfig } from '#schemas';
 import type { StoredEvent } from '#eventlog';
 import type { Logger } from '../logger.ts';
 import type { Authenticated, ApiKeyStore } from '../auth/api-keys.ts';
-import { draft, recordPayload } from '../recorder.ts';
+import { draft, recordPayload, recordText } from '../recorder.ts';
+import { recordingFor, strictestRecording } from '../redaction/data-policy.ts';
 import type { Recorder, Recording, StreamContext } from '../recorder.ts';
 import type { UpstreamLink, UpstreamLinkEvent } from '../upstreams/link.ts';
 import type { Governance } from '../governance.ts';
@@ -204,7 +205,7 @@ export class GatewaySession {
     const extras = { callId, traceparent };
     const plan = this.#plan(request);
     const governance = this.#deps.governance;
-    const recording = plan.upstream === undefined ? 'full' : (this.#upstreams.get(plan.upstream)?.config.recording ?? 'full');
+    const recording = plan.upstream === undefined ? 'full' : recordingFor(this.#upstreams.get(plan.upstream)?.config, request.method === 'tools/call' ? plan.target : undefined);
     const drafts: EventDraft[] = [
       draft(this.#context, 'RequestReceived', {
         from: 'agent',
@@ -260,12 +261,12 @@ export class GatewaySession {
       return;
     }
     if ('error' in response) {
-      await this.#finishWithUpstreamError(request, response.error, plan.upstream, started, extras, receiptBase);
+      await this.#finishWithUpstreamError(request, response.error, plan.upstream, recording, started, extras, receiptBase);
       return;
     }
     let result = response.result;
     if (plan.filterTools === true) result = this.#filterListedTools(state, result);
-    await this.#finishWithResult(request, result, 'upstream', plan.upstream, state.config.recording, started, extras, receiptBase);
+    await this.#finishWithResult(request, result, 'upstream', plan.upstream, recording, started, extras, receiptBase);
   }
 
   /** The decision: synchronous, from session state and config only. */
@@ -406,10 +407,10 @@ export class GatewaySession {
     await this.#sendToAgent(this.#errorResponse(request.id, error, outcome === undefined ? undefined : { ...receiptBase, outcome: positionOf(outcome[0]) }), request.id);
   }
 
-  async #finishWithUpstreamError(request: RpcRequest, rpcError: RpcError, upstream: string, started: number, extras: { callId: string; traceparent: string | undefined }, receiptBase: object): Promise<void> {
+  async #finishWithUpstreamError(request: RpcRequest, rpcError: RpcError, upstream: string, recording: Recording, started: number, extras: { callId: string; traceparent: string | undefined }, receiptBase: object): Promise<void> {
     try {
       await this.#deps.recorder.record([
-        draft(this.#context, 'ErrorReturned', { from: 'upstream', upstream, code: rpcError.code, message: String(rpcError.message), durationMs: round(performance.now() - started) }, extras),
+        draft(this.#context, 'ErrorReturned', { from: 'upstream', upstream, code: rpcError.code, message: recordText(String(rpcError.message), recording), durationMs: round(performance.now() - started), ...(rpcError.data !== undefined && { data: recordPayload(rpcError.data, recording) }) }, extras),
       ]);
     } catch (error) {
       const withheld = new GatewayError('ATTEST_RESULT_NOT_RECORDED', `Upstream "${upstream}" answered ${request.method} with an error, but it could not be recorded: ${(error as Error).message}`, { callId: extras.callId });
@@ -667,7 +668,7 @@ export class GatewaySession {
     const extras = { callId, traceparent: traceparentOf(request.params) };
     try {
       await this.#deps.recorder.record([
-        draft(this.#context, 'RequestReceived', { from: 'upstream', method: request.method, jsonrpcId: request.id, upstream: state.name, params: recordPayload(request.params, state.config.recording) }, extras),
+        draft(this.#context, 'RequestReceived', { from: 'upstream', method: request.method, jsonrpcId: request.id, upstream: state.name, params: recordPayload(request.params, recordingFor(state.config)) }, extras),
         draft(this.#context, 'DecisionMade', { decision: 'allow', stage: 'relay', ruleId: 'server-request-relay', reason: `server→client request relayed to the agent`, route: 'forward' }, extras),
       ]);
     } catch (error) {
@@ -701,7 +702,7 @@ export class GatewaySession {
         state.inputs.forget();
       }
     }
-    const relayed = await this.#recordQuietly([draft(this.#context, 'NotificationRelayed', { from: 'upstream', method: notification.method, upstream: state.name, params: recordPayload(notification.params, state.config.recording) })]);
+    const relayed = await this.#recordQuietly([draft(this.#context, 'NotificationRelayed', { from: 'upstream', method: notification.method, upstream: state.name, params: recordPayload(notification.params, recordingFor(state.config)) })]);
     if (!relayed) return; // no record, no relay
     await this.#sendToAgent({ jsonrpc: '2.0', method: notification.method, ...(params !== undefined && { params }) }, related);
   }
@@ -756,7 +757,9 @@ export class GatewaySession {
   }
 
   async #recordAgentNotification(notification: RpcNotification, upstream: string | undefined): Promise<boolean> {
-    return this.#recordQuietly([draft(this.#context, 'NotificationRelayed', { from: 'agent', method: notification.method, ...(upstream !== undefined && { upstream }), params: recordPayload(notification.params, 'full') })]);
+    // Bound for every upstream in the session when not for one: the strictest of their policies.
+    const recording = upstream !== undefined ? recordingFor(this.#upstreams.get(upstream)?.config) : strictestRecording([...this.#upstreams.values()].map((s) => s.config));
+    return this.#recordQuietly([draft(this.#context, 'NotificationRelayed', { from: 'agent', method: notification.method, ...(upstream !== undefined && { upstream }), params: recordPayload(notification.params, recording) })]);
   }
 
   async #onAgentResponse(response: RpcResponse): Promise<void> {
@@ -766,10 +769,10 @@ export class GatewaySession {
     this.#serverRequests.delete(id as number);
     const state = this.#upstreams.get(pending.upstream);
     const durationMs = round(performance.now() - pending.startedAt);
-    const recording = state?.config.recording ?? 'full';
+    const recording = recordingFor(state?.config);
     const recorded = await this.#recordQuietly([
       'error' in response
-        ? draft(this.#context, 'ErrorReturned', { from: 'agent', upstream: pending.upstream, code: response.error.code, message: String(response.error.message), durationMs }, { callId: pending.callId })
+        ? draft(this.#context, 'ErrorReturned', { from: 'agent', upstream: pending.upstream, code: response.error.code, message: recordText(String(response.error.message), recording), durationMs, ...(response.error.data !== undefined && { data: recordPayload(response.error.data, recording) }) }, { callId: pending.callId })
         : draft(this.#context, 'ResultReturned', { from: 'agent', upstream: pending.upstream, isError: false, durationMs, result: recordPayload(response.result, recording) }, { callId: pending.callId }),
     ]);
     const reply = recorded
