@@ -10,6 +10,7 @@ import type { AttestEvent } from '#schemas';
 import { openEventLogReader, verifyEventLog } from '#eventlog';
 import { createLogger, generateApiKey, GATEWAY_VERSION, hashApiKey, serveStdio, startGateway } from '#gateway';
 import { loadConfigFile } from './config-file.ts';
+import { pinsCommand } from './pins.ts';
 
 interface Command {
   readonly summary: string;
@@ -157,6 +158,7 @@ const commands: Record<string, Command> = {
       throw new UsageError('keys needs an action: new | hash');
     },
   },
+  pins: pinsCommand,
 };
 
 function help(): string {

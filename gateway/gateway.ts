@@ -16,6 +16,7 @@ import type { SessionDeps } from './session/session.ts';
 import { createUpstreamLink } from './upstreams/link.ts';
 import { Governance } from './governance.ts';
 import { GATEWAY_VERSION } from './version.ts';
+import { ToolPins } from './pins/tool-pins.ts';
 
 export interface GatewayOptions {
   /** Overrides gateway.port (0 = any free port). */
@@ -76,8 +77,10 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     throw error;
   }
   const keys = new ApiKeyStore(config.auth.keys);
+  const pins = new ToolPins(recorder, systemContext);
   try {
     await governance?.rebuild(log);
+    await pins.rebuild(log);
   } catch (error) {
     await log.close();
     throw error;
@@ -92,6 +95,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     logger,
     version: GATEWAY_VERSION,
     governance,
+    pins,
   };
   let closed = false;
   return {

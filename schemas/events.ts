@@ -168,6 +168,20 @@ const dataSchemas = {
     .object({ instance: z.string(), version: z.string(), configHash: DigestSchema, policyHash: DigestSchema.optional(), upstreams: z.array(z.string()).readonly() })
     .strict(),
   GatewayStopped: z.object({ instance: z.string(), reason: z.string() }).strict(),
+  /**
+   * Tool-definition pinning (docs/tool-pinning.md). `hash` is the digest of the pinned fields of the
+   * definition (name, title, description, inputSchema, outputSchema, annotations); the first one
+   * seen per upstream and tool is the pin.
+   */
+  ToolPinned: z.object({ upstream: z.string(), tool: z.string(), hash: DigestSchema, definition: z.unknown(), session: z.string().optional() }).strict(),
+  /** An upstream listed a definition differing from the pin: the tool is quarantined until an admin decides. */
+  ToolDefinitionChanged: z
+    .object({ upstream: z.string(), tool: z.string(), pinnedHash: DigestSchema, observedHash: DigestSchema, definition: z.unknown(), session: z.string().optional() })
+    .strict(),
+  /** An admin (the actor) approved a changed definition: `hash` is the new pin. */
+  ToolDefinitionApproved: z.object({ upstream: z.string(), tool: z.string(), previousHash: DigestSchema, hash: DigestSchema, reason: z.string() }).strict(),
+  /** An admin (the actor) rejected a changed definition: the pin stays, the definition stays refused. */
+  ToolDefinitionRejected: z.object({ upstream: z.string(), tool: z.string(), pinnedHash: DigestSchema, rejectedHash: DigestSchema, reason: z.string() }).strict(),
 } as const;
 
 export type EventType = keyof typeof dataSchemas;

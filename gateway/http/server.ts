@@ -23,6 +23,7 @@ import type { DownstreamPort, Scope, SessionDeps } from '../session/session.ts';
 import { jsonRpcProblem, SUPPORTED_PROTOCOL_VERSIONS } from '../session/protocol.ts';
 import type { JSONRPCMessage } from '../session/protocol.ts';
 import { NativePosts } from './streamable-post.ts';
+import { registerPinsAdmin } from './admin-pins.ts';
 
 export interface HttpServerDeps {
   readonly config: AttestConfig;
@@ -172,6 +173,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
       ...(recorder.log.stats !== undefined && { log: recorder.log.stats() }),
     }),
   );
+  registerPinsAdmin(app, deps.sessionDeps.pins);
 
   function scopeFor(server: string | undefined): Scope {
     if (server === undefined) return { kind: 'aggregate', upstreams: Object.keys(config.upstreams) };

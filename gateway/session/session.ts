@@ -23,6 +23,7 @@ import { isNotification, isRequest, isResponse, negotiateProtocolVersion, params
 import type { JSONRPCMessage, JsonObject, JsonRpcId, RpcError, RpcNotification, RpcRequest, RpcResponse } from './protocol.ts';
 import { qualify, ResourceDirectory, unqualify } from './routing.ts';
 import { InputSchemas } from './input-schemas.ts';
+import type { Observation, ToolPins } from '../pins/tool-pins.ts';
 
 export type Scope = { readonly kind: 'aggregate'; readonly upstreams: readonly string[] } | { readonly kind: 'single'; readonly upstream: string };
 
@@ -41,6 +42,8 @@ export interface SessionDeps {
   readonly version: string;
   /** The policy bundle's rules and limits; absent → only the keys' tool lists apply. */
   readonly governance?: Governance | undefined;
+  /** Tool-definition pins shared by all sessions (upstreams with `pinTools`). */
+  readonly pins?: ToolPins | undefined;
 }
 
 export interface SessionInit {
@@ -80,6 +83,8 @@ interface UpstreamState {
   tools: Set<string> | undefined;
   /** Input schemas of the tools last listed, checked before a call is forwarded. */
   readonly inputs: InputSchemas;
+  /** Definition hashes of the tools this connection listed (tool pinning); undefined until listed. */
+  toolHashes: Map<string, string> | undefined;
 }
 
 interface ServerRequest {
@@ -157,7 +162,7 @@ export class GatewaySession {
     for (const name of names) {
       const config = deps.upstreams[name];
       if (config === undefined) throw new GatewayError('ATTEST_UNKNOWN_SERVER', `No upstream named "${name}"`);
-      this.#upstreams.set(name, { name, config, link: undefined, status: 'down', downReason: 'not connected yet', nextId: 1, pending: new Map(), capabilities: {}, initResult: undefined, tools: undefined, inputs: new InputSchemas() });
+      this.#upstreams.set(name, { name, config, link: undefined, status: 'down', downReason: 'not connected yet', nextId: 1, pending: new Map(), capabilities: {}, initResult: undefined, tools: undefined, inputs: new InputSchemas(), toolHashes: undefined });
     }
   }
 
@@ -265,7 +270,14 @@ export class GatewaySession {
       return;
     }
     let result = response.result;
-    if (plan.filterTools === true) result = this.#filterListedTools(state, result);
+    if (plan.filterTools === true) {
+      try {
+        result = await this.#filterListedTools(state, result);
+      } catch (error) {
+        await this.#finishWithError(request, toGatewayError(error), 'gateway', plan.upstream, started, extras, receiptBase);
+        return;
+      }
+    }
     await this.#finishWithResult(request, result, 'upstream', plan.upstream, recording, started, extras, receiptBase);
   }
 
@@ -361,6 +373,8 @@ export class GatewaySession {
   }
 
   #toolAccess(upstream: string, tool: string, params: JsonObject | undefined): Plan {
+    const quarantined = this.#quarantine(upstream, tool);
+    if (quarantined !== undefined) return quarantined;
     const invalid = this.#upstreams.get(upstream)?.inputs.problem(tool, params?.['arguments']);
     if (invalid !== undefined) {
       return deny(new GatewayError('ATTEST_INVALID_PARAMS', `Invalid arguments for tool "${tool}": ${invalid}`, { tool }), 'input-schema', 'tool-input-schema', upstream, tool);
@@ -372,6 +386,30 @@ export class GatewaySession {
     const verdict = governance.check(this.init.auth.principal, upstream, tool, params?.['arguments'], Date.now());
     if (verdict.effect === 'deny') return { route: 'deny', error: verdict.error, stage: verdict.stage, ruleId: verdict.ruleId, upstream, target: tool, enforcement: verdict.enforcement };
     return { route: 'forward', upstream, params, target: tool, ruleId: verdict.ruleId, reason: `${access.reason}; ${verdict.reason}`, meter: verdict.meter, enforcement: verdict.enforcement };
+  }
+
+  #quarantine(upstream: string, tool: string): Extract<Plan, { route: 'deny' }> | undefined {
+    const state = this.#upstreams.get(upstream);
+    const pins = this.#deps.pins;
+    if (pins === undefined || state?.config.pinTools !== true) return undefined;
+    const q = pins.quarantine(upstream, tool, state.toolHashes?.get(tool) as `sha256:${string}` | undefined);
+    if (q === undefined) return undefined;
+    const error = new GatewayError(
+      'ATTEST_TOOL_QUARANTINED',
+      `Tool "${tool}" of upstream "${upstream}" is quarantined: its definition changed since it was pinned (pinned ${q.pinnedHash}, now ${q.observedHash})${q.rejected ? '; an admin rejected this definition' : '; an admin must approve the new definition (attest pins approve)'}`,
+      { upstream, tool, pinnedHash: q.pinnedHash, observedHash: q.observedHash },
+    );
+    return deny(error, 'tool-pinning', q.rejected ? 'tool-definition-rejected' : 'tool-definition-changed', upstream, tool);
+  }
+
+  /** Compares a listing with the gateway's pins (recording new pins and changes) and remembers what this connection listed. */
+  async #observeTools(state: UpstreamState, tools: readonly JsonObject[], complete: boolean): Promise<Observation | undefined> {
+    const pins = this.#deps.pins;
+    if (pins === undefined || !state.config.pinTools) return undefined;
+    const observation = await pins.observe(state.name, tools, this.id);
+    if (complete || state.toolHashes === undefined) state.toolHashes = new Map();
+    for (const [name, hash] of observation.hashes) state.toolHashes.set(name, hash);
+    return observation;
   }
 
   #soleUpstreamWith(capability: string): string | undefined {
@@ -509,6 +547,21 @@ export class GatewaySession {
     }
   }
 
+  /**
+   * The upstream says its tools changed: compare the new definitions with the pins before the agent
+   * hears of it, so a changed tool is quarantined even for an agent that calls without listing again.
+   */
+  async #refreshPins(state: UpstreamState): Promise<void> {
+    if (this.#deps.pins === undefined || !state.config.pinTools || state.status !== 'ready') return;
+    try {
+      await this.#observeTools(state, await this.#fetchAll(state, 'tools/list', 'tools'), true);
+    } catch (error) {
+      // Unknown definitions: every tool of this connection is checked against the gateway-wide pins only.
+      state.toolHashes = undefined;
+      this.#deps.logger.warn({ session: this.id, upstream: state.name, err: error }, 'could not re-list tools after list_changed for pinning');
+    }
+  }
+
   async #fetchAll(state: UpstreamState, method: string, key: string): Promise<JsonObject[]> {
     const items: JsonObject[] = [];
     let cursor: unknown;
@@ -534,20 +587,23 @@ export class GatewaySession {
     const perUpstream = await Promise.all(
       ready.map(async (state) => {
         try {
-          return { state, items: await this.#fetchAll(state, method, spec.key) };
+          const items = await this.#fetchAll(state, method, spec.key);
+          const observation = method === 'tools/list' ? await this.#observeTools(state, items, true) : undefined;
+          return { state, items, quarantined: observation?.quarantined };
         } catch (error) {
           this.#deps.logger.warn({ session: this.id, upstream: state.name, err: error }, `${method} failed for one upstream; listing the others`);
-          return { state, items: undefined };
+          return { state, items: undefined, quarantined: undefined };
         }
       }),
     );
     const out: JsonObject[] = [];
-    for (const { state, items } of perUpstream) {
+    for (const { state, items, quarantined } of perUpstream) {
       if (items === undefined) continue; // keep what is known of an upstream that failed to list this time
       if (method === 'tools/list') {
         state.tools = new Set(items.map((t) => String(t['name'])));
         state.inputs.learn(items);
-        for (const tool of this.#visible(state.name, items)) out.push({ ...tool, name: qualify(state.name, String(tool['name'])) });
+        const listable = quarantined === undefined || quarantined.size === 0 ? items : items.filter((t) => !quarantined.has(String(t['name'])));
+        for (const tool of this.#visible(state.name, listable)) out.push({ ...tool, name: qualify(state.name, String(tool['name'])) });
       } else if (method === 'prompts/list') {
         for (const prompt of items) out.push({ ...prompt, name: qualify(state.name, String(prompt['name'])) });
       } else if (method === 'resources/list') {
@@ -561,13 +617,15 @@ export class GatewaySession {
     return { [spec.key]: out };
   }
 
-  #filterListedTools(state: UpstreamState, result: JsonObject): JsonObject {
+  async #filterListedTools(state: UpstreamState, result: JsonObject): Promise<JsonObject> {
     const tools = Array.isArray(result['tools']) ? (result['tools'] as unknown[]).map(asObject) : [];
+    const quarantined = (await this.#observeTools(state, tools, result['nextCursor'] === undefined))?.quarantined;
     state.tools ??= new Set();
     for (const tool of tools) state.tools.add(String(tool['name']));
     // A page of a paginated list is not the whole list: learn schemas only from a complete one.
     if (result['nextCursor'] === undefined) state.inputs.learn(tools);
-    return { ...result, tools: this.#visible(state.name, tools) };
+    const listable = quarantined === undefined || quarantined.size === 0 ? tools : tools.filter((t) => !quarantined.has(String(t['name'])));
+    return { ...result, tools: this.#visible(state.name, listable) };
   }
 
   /** The tools of one upstream this agent may see: allowed by its key, and not denied outright by the policy. */
@@ -700,6 +758,7 @@ export class GatewaySession {
       if (notification.method === 'notifications/tools/list_changed') {
         state.tools = undefined;
         state.inputs.forget();
+        await this.#refreshPins(state);
       }
     }
     const relayed = await this.#recordQuietly([draft(this.#context, 'NotificationRelayed', { from: 'upstream', method: notification.method, upstream: state.name, params: recordPayload(notification.params, recordingFor(state.config)) })]);
@@ -720,7 +779,8 @@ export class GatewaySession {
       state.tools = undefined;
       state.inputs.forget();
       void this.#recordQuietly([draft(this.#context, 'UpstreamConnected', { upstream: state.name, transport: state.config.transport, ...(event.pid !== undefined && { pid: event.pid }) })]).then(async () => {
-        // The restarted process may offer different tools: tell the agent to list again.
+        // The restarted process may offer different tools: compare them with the pins, tell the agent to list again.
+        await this.#refreshPins(state);
         for (const method of LIST_CHANGED) await this.#sendToAgent({ jsonrpc: '2.0', method }, undefined);
       });
     }
