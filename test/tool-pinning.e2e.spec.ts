@@ -117,6 +117,16 @@ describe('tool pinning through the gateway', () => {
     assert.ok(events.some((e) => e.type === 'DecisionMade' && e.data.decision === 'deny' && e.data.stage === 'tool-pinning'), 'the refusal is a recorded decision');
     assert.ok(events.some((e) => e.type === 'ErrorReturned' && e.data.code === -32026));
 
+    // The single-upstream endpoint applies the same pins.
+    const single = `${second.gw.url}/servers/fixture/mcp`;
+    const agent = { authorization: `Bearer ${KEY}` };
+    const opened = await rawInitialize(single, agent);
+    const singleHeaders = { ...agent, 'mcp-session-id': opened.sessionId, 'mcp-protocol-version': String(opened.result['protocolVersion']) };
+    const singleList = await rawPost(single, { jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }, singleHeaders);
+    const singleNames = ((singleList.messages[0]?.['result'] as { tools: { name: string }[] } | undefined)?.tools ?? []).map((tool) => tool.name);
+    assert.ok(singleNames.includes('add') && !singleNames.includes('echo'), singleList.text.slice(0, 300));
+    assert.equal(errorOf(await rawPost(single, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hi' } } }, singleHeaders)).code, -32026);
+
     // The admin API is for admins only.
     const forbidden = await second.admin('GET', '/admin/v1/pins', undefined, KEY);
     assert.equal(forbidden.status, 403);
@@ -125,8 +135,8 @@ describe('tool pinning through the gateway', () => {
     // 3. Restart: still quarantined, no second change record.
     const third = await start(logDir, CHANGED);
     t = third.gw;
+    assert.equal(errorOf(await third.call(3)).code, -32026, 'a restart does not re-trust a changed tool (refused even before this session listed)');
     assert.equal((await third.list()).includes('fixture__echo'), false);
-    assert.equal(errorOf(await third.call(3)).code, -32026, 'a restart does not re-trust a changed tool');
     assert.equal((await third.gw.events()).filter((e) => e.type === 'ToolDefinitionChanged').length, 1);
 
     const quarantined = await third.admin('GET', '/admin/v1/pins?quarantined=true');
