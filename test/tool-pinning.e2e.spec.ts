@@ -46,7 +46,7 @@ describe('tool pinning through the gateway', () => {
     if (base !== undefined) await rm(base, { recursive: true, force: true });
   });
 
-  async function start(logDir: string, description: string | undefined): Promise<{ gw: TestGateway; list: () => Promise<string[]>; call: (id: number) => Promise<RawResponse>; admin: (method: string, url: string, body?: object, key?: string) => Promise<{ status: number; body: Record<string, unknown> }> }> {
+  async function start(logDir: string, description: string | undefined): Promise<{ gw: TestGateway; nextServerMessage: (method: string) => Promise<{ ready: number; received: Promise<boolean> }>; list: () => Promise<string[]>; call: (id: number) => Promise<RawResponse>; admin: (method: string, url: string, body?: object, key?: string) => Promise<{ status: number; body: Record<string, unknown> }> }> {
     const gw = await startTestGateway({
       logDir,
       upstreams: { fixture: fixtureStdioUpstream(description === undefined ? {} : { env: { FIXTURE_ECHO_DESCRIPTION: description } }) },
@@ -61,6 +61,29 @@ describe('tool pinning through the gateway', () => {
     const headers = { ...agent, 'mcp-session-id': sessionId, 'mcp-protocol-version': String(result['protocolVersion']) };
     return {
       gw,
+      nextServerMessage: async (method: string) => {
+        // The session's standalone SSE stream (GET), read until `method` arrives or 10 s pass.
+        const response = await fetch(mcp, { headers: { ...headers, accept: 'text/event-stream' }, signal: AbortSignal.timeout(10_000) });
+        const reader = response.body?.getReader();
+        if (reader === undefined) throw new Error(`GET ${mcp}: HTTP ${response.status}, no stream`);
+        return {
+          ready: response.status,
+          received: (async () => {
+            let text = '';
+            try {
+              for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+                text += Buffer.from(chunk.value).toString('utf8');
+                if (text.includes(`"${method}"`)) return true;
+              }
+            } catch {
+              // timed out
+            } finally {
+              await reader.cancel().catch(() => undefined);
+            }
+            return false;
+          })(),
+        };
+      },
       list: async () => {
         const r = await rawPost(mcp, { jsonrpc: '2.0', id: 999, method: 'tools/list', params: {} }, headers);
         return ((r.messages[0]?.['result'] as { tools: { name: string }[] } | undefined)?.tools ?? []).map((tool) => tool.name);
@@ -161,10 +184,13 @@ describe('tool pinning through the gateway', () => {
     const noReason = await third.admin('POST', '/admin/v1/pins/approve', { upstream: 'fixture', tool: 'echo', hash: newHash });
     assert.equal(noReason.status, 400);
 
-    // 4. Approved: the new definition is the pin, the tool is listed and callable.
+    // 4. Approved: the new definition is the pin, the agent is told to list again, the tool is listed and callable.
+    const stream = await third.nextServerMessage('notifications/tools/list_changed');
+    assert.equal(stream.ready, 200);
     const approved = await third.admin('POST', '/admin/v1/pins/approve', { upstream: 'fixture', tool: 'echo', hash: newHash, reason: 'reviewed the new description' });
     assert.equal(approved.status, 200, JSON.stringify(approved.body));
     assert.equal((approved.body['pin'] as { hash: string }).hash, newHash);
+    assert.equal(await stream.received, true, 'live sessions get notifications/tools/list_changed after a decision');
     assert.ok((await third.call(4)).messages[0]?.['result'], 'callable once approved');
     assert.ok((await third.list()).includes('fixture__echo'));
     const approval = (await third.gw.events()).find((e) => e.type === 'ToolDefinitionApproved');

@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { DigestSchema, GatewayError, formatConfigIssues } from '#schemas';
 import type { ToolPins } from '../pins/tool-pins.ts';
+import type { GatewaySession } from '../session/session.ts';
 import { ADMIN_PREFIX, requireAdmin } from './admin-auth.ts';
 
 const DecisionSchema = z
@@ -20,7 +21,8 @@ const DecisionSchema = z
   })
   .strict();
 
-export function registerPinsAdmin(app: FastifyInstance, pins: ToolPins | undefined): void {
+/** `liveSessions` are told to list tools again after a decision, so an approved tool reappears without a reconnect. */
+export function registerPinsAdmin(app: FastifyInstance, pins: ToolPins | undefined, liveSessions: () => readonly GatewaySession[]): void {
   if (pins === undefined) return;
   app.get(`${ADMIN_PREFIX}/pins`, async (request) => {
     requireAdmin(request);
@@ -32,7 +34,9 @@ export function registerPinsAdmin(app: FastifyInstance, pins: ToolPins | undefin
       const admin = requireAdmin(request);
       const parsed = DecisionSchema.safeParse(request.body);
       if (!parsed.success) throw new GatewayError('ATTEST_INVALID_REQUEST', `Invalid ${decision} request: ${formatConfigIssues(parsed.error).replace(/\n/g, '; ')}`);
-      return { pin: await pins.decide(decision, parsed.data, admin) };
+      const pin = await pins.decide(decision, parsed.data, admin);
+      for (const session of liveSessions()) session.notifyToolsChanged();
+      return { pin };
     });
   }
 }

@@ -173,7 +173,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
       ...(recorder.log.stats !== undefined && { log: recorder.log.stats() }),
     }),
   );
-  registerPinsAdmin(app, deps.sessionDeps.pins);
+  registerPinsAdmin(app, deps.sessionDeps.pins, () => [...sessions.values()].map((entry) => entry.session));
 
   function scopeFor(server: string | undefined): Scope {
     if (server === undefined) return { kind: 'aggregate', upstreams: Object.keys(config.upstreams) };

@@ -868,6 +868,11 @@ export class GatewaySession {
     }
   }
 
+  /** Tells the agent to list tools again (an admin approved or rejected a tool definition). */
+  notifyToolsChanged(): void {
+    if (this.#initialized) void this.#sendToAgent({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' }, undefined);
+  }
+
   /** Ends the session: fails what is pending, closes upstream connections, records SessionClosed. Idempotent: every caller awaits the one closing. */
   close(reason: string): Promise<void> {
     this.#closing ??= this.#close(reason);
