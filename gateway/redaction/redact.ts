@@ -11,7 +11,7 @@
  * and document/OCR features far beyond a hot-path masker) either do not validate candidates (and so
  * mask order numbers) or cost far more per string than one pass of one regular expression.
  *
- * One pass per string: a single sticky-free global regex with one named group per kind; every
+ * One pass per string: a single global regex with one named group per kind; every
  * quantifier is bounded, so the scan stays linear in the string's length. Candidates whose kind has
  * a checksum (card: Luhn, IBAN: ISO 13616 mod 97) or a statistical test (long tokens: Shannon
  * entropy) are only masked when they pass it.
@@ -32,7 +32,7 @@ export const PLACEHOLDERS: Readonly<Record<RedactionKind, string>> = Object.free
 });
 
 // Order matters: at one position the first alternative that matches wins.
-const SOURCE = [
+const ALTERNATIVES = [
   // header.payload.signature, both JSON parts base64url of "{"
   String.raw`(?<jwt>(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,4096}\.eyJ[A-Za-z0-9_-]{4,8192}\.[A-Za-z0-9_-]{0,4096})`,
   String.raw`(?<bearer>\b[Bb]earer[ \t]+[A-Za-z0-9._~+/-]{8,4096}=*)`,
@@ -44,7 +44,7 @@ const SOURCE = [
   // +international; (area) local; NANP 555-123-4567; trunk-0 national with a separator
   String.raw`(?<phone>(?<![\w+])(?:\+[0-9]{1,3}(?:[ .-]?\(?[0-9]{1,4}\)?)?(?:[ .-]?[0-9]{2,5}){1,5}|\([0-9]{2,4}\)[ .-]?[0-9]{3,4}[ .-]?[0-9]{3,4}|[0-9]{3}[ .-][0-9]{3}[ .-][0-9]{4}|0[0-9]{1,4}(?:[ /-][0-9]{2,8}){1,4})(?![\w]))`,
   String.raw`(?<highEntropy>(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{32,512}={0,2}(?![A-Za-z0-9+/_=-]))`,
-].join('|');
+];
 
 const KINDS: readonly RedactionKind[] = ['jwt', 'bearer', 'apiKey', 'email', 'iban', 'card', 'phone', 'highEntropy'];
 
@@ -52,6 +52,42 @@ const KINDS: readonly RedactionKind[] = ['jwt', 'bearer', 'apiKey', 'email', 'ib
 const MIN_CANDIDATE = 6;
 /** Bits per character a long token must reach to count as a secret (random base64 ≈ 4.7–5, English and paths < 4.2, hex ≤ 4). */
 const MIN_ENTROPY = 4.3;
+
+/**
+ * The e-mail and long-token alternatives cost the most per byte scanned (they are tried at the start
+ * of every word) and can only match when the string holds an "@" / a run of 32 token characters, so
+ * four variants of the one regex are built, and each string is scanned with the smallest that can
+ * match it. Each variant is a fresh RegExp per call of redactValue (lastIndex is state).
+ */
+const EMAIL_ALTERNATIVE = 3;
+const ENTROPY_ALTERNATIVE = 7;
+function variantSource(withEmail: boolean, withEntropy: boolean): string {
+  return ALTERNATIVES.filter((_, i) => (i !== EMAIL_ALTERNATIVE || withEmail) && (i !== ENTROPY_ALTERNATIVE || withEntropy)).join('|');
+}
+const SOURCES = [variantSource(false, false), variantSource(true, false), variantSource(false, true), variantSource(true, true)] as const;
+type Scanners = (RegExp | undefined)[];
+
+function scannerFor(text: string, scanners: Scanners): RegExp {
+  const index = (text.includes('@') ? 1 : 0) + (hasLongTokenRun(text) ? 2 : 0);
+  let re = scanners[index];
+  if (re === undefined) {
+    re = new RegExp(SOURCES[index] ?? '', 'g');
+    scanners[index] = re;
+  }
+  return re;
+}
+
+/** Whether `text` holds 32 consecutive base64/base64url characters (what the long-token kind needs). */
+function hasLongTokenRun(text: string): boolean {
+  let run = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const token = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 43 || c === 47 || c === 95 || c === 45;
+    if (!token) run = 0;
+    else if (++run >= 32) return true;
+  }
+  return false;
+}
 
 export interface Redacted<T = unknown> {
   readonly value: T;
@@ -64,7 +100,7 @@ export interface Redacted<T = unknown> {
 export function redactValue(value: unknown): Redacted {
   const counts: RedactionCounts = {};
   const state = { total: 0 };
-  const out = walk(value, counts, state, new RegExp(SOURCE, 'g'));
+  const out = walk(value, counts, state, []);
   return { value: out, counts, total: state.total };
 }
 
@@ -72,12 +108,12 @@ export function redactValue(value: unknown): Redacted {
 export function redactString(text: string): Redacted<string> {
   const counts: RedactionCounts = {};
   const state = { total: 0 };
-  const out = scan(text, counts, state, new RegExp(SOURCE, 'g'));
+  const out = scan(text, counts, state, []);
   return { value: out, counts, total: state.total };
 }
 
-function walk(value: unknown, counts: RedactionCounts, state: { total: number }, re: RegExp): unknown {
-  if (typeof value === 'string') return scan(value, counts, state, re);
+function walk(value: unknown, counts: RedactionCounts, state: { total: number }, scanners: Scanners): unknown {
+  if (typeof value === 'string') return scan(value, counts, state, scanners);
   if (typeof value === 'number') {
     // A card number sent as a JSON number.
     if (Number.isSafeInteger(value) && value >= 1e12 && luhn(String(value))) {
@@ -91,7 +127,7 @@ function walk(value: unknown, counts: RedactionCounts, state: { total: number },
     let copy: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
-      const masked = walk(item, counts, state, re);
+      const masked = walk(item, counts, state, scanners);
       if (masked !== item) {
         copy ??= value.slice();
         copy[i] = masked;
@@ -103,7 +139,7 @@ function walk(value: unknown, counts: RedactionCounts, state: { total: number },
   const record = value as Record<string, unknown>;
   for (const key of Object.keys(record)) {
     const item = record[key];
-    const masked = walk(item, counts, state, re);
+    const masked = walk(item, counts, state, scanners);
     if (masked !== item) {
       copy ??= { ...record };
       copy[key] = masked;
@@ -112,8 +148,9 @@ function walk(value: unknown, counts: RedactionCounts, state: { total: number },
   return copy ?? value;
 }
 
-function scan(text: string, counts: RedactionCounts, state: { total: number }, re: RegExp): string {
+function scan(text: string, counts: RedactionCounts, state: { total: number }, scanners: Scanners): string {
   if (text.length < MIN_CANDIDATE) return text;
+  const re = scannerFor(text, scanners);
   re.lastIndex = 0;
   let out: string[] | undefined;
   let from = 0;

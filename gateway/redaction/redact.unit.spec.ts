@@ -21,6 +21,7 @@ describe('redaction', () => {
     ['AWS access key id', 'id AKIAIOSFODNN7EXAMPLE.', 'id [api-key].'],
     ['Attest key', 'atk_demo_do_not_use_in_production', '[api-key]'],
     ['high-entropy token', 'secret: Zx9Qv2Lm8Rt4Wk7Np3Ys6Hd1Jf5Gc0Bq', 'secret: [secret]'],
+    ['an e-mail and a long token in one string', 'a@b.io key Zx9Qv2Lm8Rt4Wk7Np3Ys6Hd1Jf5Gc0Bq', '[email] key [secret]'],
   ];
   for (const [name, input, expected] of masks) {
     it(`masks ${name}`, () => assert.equal(redactString(input).value, expected));
