@@ -74,6 +74,13 @@ describe('data policy per tool', () => {
     assert.equal(recordingFor(config), 'redacted');
     assert.equal(recordingFor(undefined, 'echo'), 'full');
   });
+  it('the config refuses an unknown policy or a tool pattern with spaces, naming the key', () => {
+    const bad = UpstreamSchema.safeParse({ transport: 'stdio', command: 'x', recording: 'masked', recordingByTool: { 'read file': 'digest' } });
+    assert.equal(bad.success, false);
+    const paths = bad.error?.issues.map((issue) => issue.path.join('.')) ?? [];
+    assert.ok(paths.includes('recording'), paths.join(', '));
+    assert.ok(paths.some((p) => p.startsWith('recordingByTool')), paths.join(', '));
+  });
   it('the strictest default of several upstreams', () => {
     const full = UpstreamSchema.parse({ transport: 'stdio', command: 'x' });
     assert.equal(strictestRecording([full, config]), 'redacted');
