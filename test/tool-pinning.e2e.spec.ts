@@ -118,9 +118,7 @@ describe('tool pinning through the gateway', () => {
     // 2. The upstream now lists another description: quarantined.
     const second = await start(logDir, CHANGED);
     t = second.gw;
-    const listed = await second.list();
-    assert.equal(listed.includes('fixture__echo'), false, 'a quarantined tool is hidden from tools/list');
-    assert.ok(listed.includes('fixture__add'), 'the other tools are listed');
+    // A call before this session listed: the gateway lists for itself first, so the change is caught.
     const refused = errorOf(await second.call(2));
     assert.equal(refused.code, -32026);
     assert.equal(refused.data?.['errorCode'], 'ATTEST_TOOL_QUARANTINED');
@@ -131,6 +129,9 @@ describe('tool pinning through the gateway', () => {
     assert.match(newHash, /^sha256:[0-9a-f]{64}$/);
     assert.notEqual(newHash, pinnedHash);
     assert.ok(refused.message.includes(pinnedHash) && refused.message.includes(newHash) && refused.message.includes('"fixture"'), refused.message);
+    const listed = await second.list();
+    assert.equal(listed.includes('fixture__echo'), false, 'a quarantined tool is hidden from tools/list');
+    assert.ok(listed.includes('fixture__add'), 'the other tools are listed');
 
     const events = await second.gw.events();
     const changed = events.filter((e) => e.type === 'ToolDefinitionChanged');

@@ -85,6 +85,8 @@ interface UpstreamState {
   readonly inputs: InputSchemas;
   /** Definition hashes of the tools this connection listed (tool pinning); undefined until listed. */
   toolHashes: Map<string, string> | undefined;
+  /** The listing made for pinning before this connection's first call, when the agent had not listed (once). */
+  pinsListing?: Promise<void>;
 }
 
 interface ServerRequest {
@@ -208,6 +210,7 @@ export class GatewaySession {
     const started = performance.now();
     const traceparent = traceparentOf(request.params);
     const extras = { callId, traceparent };
+    if (request.method === 'tools/call') await this.#listBeforeFirstCall(request);
     const plan = this.#plan(request);
     const governance = this.#deps.governance;
     const recording = plan.upstream === undefined ? 'full' : recordingFor(this.#upstreams.get(plan.upstream)?.config, request.method === 'tools/call' ? plan.target : undefined);
@@ -545,6 +548,20 @@ export class GatewaySession {
       await this.#recordQuietly([draft(this.#context, 'UpstreamLost', { upstream: state.name, reason: state.downReason, willRestart: false })]);
       await link.close().catch(() => undefined);
     }
+  }
+
+  /**
+   * A call before this connection listed its tools: list them once (and compare with the pins), so
+   * the call is checked against the definition this connection serves rather than trusted blind.
+   */
+  async #listBeforeFirstCall(request: RpcRequest): Promise<void> {
+    if (this.#deps.pins === undefined || !this.#initialized) return;
+    const name = String(request.params?.['name']);
+    const upstream = this.init.scope.kind === 'single' ? this.init.scope.upstream : unqualify(name)?.upstream;
+    const state = upstream === undefined ? undefined : this.#upstreams.get(upstream);
+    if (state === undefined || state.toolHashes !== undefined || !state.config.pinTools || state.status !== 'ready') return;
+    state.pinsListing ??= this.#refreshPins(state);
+    await state.pinsListing;
   }
 
   /**
