@@ -22,15 +22,33 @@ const DecisionSchema = z
   .strict();
 
 /** `liveSessions` are told to list tools again after a decision, so an approved tool reappears without a reconnect. */
+// Response schemas (fastify serialises with them and drops anything not declared). `definition` is any JSON.
+const pinResponse = {
+  type: 'object',
+  required: ['upstream', 'tool', 'hash', 'pinnedAt', 'quarantined', 'pending', 'rejected'],
+  properties: {
+    upstream: { type: 'string' },
+    tool: { type: 'string' },
+    hash: { type: 'string' },
+    pinnedAt: { type: 'string' },
+    definition: {},
+    quarantined: { type: 'boolean' },
+    pending: { type: 'array', items: { type: 'object', properties: { hash: { type: 'string' }, observedAt: { type: 'string' }, definition: {} } } },
+    rejected: { type: 'array', items: { type: 'string' } },
+  },
+} as const;
+const listResponse = { 200: { type: 'object', properties: { pins: { type: 'array', items: pinResponse } } } } as const;
+const decisionResponse = { 200: { type: 'object', properties: { pin: pinResponse } } } as const;
+
 export function registerPinsAdmin(app: FastifyInstance, pins: ToolPins | undefined, liveSessions: () => readonly GatewaySession[]): void {
   if (pins === undefined) return;
-  app.get(`${ADMIN_PREFIX}/pins`, async (request) => {
+  app.get(`${ADMIN_PREFIX}/pins`, { schema: { response: listResponse } }, async (request) => {
     requireAdmin(request);
     const quarantinedOnly = (request.query as Record<string, unknown> | undefined)?.['quarantined'] === 'true';
     return { pins: pins.list({ quarantinedOnly }) };
   });
   for (const decision of ['approve', 'reject'] as const) {
-    app.post(`${ADMIN_PREFIX}/pins/${decision}`, async (request) => {
+    app.post(`${ADMIN_PREFIX}/pins/${decision}`, { schema: { response: decisionResponse } }, async (request) => {
       const admin = requireAdmin(request);
       const parsed = DecisionSchema.safeParse(request.body);
       if (!parsed.success) throw new GatewayError('ATTEST_INVALID_REQUEST', `Invalid ${decision} request: ${formatConfigIssues(parsed.error).replace(/\n/g, '; ')}`);
