@@ -13,6 +13,7 @@ import { loadConfigFile } from './config-file.ts';
 import { KEYS_ADMIN_ACTIONS, KEYS_OPTIONS, KEYS_USAGE, runKeysAdmin } from './keys.ts';
 import { approvalsCommand } from './approvals.ts';
 import { reloadOnHangup } from './reload-signal.ts';
+import { pinsCommand } from './pins.ts';
 
 interface Command {
   readonly summary: string;
@@ -167,6 +168,7 @@ const commands: Record<string, Command> = {
     },
   },
   approvals: approvalsCommand,
+  pins: pinsCommand,
 };
 
 function help(): string {

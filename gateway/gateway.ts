@@ -22,6 +22,7 @@ import { LiveConfig } from './live-config.ts';
 import { ConfigReloader } from './reload.ts';
 import type { ReloadOutcome, ReloadTrigger } from './reload.ts';
 import { GATEWAY_VERSION } from './version.ts';
+import { ToolPins } from './pins/tool-pins.ts';
 
 export interface GatewayOptions {
   /** Overrides gateway.port (0 = any free port). */
@@ -92,9 +93,12 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
   }
   const keys = keyStoreFor(config);
   const live = new LiveConfig({ config, configHash, keys, governance });
+  // Tool-definition pins belong to the gateway, not to a config version: a reload keeps them.
+  const pins = new ToolPins(recorder, systemContext);
   try {
     await keys.rebuild(log);
     await governance?.rebuild(log);
+    await pins.rebuild(log);
   } catch (error) {
     await log.close();
     throw error;
@@ -116,6 +120,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     get governance() {
       return live.current.governance;
     },
+    pins,
   };
   const reloader = new ConfigReloader({ live, recorder, log, systemContext, logger, load: options.reloadFrom });
   let closed = false;
@@ -164,6 +169,7 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
     get governance() {
       return shared.governance;
     },
+    pins: shared.pins,
     approvals,
   };
   const app = buildHttpServer({

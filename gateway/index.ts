@@ -7,3 +7,5 @@ export { createLogger } from './logger.ts';
 export type { Logger } from './logger.ts';
 export { RECEIPT_META_KEY } from './session/session.ts';
 export { GATEWAY_VERSION } from './version.ts';
+export { redactString, redactValue } from './redaction/redact.ts';
+export type { RedactionCounts, RedactionKind } from './redaction/redact.ts';

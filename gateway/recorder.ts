@@ -7,8 +7,9 @@ import { GatewayError, canonicalize, newEventId, nowIso, rememberCanonical, sha2
 import type { EventData, EventDraft, EventType, Principal, RecordedPayload } from '#schemas';
 import { LogUnavailableError } from '#eventlog';
 import type { EventLog, StoredEvent } from '#eventlog';
+import { redactString, redactValue } from './redaction/redact.ts';
 
-export type Recording = 'full' | 'digest';
+export type Recording = 'full' | 'redacted' | 'digest';
 
 /** What the log keeps of a payload; the digest of the original is always kept. */
 export function recordPayload(value: unknown, recording: Recording): RecordedPayload {
@@ -19,7 +20,15 @@ export function recordPayload(value: unknown, recording: Recording): RecordedPay
   // instead of walking the body twice (schemas/canonical.ts). Bodies are not mutated once recorded.
   if (recording === 'full' && typeof body === 'object' && body !== null) rememberCanonical(body, canonical);
   const base = { recording, digest: `sha256:${sha256Hex(canonical)}` as const, bytes: Buffer.byteLength(canonical) };
-  return recording === 'full' ? { ...base, body } : base;
+  if (recording === 'full') return { ...base, body };
+  if (recording === 'digest') return base;
+  const redacted = redactValue(body);
+  return { ...base, body: redacted.value, redactions: redacted.counts };
+}
+
+/** A free-text field (an error message) under a data policy: kept as is with `full`, masked otherwise (a digest policy still needs a readable message). */
+export function recordText(text: string, recording: Recording): string {
+  return recording === 'full' ? text : redactString(text).value;
 }
 
 export interface StreamContext {

@@ -12,7 +12,10 @@ const upstreamName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/, 'lette
 const durationMs = z.number().int().positive();
 
 /** What is kept of arguments and results in the log. A digest of the original is always kept. */
-export const RecordingSchema = z.enum(['full', 'digest']);
+export const RecordingSchema = z.enum(['full', 'redacted', 'digest']);
+
+/** A tool name as the upstream lists it, or a pattern with `*` wildcards. */
+const toolNamePattern = z.string().regex(/^[^\s]{1,128}$/, 'a tool name or a pattern with "*" (no spaces)');
 
 const upstreamCommon = {
   /** Per-request timeout for calls forwarded to this upstream. */
@@ -20,6 +23,10 @@ const upstreamCommon = {
   /** Time allowed to connect and initialize. */
   connectTimeoutMs: durationMs.default(30_000),
   recording: RecordingSchema.default('full'),
+  /** Per-tool data policy (docs/data-policy.md): exact names win over patterns, then patterns in the order written. */
+  recordingByTool: z.record(toolNamePattern, RecordingSchema).default({}),
+  /** Pin each tool's definition when first seen; quarantine it when it changes (docs/tool-pinning.md). */
+  pinTools: z.boolean().default(true),
 };
 
 export const StdioUpstreamSchema = z

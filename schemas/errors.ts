@@ -46,6 +46,8 @@ export const GATEWAY_ERRORS = Object.freeze({
   ATTEST_UNKNOWN_TOOL: { jsonrpc: JSONRPC.INVALID_PARAMS, http: 200, message: 'Unknown tool' },
   ATTEST_NOT_INITIALIZED: { jsonrpc: JSONRPC.INVALID_REQUEST, http: 400, message: 'Session not initialized' },
   ATTEST_RESULT_NOT_RECORDED: { jsonrpc: -32014, http: 503, message: 'The upstream answered but the audit log could not record the result, so it is withheld' },
+  ATTEST_TOOL_QUARANTINED: { jsonrpc: -32026, http: 200, message: 'Tool quarantined: its definition changed since it was pinned' },
+  ATTEST_NO_SUCH_TOOL_CHANGE: { jsonrpc: -32027, http: 404, message: 'No such pending tool-definition change' },
   ATTEST_INTERNAL: { jsonrpc: JSONRPC.INTERNAL_ERROR, http: 500, message: 'Internal gateway error' },
   ATTEST_CONFIG_REJECTED: { jsonrpc: -32040, http: 422, message: 'Config reload rejected; the config in force is unchanged' },
   ATTEST_RELOAD_UNAVAILABLE: { jsonrpc: -32041, http: 409, message: 'This gateway cannot reload its config (started without a config file)' },

@@ -43,6 +43,7 @@ export const SYSTEM_PRINCIPAL: Principal = Object.freeze({ kind: 'system', id: '
 /**
  * A JSON-RPC payload as recorded. `recording` says what `body` holds:
  *   full     the message params/result exactly as seen
+ *   redacted the same with personal data and secrets masked (`[email]`, `[card]` …); `redactions` counts them per kind
  *   digest   nothing but the digest (body absent)
  * `digest` is always the SHA-256 of the canonical JSON of the original.
  */
@@ -52,6 +53,8 @@ export const RecordedPayloadSchema = z
     digest: DigestSchema,
     bytes: z.number().int().nonnegative(),
     body: z.unknown().optional(),
+    /** With `redacted`: how many matches of each kind were masked (gateway/redaction/redact.ts). */
+    redactions: z.record(z.string(), z.number().int().positive()).optional(),
   })
   .strict()
   .readonly();
@@ -127,6 +130,8 @@ const dataSchemas = {
       errorCode: z.string().optional(),
       message: z.string(),
       durationMs: z.number().nonnegative(),
+      /** The JSON-RPC error's `data`, recorded by the data policy like a result (absent when the error had none). */
+      data: RecordedPayloadSchema.optional(),
     })
     .strict(),
   NotificationRelayed: z
@@ -244,6 +249,20 @@ const dataSchemas = {
       issues: z.array(z.string()).readonly(),
     })
     .strict(),
+  /**
+   * Tool-definition pinning (docs/tool-pinning.md). `hash` is the digest of the pinned fields of the
+   * definition (name, title, description, inputSchema, outputSchema, annotations); the first one
+   * seen per upstream and tool is the pin.
+   */
+  ToolPinned: z.object({ upstream: z.string(), tool: z.string(), hash: DigestSchema, definition: z.unknown(), session: z.string().optional() }).strict(),
+  /** An upstream listed a definition differing from the pin: the tool is quarantined until an admin decides. */
+  ToolDefinitionChanged: z
+    .object({ upstream: z.string(), tool: z.string(), pinnedHash: DigestSchema, observedHash: DigestSchema, definition: z.unknown(), session: z.string().optional() })
+    .strict(),
+  /** An admin (the actor) approved a changed definition: `hash` is the new pin. */
+  ToolDefinitionApproved: z.object({ upstream: z.string(), tool: z.string(), previousHash: DigestSchema, hash: DigestSchema, reason: z.string() }).strict(),
+  /** An admin (the actor) rejected a changed definition: the pin stays, the definition stays refused. */
+  ToolDefinitionRejected: z.object({ upstream: z.string(), tool: z.string(), pinnedHash: DigestSchema, rejectedHash: DigestSchema, reason: z.string() }).strict(),
 } as const;
 
 export type EventType = keyof typeof dataSchemas;

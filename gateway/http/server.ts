@@ -30,6 +30,7 @@ import { registerConfigAdmin } from './admin-config.ts';
 import type { ReloadOutcome } from '../reload.ts';
 import { compileBundle } from '../session/virtual-servers.ts';
 import type { VirtualBundle } from '../session/virtual-servers.ts';
+import { registerPinsAdmin } from './admin-pins.ts';
 
 export interface HttpServerDeps {
   /** Read per request where a reload may change it (origins, hosts, servers); the rest is bound at start. */
@@ -189,6 +190,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
       ...(recorder.log.stats !== undefined && { log: recorder.log.stats() }),
     }),
   );
+  registerPinsAdmin(app, deps.sessionDeps.pins, () => [...sessions.values()].map((entry) => entry.session));
 
   if (deps.sessionDeps.approvals !== undefined) registerApprovalRoutes(app, deps.sessionDeps.approvals);
 

@@ -13,7 +13,8 @@ import type { ApprovalSettings, DecisionEnforcement, EventDraft, Principal, Upst
 import type { StoredEvent } from '#eventlog';
 import type { Logger } from '../logger.ts';
 import type { Authenticated, ApiKeyStore } from '../auth/api-keys.ts';
-import { draft, recordPayload } from '../recorder.ts';
+import { draft, recordPayload, recordText } from '../recorder.ts';
+import { recordingFor, strictestRecording } from '../redaction/data-policy.ts';
 import type { Recorder, Recording, StreamContext } from '../recorder.ts';
 import type { UpstreamLink, UpstreamLinkEvent } from '../upstreams/link.ts';
 import type { Governance } from '../governance.ts';
@@ -24,6 +25,7 @@ import type { JSONRPCMessage, JsonObject, JsonRpcId, RpcError, RpcNotification, 
 import { qualify, ResourceDirectory, unqualify } from './routing.ts';
 import { InputSchemas } from './input-schemas.ts';
 import type { BundleKind, VirtualBundle } from './virtual-servers.ts';
+import type { Observation, ToolPins } from '../pins/tool-pins.ts';
 
 export type Scope =
   | { readonly kind: 'aggregate'; readonly upstreams: readonly string[] }
@@ -48,6 +50,8 @@ export interface SessionDeps {
   readonly governance?: Governance | undefined;
   /** Where held calls wait for a person; absent (stdio) → a `hold` rule refuses with ATTEST_APPROVAL_REQUIRED. */
   readonly approvals?: ApprovalBroker | undefined;
+  /** Tool-definition pins shared by all sessions (upstreams with `pinTools`). */
+  readonly pins?: ToolPins | undefined;
 }
 
 export interface SessionInit {
@@ -87,6 +91,10 @@ interface UpstreamState {
   tools: Set<string> | undefined;
   /** Input schemas of the tools last listed, checked before a call is forwarded. */
   readonly inputs: InputSchemas;
+  /** Definition hashes of the tools this connection listed (tool pinning); undefined until listed. */
+  toolHashes: Map<string, string> | undefined;
+  /** The listing made for pinning before this connection's first call, when the agent had not listed (once). */
+  pinsListing?: Promise<void>;
 }
 
 interface ServerRequest {
@@ -184,7 +192,7 @@ export class GatewaySession {
     for (const name of names) {
       const config = deps.upstreams[name];
       if (config === undefined) throw new GatewayError('ATTEST_UNKNOWN_SERVER', `No upstream named "${name}"`);
-      this.#upstreams.set(name, { name, config, link: undefined, status: 'down', downReason: 'not connected yet', nextId: 1, pending: new Map(), capabilities: {}, initResult: undefined, tools: undefined, inputs: new InputSchemas() });
+      this.#upstreams.set(name, { name, config, link: undefined, status: 'down', downReason: 'not connected yet', nextId: 1, pending: new Map(), capabilities: {}, initResult: undefined, tools: undefined, inputs: new InputSchemas(), toolHashes: undefined });
     }
   }
 
@@ -231,9 +239,10 @@ export class GatewaySession {
     const started = performance.now();
     const traceparent = traceparentOf(request.params);
     const extras = { callId, traceparent };
+    if (request.method === 'tools/call') await this.#listBeforeFirstCall(request);
     const plan = this.#plan(request);
     const governance = this.#deps.governance;
-    const recording = plan.upstream === undefined ? 'full' : (this.#upstreams.get(plan.upstream)?.config.recording ?? 'full');
+    const recording = plan.upstream === undefined ? 'full' : recordingFor(this.#upstreams.get(plan.upstream)?.config, request.method === 'tools/call' ? plan.target : undefined);
     const drafts: EventDraft[] = [
       draft(this.#context, 'RequestReceived', {
         from: 'agent',
@@ -281,11 +290,11 @@ export class GatewaySession {
       await this.#finishWithResult(request, result, 'gateway', plan.upstream, 'full', started, extras, receiptBase);
       return;
     }
-    await this.#forward(request, plan, started, extras, receiptBase);
+    await this.#forward(request, plan, started, extras, receiptBase, recording);
   }
 
   /** Forwards an allowed call to its upstream and finishes it with the upstream's answer. */
-  async #forward(request: RpcRequest, plan: { readonly upstream: string; readonly params: JsonObject | undefined; readonly filterTools?: boolean }, started: number, extras: Extras, receiptBase: object): Promise<void> {
+  async #forward(request: RpcRequest, plan: { readonly upstream: string; readonly params: JsonObject | undefined; readonly filterTools?: boolean }, started: number, extras: Extras, receiptBase: object, recording: Recording): Promise<void> {
     const callId = extras.callId;
     const state = this.#upstreams.get(plan.upstream);
     if (state === undefined) return; // unreachable: the plan only routes to upstreams in scope
@@ -298,12 +307,19 @@ export class GatewaySession {
       return;
     }
     if ('error' in response) {
-      await this.#finishWithUpstreamError(request, response.error, plan.upstream, started, extras, receiptBase);
+      await this.#finishWithUpstreamError(request, response.error, plan.upstream, recording, started, extras, receiptBase);
       return;
     }
     let result = response.result;
-    if (plan.filterTools === true) result = this.#filterListedTools(state, result);
-    await this.#finishWithResult(request, result, 'upstream', plan.upstream, state.config.recording, started, extras, receiptBase);
+    if (plan.filterTools === true) {
+      try {
+        result = await this.#filterListedTools(state, result);
+      } catch (error) {
+        await this.#finishWithError(request, toGatewayError(error), 'gateway', plan.upstream, started, extras, receiptBase);
+        return;
+      }
+    }
+    await this.#finishWithResult(request, result, 'upstream', plan.upstream, recording, started, extras, receiptBase);
   }
 
   /** The decision: synchronous, from session state and config only. */
@@ -411,6 +427,8 @@ export class GatewaySession {
   }
 
   #toolAccess(upstream: string, tool: string, params: JsonObject | undefined): Plan {
+    const quarantined = this.#quarantine(upstream, tool);
+    if (quarantined !== undefined) return quarantined;
     const invalid = this.#upstreams.get(upstream)?.inputs.problem(tool, params?.['arguments']);
     if (invalid !== undefined) {
       return deny(new GatewayError('ATTEST_INVALID_PARAMS', `Invalid arguments for tool "${tool}": ${invalid}`, { tool }), 'input-schema', 'tool-input-schema', upstream, tool);
@@ -484,7 +502,7 @@ export class GatewaySession {
     }, (outcome) => {
       this.#held.delete(request.id);
       clearInterval(progress);
-      return this.#settleHold(request, plan, outcome, requested.data.expiresAt, started, extras, receiptBase);
+      return this.#settleHold(request, plan, outcome, requested.data.expiresAt, started, extras, receiptBase, recording);
     });
     // The session closed while ApprovalRequested was being recorded: its close found nothing held yet.
     if (this.#closed) void approvals.withdraw(extras.callId, 'the session closed while the call waited for approval')?.catch(() => undefined);
@@ -495,7 +513,7 @@ export class GatewaySession {
    * forwards it (granted, and the limits still admit it) or refuses it. A grant is charged to the
    * limits here, when its allow decision is drafted, so charges stay in log order.
    */
-  async #settleHold(request: RpcRequest, plan: HoldPlan, outcome: ApprovalOutcome, expiresAt: string, started: number, extras: Extras, receiptBase: object): Promise<string> {
+  async #settleHold(request: RpcRequest, plan: HoldPlan, outcome: ApprovalOutcome, expiresAt: string, started: number, extras: Extras, receiptBase: object, recording: Recording): Promise<string> {
     const governance = this.#deps.governance;
     const as = (actor: Principal): StreamContext => ({ ...this.#context, actor });
     const policyHash = governance === undefined ? {} : { policyHash: governance.policyHash };
@@ -544,9 +562,33 @@ export class GatewaySession {
       throw error;
     }
     const receipt = { ...receiptBase, decision: positionOf(stored[1]) };
-    const next = outcome.kind === 'withdrawn' ? Promise.resolve() : refusal === undefined ? this.#forward(request, plan, started, extras, receipt) : this.#finishWithError(request, refusal, 'gateway', plan.upstream, started, extras, receipt);
+    const next = outcome.kind === 'withdrawn' ? Promise.resolve() : refusal === undefined ? this.#forward(request, plan, started, extras, receipt, recording) : this.#finishWithError(request, refusal, 'gateway', plan.upstream, started, extras, receipt);
     next.catch((error: unknown) => this.#deps.logger.error({ err: error, session: this.id }, 'unhandled error finishing an approved call'));
     return stored[0]?.event.id ?? '';
+  }
+
+  #quarantine(upstream: string, tool: string): Extract<Plan, { route: 'deny' }> | undefined {
+    const state = this.#upstreams.get(upstream);
+    const pins = this.#deps.pins;
+    if (pins === undefined || state?.config.pinTools !== true) return undefined;
+    const q = pins.quarantine(upstream, tool, state.toolHashes?.get(tool) as `sha256:${string}` | undefined);
+    if (q === undefined) return undefined;
+    const error = new GatewayError(
+      'ATTEST_TOOL_QUARANTINED',
+      `Tool "${tool}" of upstream "${upstream}" is quarantined: its definition changed since it was pinned (pinned ${q.pinnedHash}, now ${q.observedHash})${q.rejected ? '; an admin rejected this definition' : '; an admin must approve the new definition (attest pins approve)'}`,
+      { upstream, tool, pinnedHash: q.pinnedHash, observedHash: q.observedHash },
+    );
+    return deny(error, 'tool-pinning', q.rejected ? 'tool-definition-rejected' : 'tool-definition-changed', upstream, tool);
+  }
+
+  /** Compares a listing with the gateway's pins (recording new pins and changes) and remembers what this connection listed. */
+  async #observeTools(state: UpstreamState, tools: readonly JsonObject[], complete: boolean): Promise<Observation | undefined> {
+    const pins = this.#deps.pins;
+    if (pins === undefined || !state.config.pinTools) return undefined;
+    const observation = await pins.observe(state.name, tools, this.id);
+    if (complete || state.toolHashes === undefined) state.toolHashes = new Map();
+    for (const [name, hash] of observation.hashes) state.toolHashes.set(name, hash);
+    return observation;
   }
 
   #soleUpstreamWith(capability: string): string | undefined {
@@ -582,10 +624,10 @@ export class GatewaySession {
     await this.#sendToAgent(this.#errorResponse(request.id, error, outcome === undefined ? undefined : { ...receiptBase, outcome: positionOf(outcome[0]) }), request.id);
   }
 
-  async #finishWithUpstreamError(request: RpcRequest, rpcError: RpcError, upstream: string, started: number, extras: { callId: string; traceparent: string | undefined }, receiptBase: object): Promise<void> {
+  async #finishWithUpstreamError(request: RpcRequest, rpcError: RpcError, upstream: string, recording: Recording, started: number, extras: { callId: string; traceparent: string | undefined }, receiptBase: object): Promise<void> {
     try {
       await this.#deps.recorder.record([
-        draft(this.#context, 'ErrorReturned', { from: 'upstream', upstream, code: rpcError.code, message: String(rpcError.message), durationMs: round(performance.now() - started) }, extras),
+        draft(this.#context, 'ErrorReturned', { from: 'upstream', upstream, code: rpcError.code, message: recordText(String(rpcError.message), recording), durationMs: round(performance.now() - started), ...(rpcError.data !== undefined && { data: recordPayload(rpcError.data, recording) }) }, extras),
       ]);
     } catch (error) {
       const withheld = new GatewayError('ATTEST_RESULT_NOT_RECORDED', `Upstream "${upstream}" answered ${request.method} with an error, but it could not be recorded: ${(error as Error).message}`, { callId: extras.callId });
@@ -684,6 +726,35 @@ export class GatewaySession {
     }
   }
 
+  /**
+   * A call before this connection listed its tools: list them once (and compare with the pins), so
+   * the call is checked against the definition this connection serves rather than trusted blind.
+   */
+  async #listBeforeFirstCall(request: RpcRequest): Promise<void> {
+    if (this.#deps.pins === undefined || !this.#initialized) return;
+    const name = String(request.params?.['name']);
+    const upstream = this.init.scope.kind === 'single' ? this.init.scope.upstream : unqualify(name)?.upstream;
+    const state = upstream === undefined ? undefined : this.#upstreams.get(upstream);
+    if (state === undefined || state.toolHashes !== undefined || !state.config.pinTools || state.status !== 'ready') return;
+    state.pinsListing ??= this.#refreshPins(state);
+    await state.pinsListing;
+  }
+
+  /**
+   * The upstream says its tools changed: compare the new definitions with the pins before the agent
+   * hears of it, so a changed tool is quarantined even for an agent that calls without listing again.
+   */
+  async #refreshPins(state: UpstreamState): Promise<void> {
+    if (this.#deps.pins === undefined || !state.config.pinTools || state.status !== 'ready') return;
+    try {
+      await this.#observeTools(state, await this.#fetchAll(state, 'tools/list', 'tools'), true);
+    } catch (error) {
+      // Unknown definitions: every tool of this connection is checked against the gateway-wide pins only.
+      state.toolHashes = undefined;
+      this.#deps.logger.warn({ session: this.id, upstream: state.name, err: error }, 'could not re-list tools after list_changed for pinning');
+    }
+  }
+
   async #fetchAll(state: UpstreamState, method: string, key: string): Promise<JsonObject[]> {
     const items: JsonObject[] = [];
     let cursor: unknown;
@@ -709,20 +780,23 @@ export class GatewaySession {
     const perUpstream = await Promise.all(
       ready.map(async (state) => {
         try {
-          return { state, items: await this.#fetchAll(state, method, spec.key) };
+          const items = await this.#fetchAll(state, method, spec.key);
+          const observation = method === 'tools/list' ? await this.#observeTools(state, items, true) : undefined;
+          return { state, items, quarantined: observation?.quarantined };
         } catch (error) {
           this.#deps.logger.warn({ session: this.id, upstream: state.name, err: error }, `${method} failed for one upstream; listing the others`);
-          return { state, items: undefined };
+          return { state, items: undefined, quarantined: undefined };
         }
       }),
     );
     const out: JsonObject[] = [];
-    for (const { state, items } of perUpstream) {
+    for (const { state, items, quarantined } of perUpstream) {
       if (items === undefined) continue; // keep what is known of an upstream that failed to list this time
       if (method === 'tools/list') {
         state.tools = new Set(items.map((t) => String(t['name'])));
         state.inputs.learn(items);
-        for (const tool of this.#visible(state.name, items)) {
+        const listable = quarantined === undefined || quarantined.size === 0 ? items : items.filter((t) => !quarantined.has(String(t['name'])));
+        for (const tool of this.#visible(state.name, listable)) {
           const name = qualify(state.name, String(tool['name']));
           if (this.#bundled('tool', name)) out.push({ ...tool, name });
         }
@@ -742,13 +816,15 @@ export class GatewaySession {
     return { [spec.key]: out };
   }
 
-  #filterListedTools(state: UpstreamState, result: JsonObject): JsonObject {
+  async #filterListedTools(state: UpstreamState, result: JsonObject): Promise<JsonObject> {
     const tools = Array.isArray(result['tools']) ? (result['tools'] as unknown[]).map(asObject) : [];
+    const quarantined = (await this.#observeTools(state, tools, result['nextCursor'] === undefined))?.quarantined;
     state.tools ??= new Set();
     for (const tool of tools) state.tools.add(String(tool['name']));
     // A page of a paginated list is not the whole list: learn schemas only from a complete one.
     if (result['nextCursor'] === undefined) state.inputs.learn(tools);
-    return { ...result, tools: this.#visible(state.name, tools) };
+    const listable = quarantined === undefined || quarantined.size === 0 ? tools : tools.filter((t) => !quarantined.has(String(t['name'])));
+    return { ...result, tools: this.#visible(state.name, listable) };
   }
 
   /** The tools of one upstream this agent may see: allowed by its key, and not denied outright by the policy. */
@@ -849,7 +925,7 @@ export class GatewaySession {
     const extras = { callId, traceparent: traceparentOf(request.params) };
     try {
       await this.#deps.recorder.record([
-        draft(this.#context, 'RequestReceived', { from: 'upstream', method: request.method, jsonrpcId: request.id, upstream: state.name, params: recordPayload(request.params, state.config.recording) }, extras),
+        draft(this.#context, 'RequestReceived', { from: 'upstream', method: request.method, jsonrpcId: request.id, upstream: state.name, params: recordPayload(request.params, recordingFor(state.config)) }, extras),
         draft(this.#context, 'DecisionMade', { decision: 'allow', stage: 'relay', ruleId: 'server-request-relay', reason: `server→client request relayed to the agent`, route: 'forward' }, extras),
       ]);
     } catch (error) {
@@ -881,9 +957,10 @@ export class GatewaySession {
       if (notification.method === 'notifications/tools/list_changed') {
         state.tools = undefined;
         state.inputs.forget();
+        await this.#refreshPins(state);
       }
     }
-    const relayed = await this.#recordQuietly([draft(this.#context, 'NotificationRelayed', { from: 'upstream', method: notification.method, upstream: state.name, params: recordPayload(notification.params, state.config.recording) })]);
+    const relayed = await this.#recordQuietly([draft(this.#context, 'NotificationRelayed', { from: 'upstream', method: notification.method, upstream: state.name, params: recordPayload(notification.params, recordingFor(state.config)) })]);
     if (!relayed) return; // no record, no relay
     await this.#sendToAgent({ jsonrpc: '2.0', method: notification.method, ...(params !== undefined && { params }) }, related);
   }
@@ -901,7 +978,8 @@ export class GatewaySession {
       state.tools = undefined;
       state.inputs.forget();
       void this.#recordQuietly([draft(this.#context, 'UpstreamConnected', { upstream: state.name, transport: state.config.transport, ...(event.pid !== undefined && { pid: event.pid }) })]).then(async () => {
-        // The restarted process may offer different tools: tell the agent to list again.
+        // The restarted process may offer different tools: compare them with the pins, tell the agent to list again.
+        await this.#refreshPins(state);
         for (const method of LIST_CHANGED) await this.#sendToAgent({ jsonrpc: '2.0', method }, undefined);
       });
     }
@@ -944,7 +1022,9 @@ export class GatewaySession {
   }
 
   async #recordAgentNotification(notification: RpcNotification, upstream: string | undefined): Promise<boolean> {
-    return this.#recordQuietly([draft(this.#context, 'NotificationRelayed', { from: 'agent', method: notification.method, ...(upstream !== undefined && { upstream }), params: recordPayload(notification.params, 'full') })]);
+    // Bound for every upstream in the session when not for one: the strictest of their policies.
+    const recording = upstream !== undefined ? recordingFor(this.#upstreams.get(upstream)?.config) : strictestRecording([...this.#upstreams.values()].map((s) => s.config));
+    return this.#recordQuietly([draft(this.#context, 'NotificationRelayed', { from: 'agent', method: notification.method, ...(upstream !== undefined && { upstream }), params: recordPayload(notification.params, recording) })]);
   }
 
   async #onAgentResponse(response: RpcResponse): Promise<void> {
@@ -954,10 +1034,10 @@ export class GatewaySession {
     this.#serverRequests.delete(id as number);
     const state = this.#upstreams.get(pending.upstream);
     const durationMs = round(performance.now() - pending.startedAt);
-    const recording = state?.config.recording ?? 'full';
+    const recording = recordingFor(state?.config);
     const recorded = await this.#recordQuietly([
       'error' in response
-        ? draft(this.#context, 'ErrorReturned', { from: 'agent', upstream: pending.upstream, code: response.error.code, message: String(response.error.message), durationMs }, { callId: pending.callId })
+        ? draft(this.#context, 'ErrorReturned', { from: 'agent', upstream: pending.upstream, code: response.error.code, message: recordText(String(response.error.message), recording), durationMs, ...(response.error.data !== undefined && { data: recordPayload(response.error.data, recording) }) }, { callId: pending.callId })
         : draft(this.#context, 'ResultReturned', { from: 'agent', upstream: pending.upstream, isError: false, durationMs, result: recordPayload(response.result, recording) }, { callId: pending.callId }),
     ]);
     const reply = recorded
@@ -991,6 +1071,11 @@ export class GatewaySession {
       }
       this.#deps.logger.warn({ session: this.id, err: error }, 'could not deliver a message to the agent');
     }
+  }
+
+  /** Tells the agent to list tools again (an admin approved or rejected a tool definition). */
+  notifyToolsChanged(): void {
+    if (this.#initialized) void this.#sendToAgent({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' }, undefined);
   }
 
   /** Ends the session: fails what is pending, closes upstream connections, records SessionClosed. Idempotent: every caller awaits the one closing. */
