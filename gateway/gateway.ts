@@ -16,6 +16,7 @@ import type { SessionDeps } from './session/session.ts';
 import { createUpstreamLink } from './upstreams/link.ts';
 import { Governance } from './governance.ts';
 import { GATEWAY_VERSION } from './version.ts';
+import { GatewayMetrics } from './observability/metrics.ts';
 
 export interface GatewayOptions {
   /** Overrides gateway.port (0 = any free port). */
@@ -49,6 +50,8 @@ export interface GatewayCore {
   readonly logger: Logger;
   readonly sessionDeps: SessionDeps;
   readonly systemContext: { readonly tenant: string; readonly stream: string; readonly actor: typeof SYSTEM_PRINCIPAL };
+  /** Prometheus metrics (observability.metrics.enabled), fed by the recorder. */
+  readonly metrics: GatewayMetrics | undefined;
   close(reason: string): Promise<void>;
 }
 
@@ -65,7 +68,8 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
   const governance = config.policy === undefined ? undefined : new Governance(config.policy);
   const opened = await openEventLog(config.log, { logger });
   const log = options.wrapLog?.(opened) ?? opened;
-  const recorder = new Recorder(log);
+  const metrics = config.observability.metrics.enabled ? new GatewayMetrics({ config: config.observability.metrics, upstreams: Object.keys(config.upstreams), log }) : undefined;
+  const recorder = new Recorder(log, metrics === undefined ? [] : [metrics]);
   const systemContext = { tenant: SYSTEM_PRINCIPAL.tenant, stream: `system-${config.gateway.instance}`, actor: SYSTEM_PRINCIPAL };
   try {
     const gaps = await reconcileOutcomes(log, recorder);
@@ -102,6 +106,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     logger,
     sessionDeps,
     systemContext,
+    metrics,
     async close(reason) {
       if (closed) return;
       closed = true;
@@ -115,7 +120,7 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
   const core = await openGatewayCore(input, options);
   const { config, logger } = core;
   const sessions = new SessionRegistry();
-  const app = buildHttpServer({ config, recorder: core.recorder, keys: core.keys, sessionDeps: core.sessionDeps, logger, sessions });
+  const app = buildHttpServer({ config, recorder: core.recorder, keys: core.keys, sessionDeps: core.sessionDeps, logger, sessions, metrics: core.metrics });
   const host = options.host ?? config.gateway.host;
   const port = options.port ?? config.gateway.port;
   try {

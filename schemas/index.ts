@@ -13,6 +13,8 @@ export {
 } from './config.ts';
 export type { ApiKeyConfig, AttestConfig, FileLogConfig, KafkaLogConfig, KurrentLogConfig, AttestConfigInput, HttpUpstreamConfig, LogConfig, StdioUpstreamConfig, UpstreamConfig } from './config.ts';
 export { formatConfigIssues } from './issues.ts';
+export { METRICS_ROLE, MetricsConfigSchema, ObservabilitySchema, TracingConfigSchema } from './observability.ts';
+export type { MetricsConfig, ObservabilityConfig, TracingConfig } from './observability.ts';
 export { ConfigError, parseConfig, resolveEnvRefs } from './config-parse.ts';
 export type { ParsedConfig } from './config-parse.ts';
 export { GATEWAY_ERRORS, GatewayError, JSONRPC } from './errors.ts';

@@ -23,6 +23,8 @@ import type { DownstreamPort, Scope, SessionDeps } from '../session/session.ts';
 import { jsonRpcProblem, SUPPORTED_PROTOCOL_VERSIONS } from '../session/protocol.ts';
 import type { JSONRPCMessage } from '../session/protocol.ts';
 import { NativePosts } from './streamable-post.ts';
+import { registerMetricsRoute } from './metrics-route.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
 
 export interface HttpServerDeps {
   readonly config: AttestConfig;
@@ -31,6 +33,8 @@ export interface HttpServerDeps {
   readonly sessionDeps: SessionDeps;
   readonly logger: Logger;
   readonly sessions: SessionRegistry;
+  /** Serves GET /metrics when present (observability.metrics.enabled). */
+  readonly metrics?: GatewayMetrics | undefined;
 }
 
 interface Entry {
@@ -172,6 +176,8 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
       ...(recorder.log.stats !== undefined && { log: recorder.log.stats() }),
     }),
   );
+
+  if (deps.metrics !== undefined) registerMetricsRoute(app, deps.metrics, config.observability.metrics.roles);
 
   function scopeFor(server: string | undefined): Scope {
     if (server === undefined) return { kind: 'aggregate', upstreams: Object.keys(config.upstreams) };

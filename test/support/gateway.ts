@@ -32,6 +32,7 @@ export interface TestGatewayOptions {
   readonly logDir?: string;
   readonly log?: Record<string, unknown>;
   readonly policy?: Record<string, unknown>;
+  readonly observability?: Record<string, unknown>;
 }
 
 export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
@@ -45,6 +46,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     auth: { keys: options.keys ?? [{ id: 'test', hash: hashApiKey(key), tenant: 't1' }] },
     upstreams: options.upstreams,
     ...(options.policy !== undefined && { policy: options.policy }),
+    ...(options.observability !== undefined && { observability: options.observability }),
   };
   const gateway = await startGateway(config, { port: 0 });
   return {
