@@ -17,6 +17,9 @@ import { createUpstreamLink } from './upstreams/link.ts';
 import { Governance } from './governance.ts';
 import { GATEWAY_VERSION } from './version.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
+import { createOtelTracing } from './observability/tracing.ts';
+import type { CallTracing } from './observability/tracing.ts';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
 
 export interface GatewayOptions {
   /** Overrides gateway.port (0 = any free port). */
@@ -31,6 +34,8 @@ export interface GatewayOptions {
   readonly configHash?: string;
   /** Benchmarks only (the recording-off reference): wraps the opened log. Reachable from neither the config nor the CLI. */
   readonly wrapLog?: (log: EventLog) => EventLog;
+  /** Tests only: spans go to this exporter instead of OTLP (observability.tracing must be set). */
+  readonly spanExporter?: SpanExporter;
 }
 
 export interface Gateway {
@@ -52,6 +57,8 @@ export interface GatewayCore {
   readonly systemContext: { readonly tenant: string; readonly stream: string; readonly actor: typeof SYSTEM_PRINCIPAL };
   /** Prometheus metrics (observability.metrics.enabled), fed by the recorder. */
   readonly metrics: GatewayMetrics | undefined;
+  /** OpenTelemetry spans (observability.tracing), ended by the recorder. */
+  readonly tracing: CallTracing | undefined;
   close(reason: string): Promise<void>;
 }
 
@@ -69,7 +76,9 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
   const opened = await openEventLog(config.log, { logger });
   const log = options.wrapLog?.(opened) ?? opened;
   const metrics = config.observability.metrics.enabled ? new GatewayMetrics({ config: config.observability.metrics, upstreams: Object.keys(config.upstreams), log }) : undefined;
-  const recorder = new Recorder(log, metrics === undefined ? [] : [metrics]);
+  const tracingConfig = config.observability.tracing;
+  const tracing = tracingConfig === undefined ? undefined : createOtelTracing({ config: tracingConfig, instance: config.gateway.instance, version: GATEWAY_VERSION, ...(options.spanExporter !== undefined && { exporter: options.spanExporter }) });
+  const recorder = new Recorder(log, [metrics, tracing].filter((observer) => observer !== undefined));
   const systemContext = { tenant: SYSTEM_PRINCIPAL.tenant, stream: `system-${config.gateway.instance}`, actor: SYSTEM_PRINCIPAL };
   try {
     const gaps = await reconcileOutcomes(log, recorder);
@@ -96,6 +105,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     logger,
     version: GATEWAY_VERSION,
     governance,
+    tracing,
   };
   let closed = false;
   return {
@@ -107,11 +117,13 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     sessionDeps,
     systemContext,
     metrics,
+    tracing,
     async close(reason) {
       if (closed) return;
       closed = true;
       await recorder.record([draft(systemContext, 'GatewayStopped', { instance: config.gateway.instance, reason })]).catch((error: unknown) => logger.warn({ err: error }, 'GatewayStopped could not be recorded'));
       await log.close();
+      await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'spans could not all be exported at shutdown'));
     },
   };
 }

@@ -24,6 +24,7 @@ import { jsonRpcProblem, SUPPORTED_PROTOCOL_VERSIONS } from '../session/protocol
 import type { JSONRPCMessage } from '../session/protocol.ts';
 import { NativePosts } from './streamable-post.ts';
 import { registerMetricsRoute } from './metrics-route.ts';
+import { traceHeadersOf } from '../observability/tracing.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 
 export interface HttpServerDeps {
@@ -242,7 +243,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
             return transport.close();
           },
         });
-        transport.onmessage = (message) => session.handleAgentMessage(message);
+        transport.onmessage = (message, extra) => session.handleAgentMessage(message, traceHeadersOf(extra?.request?.headers.get('traceparent'), extra?.request?.headers.get('tracestate')));
         transport.onerror = (error) => void recordRejection(request, new GatewayError('ATTEST_INVALID_REQUEST', error.message), { sessionId: id });
         transport.onclose = () => {
           sessions.delete(id);
@@ -267,7 +268,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
         }
         reply.hijack();
         entry.posts.open(id, reply.raw);
-        entry.session.handleAgentMessage(only as unknown as JSONRPCMessage);
+        entry.session.handleAgentMessage(only as unknown as JSONRPCMessage, traceHeadersOf(request.headers.traceparent, request.headers.tracestate));
         return undefined;
       }
       reply.hijack();

@@ -22,6 +22,8 @@ import { isNotification, isRequest, isResponse, negotiateProtocolVersion, params
 import type { JSONRPCMessage, JsonObject, JsonRpcId, RpcError, RpcNotification, RpcRequest, RpcResponse } from './protocol.ts';
 import { qualify, ResourceDirectory, unqualify } from './routing.ts';
 import { InputSchemas } from './input-schemas.ts';
+import { upstreamTraceparent } from '../observability/tracing.ts';
+import type { CallTracing, TraceHeaders } from '../observability/tracing.ts';
 
 export type Scope = { readonly kind: 'aggregate'; readonly upstreams: readonly string[] } | { readonly kind: 'single'; readonly upstream: string };
 
@@ -40,6 +42,8 @@ export interface SessionDeps {
   readonly version: string;
   /** The policy bundle's rules and limits; absent → only the keys' tool lists apply. */
   readonly governance?: Governance | undefined;
+  /** Spans per agent request (observability.tracing); absent → a valid agent traceparent is passed on as is. */
+  readonly tracing?: CallTracing | undefined;
 }
 
 export interface SessionInit {
@@ -183,12 +187,12 @@ export class GatewaySession {
   }
 
   /** Entry point for every message from the agent. Never throws: failures become JSON-RPC errors or log lines. */
-  handleAgentMessage(message: JSONRPCMessage): void {
+  handleAgentMessage(message: JSONRPCMessage, traceHeaders?: TraceHeaders): void {
     this.lastActivity = Date.now();
     if (this.#closed) return;
     const m = message as unknown as RpcRequest | RpcNotification | RpcResponse;
     let work: Promise<void>;
-    if (isRequest(m)) work = this.#onAgentRequest(m);
+    if (isRequest(m)) work = this.#onAgentRequest(m, traceHeaders);
     else if (isNotification(m)) work = this.#onAgentNotification(m);
     else if (isResponse(m)) work = this.#onAgentResponse(m);
     else work = Promise.resolve();
@@ -197,10 +201,13 @@ export class GatewaySession {
 
   // ── agent requests ───────────────────────────────────────────────────────────────────────
 
-  async #onAgentRequest(request: RpcRequest): Promise<void> {
+  async #onAgentRequest(request: RpcRequest, traceHeaders: TraceHeaders | undefined): Promise<void> {
     const callId = newEventId();
     const started = performance.now();
-    const traceparent = traceparentOf(request.params);
+    // MCP's _meta first, then the HTTP header of the POST that carried the request.
+    const metaTraceparent = traceparentOf(request.params);
+    const traceparent = metaTraceparent ?? traceHeaders?.traceparent;
+    const forwardTraceparent = upstreamTraceparent(this.#deps.tracing, callId, request.method, traceparent, metaTraceparent === undefined ? traceHeaders?.tracestate : undefined);
     const extras = { callId, traceparent };
     const plan = this.#plan(request);
     const governance = this.#deps.governance;
@@ -253,7 +260,7 @@ export class GatewaySession {
     if (state === undefined) return; // unreachable: the plan only routes to upstreams in scope
     let response: RpcResponse;
     try {
-      response = await this.#requestUpstream(state, request.method, plan.params, { downstreamId: request.id, callId, timeoutMs: state.config.timeoutMs });
+      response = await this.#requestUpstream(state, request.method, plan.params, { downstreamId: request.id, callId, timeoutMs: state.config.timeoutMs, traceparent: forwardTraceparent });
     } catch (error) {
       if (error instanceof CancelledByAgent) return;
       await this.#finishWithError(request, toGatewayError(error), 'gateway', plan.upstream, started, extras, receiptBase);
@@ -587,7 +594,7 @@ export class GatewaySession {
 
   // ── upstream requests ────────────────────────────────────────────────────────────────────
 
-  #requestUpstream(state: UpstreamState, method: string, params: JsonObject | undefined, options: { downstreamId: JsonRpcId | undefined; callId: string | undefined; timeoutMs: number; allowConnecting?: boolean }): Promise<RpcResponse> {
+  #requestUpstream(state: UpstreamState, method: string, params: JsonObject | undefined, options: { downstreamId: JsonRpcId | undefined; callId: string | undefined; timeoutMs: number; allowConnecting?: boolean; traceparent?: string | undefined }): Promise<RpcResponse> {
     const link = state.link;
     const usable = state.status === 'ready' || (options.allowConnecting === true && state.status === 'connecting');
     if (link === undefined || !usable) return Promise.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${state.name}" is unavailable: ${state.downReason}`, { upstream: state.name }));
@@ -622,7 +629,7 @@ export class GatewaySession {
       state.pending.set(id, forward);
       if (options.downstreamId !== undefined) this.#forwardsByAgentId.set(options.downstreamId, { state, forward, callId: options.callId ?? '' });
       if (progressToken !== undefined && options.downstreamId !== undefined) this.#progressRoutes.set(progressToken, options.downstreamId);
-      link.send({ jsonrpc: '2.0', id, method, ...(params !== undefined && { params }) }).catch((error: unknown) => {
+      link.send({ jsonrpc: '2.0', id, method, ...(params !== undefined && { params }) }, options.traceparent).catch((error: unknown) => {
         forward.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${state.name}" could not be reached: ${(error as Error).message}`, { upstream: state.name }));
       });
     });
