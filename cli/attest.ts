@@ -30,8 +30,11 @@ class UsageError extends Error {}
 
 function untilSignal(): Promise<string> {
   return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
+    // `on`, not `once`: Node removes a `once` listener before calling it, so the upstream reaper
+    // (gateway/upstreams/reaper.ts) would count itself alone and re-raise the signal, killing the
+    // gateway before it closes (no GatewayStopped). A second signal while closing is ignored (SIGKILL is not).
+    process.on('SIGINT', () => resolve('SIGINT'));
+    process.on('SIGTERM', () => resolve('SIGTERM'));
   });
 }
 
