@@ -8,7 +8,7 @@ import { openEventLog } from '#eventlog';
 import type { EventLog } from '#eventlog';
 import { ApiKeyStore } from './auth/api-keys.ts';
 import { buildHttpServer, SessionRegistry } from './http/server.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, redactSecretValues, secretValuesOf } from './logger.ts';
 import type { Logger } from './logger.ts';
 import { reconcileOutcomes } from './reconciler.ts';
 import { draft, Recorder } from './recorder.ts';
@@ -71,6 +71,7 @@ export function resolveConfig(input: AttestConfig | AttestConfigInput, options: 
 export async function openGatewayCore(input: AttestConfig | AttestConfigInput, options: GatewayOptions = {}): Promise<GatewayCore> {
   const { config, configHash } = resolveConfig(input, options);
   const logger = options.logger ?? createLogger();
+  redactSecretValues(logger, secretValuesOf(config));
   // Policy expressions compile before anything is opened: a bad rule is a config error.
   const governance = config.policy === undefined ? undefined : new Governance(config.policy);
   const opened = await openEventLog(config.log, { logger });
