@@ -7,3 +7,6 @@ export { createLogger } from './logger.ts';
 export type { Logger } from './logger.ts';
 export { RECEIPT_META_KEY } from './session/session.ts';
 export { GATEWAY_VERSION } from './version.ts';
+export { GatewayMetrics } from './observability/metrics.ts';
+export { createOtelTracing } from './observability/tracing.ts';
+export type { CallTracing } from './observability/tracing.ts';
