@@ -81,12 +81,15 @@ function attribute(span: OtlpSpan, key: string): unknown {
 describe('trace context through the gateway', () => {
   let fixture: ListeningProcess | undefined;
   let proxy: RecordingProxy | undefined;
+  let legacy: ListeningProcess | undefined;
+  let legacyProxy: RecordingProxy | undefined;
   let receiver: OtlpReceiver | undefined;
   let t: TestGateway | undefined;
   const gateways: TestGateway[] = [];
   after(async () => {
     for (const gw of gateways) await gw.close();
     await proxy?.close();
+    await legacyProxy?.close();
     await receiver?.close();
     await stopAllProcesses();
   });
@@ -99,14 +102,17 @@ describe('trace context through the gateway', () => {
   }
 
   /** traceparent headers the upstream received on tools/call POSTs, in order. */
-  function upstreamTraceparents(): string[] {
-    return (proxy?.requests ?? []).filter((r) => r.method === 'POST' && typeof r.headers['traceparent'] === 'string').map((r) => r.headers['traceparent'] as string);
+  function upstreamTraceparents(through: RecordingProxy | undefined = proxy): string[] {
+    return (through?.requests ?? []).filter((r) => r.method === 'POST' && typeof r.headers['traceparent'] === 'string').map((r) => r.headers['traceparent'] as string);
   }
 
   it('without a tracing section: a valid agent traceparent reaches the upstream unchanged, an invalid one does not', { timeout: 60_000 }, async () => {
     fixture = await startNodeServer(FIXTURE, { args: ['--http'] });
     proxy = await startRecordingProxy(Number(new URL(fixture.url).port));
-    t = await startTestGateway({ upstreams: { fixture: { transport: 'streamable-http', url: `${proxy.origin}/mcp` } } });
+    // The legacy SSE transport goes through the SDK's client transport (http.ts), not the native POST.
+    legacy = await startNodeServer(FIXTURE, { args: ['--sse'] });
+    legacyProxy = await startRecordingProxy(Number(new URL(legacy.url).port));
+    t = await startTestGateway({ upstreams: { fixture: { transport: 'streamable-http', url: `${proxy.origin}/mcp` }, legacy: { transport: 'sse', url: `${legacyProxy.origin}/sse` } } });
     gateways.push(t);
     const call = await session(t);
     const fromMeta = `00-${TRACE_A}-${AGENT_SPAN_A}-01`;
@@ -115,9 +121,11 @@ describe('trace context through the gateway', () => {
     assert.ok((await call(11, { name: 'fixture__echo', arguments: { text: 'header' } }, { traceparent: fromHeader }))?.['result']);
     assert.ok((await call(12, { name: 'fixture__echo', arguments: { text: 'bad' } }, { traceparent: '00-00000000000000000000000000000000-00f067aa0ba902b7-01' }))?.['result']);
     assert.deepEqual(upstreamTraceparents(), [fromMeta, fromHeader], 'passed on as received; the all-zero trace id is invalid and not forwarded');
+    assert.ok((await call(13, { name: 'legacy__echo', arguments: { text: 'sse' } }, { traceparent: fromHeader }))?.['result']);
+    assert.deepEqual(upstreamTraceparents(legacyProxy), [fromHeader], 'the SDK transport path (legacy SSE upstream) carries it too');
 
     const requests = (await t.events()).filter((e) => e.type === 'RequestReceived' && e.data.method === 'tools/call');
-    assert.deepEqual(requests.map((e) => e.traceparent), [fromMeta, fromHeader, '00-00000000000000000000000000000000-00f067aa0ba902b7-01'], 'the events record what the agent sent');
+    assert.deepEqual(requests.map((e) => e.traceparent), [fromMeta, fromHeader, '00-00000000000000000000000000000000-00f067aa0ba902b7-01', fromHeader], 'the events record what the agent sent');
     await t.close();
     t = undefined;
   });
