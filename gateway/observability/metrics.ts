@@ -167,10 +167,15 @@ export class GatewayMetrics implements RecordObserver {
           break;
         }
         case 'ResultReturned':
-          if (draft.data.from !== 'agent') this.#outcome(draft.callId, draft.data.upstream, draft.data.durationMs, startedAt, now);
+          if (draft.data.from === 'agent') this.#forget(draft.callId);
+          else this.#outcome(draft.callId, draft.data.upstream, draft.data.durationMs, startedAt, now);
           break;
         case 'ErrorReturned':
-          if (draft.data.from === 'agent') break;
+          // from the agent: its answer to a server→client request, or its cancellation of a forwarded call.
+          if (draft.data.from === 'agent') {
+            this.#forget(draft.callId);
+            break;
+          }
           if (draft.data.from === 'gateway' && draft.data.errorCode !== undefined) this.#refusalsTotal.inc(this.#refusalLabels(draft.data.errorCode, draft.data.code));
           this.#outcome(draft.callId, draft.data.upstream, draft.data.durationMs, startedAt, now);
           break;
@@ -211,8 +216,12 @@ export class GatewayMetrics implements RecordObserver {
       // The agent is refused with an error that cannot be recorded: count it here, the one place it shows.
       if (draft.type === 'RequestReceived' && draft.data.from === 'agent') this.#refusalsTotal.inc(this.#refusalLabels('ATTEST_LOG_UNAVAILABLE', -32011));
       else if (draft.type === 'ResultReturned' && draft.data.from !== 'agent') this.#refusalsTotal.inc(this.#refusalLabels('ATTEST_RESULT_NOT_RECORDED', -32014));
-      if (draft.callId !== undefined) this.#inFlight.delete(draft.callId);
+      this.#forget(draft.callId);
     }
+  }
+
+  #forget(callId: string | undefined): void {
+    if (callId !== undefined) this.#inFlight.delete(callId);
   }
 
   #outcome(callId: string | undefined, upstream: string | undefined, durationMs: number, startedAt: number, now: number): void {
