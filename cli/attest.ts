@@ -33,9 +33,10 @@ function requireConfig(values: Record<string, string | boolean | undefined>): Re
 class UsageError extends Error {}
 
 function untilSignal(): Promise<string> {
-  // `on`, not `once`: the upstream reaper (gateway/upstreams/reaper.ts) stays out of the way only
-  // while another listener exists; with `once` it saw none, SIGKILLed the upstreams and re-raised.
   return new Promise((resolve) => {
+    // `on`, not `once`: Node removes a `once` listener before calling it, so the upstream reaper
+    // (gateway/upstreams/reaper.ts) would count itself alone and re-raise the signal, killing the
+    // gateway before it closes (no GatewayStopped). A second signal while closing is ignored (SIGKILL is not).
     process.on('SIGINT', () => resolve('SIGINT'));
     process.on('SIGTERM', () => resolve('SIGTERM'));
   });

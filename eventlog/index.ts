@@ -14,7 +14,7 @@ import { ChainVerifier, verifyLog } from './verify.ts';
 import type { VerifyResult } from './verify.ts';
 
 export { InvalidEventError, LogUnavailableError } from './port.ts';
-export type { EventLog, EventLogReader, FilePosition, KafkaPosition, KurrentPosition, LogErrorCode, LogPosition, ReadOptions, StoredEvent } from './port.ts';
+export type { BatchListener, EventLog, EventLogReader, FilePosition, KafkaPosition, KurrentPosition, LogErrorCode, LogPosition, ReadOptions, StoredEvent } from './port.ts';
 export { ChainHeads, EMPTY_HEAD } from './chain.ts';
 export type { ChainHead, HeadsSnapshot, SealedEvent } from './chain.ts';
 export { silentLogger } from './logger.ts';

@@ -66,9 +66,17 @@ export interface EventLog<P extends LogPosition = LogPosition> extends EventLogR
   size(): number;
   /** Backend counters (batches, mean batch size, flush times …) for /healthz and benchmarks. */
   stats?(): Readonly<Record<string, number>>;
+  /**
+   * Registers the one listener told of every durable batch (group commit): its event count and the
+   * time its write and sync took, ms. Called synchronously on the writer's path: it must be cheap and
+   * must not throw. Optional: only backends that batch implement it (today: file).
+   */
+  onBatch?(listener: BatchListener): void;
   /** Stops accepting appends, waits for those already accepted, releases the storage. Idempotent. */
   close(): Promise<void>;
 }
+
+export type BatchListener = (events: number, durationMs: number) => void;
 
 export type LogErrorCode = 'ATTEST_LOG_UNAVAILABLE' | 'ATTEST_LOG_TIMEOUT' | 'ATTEST_LOG_CLOSED' | 'ATTEST_LOG_CORRUPT' | 'ATTEST_LOG_LOCKED';
 

@@ -9,7 +9,7 @@ import type { EventLog } from '#eventlog';
 import type { ApiKeyStore } from './auth/api-keys.ts';
 import { keyStoreFor } from './auth/key-store.ts';
 import { buildHttpServer, SessionRegistry } from './http/server.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, redactSecretValues, secretValuesOf } from './logger.ts';
 import type { Logger } from './logger.ts';
 import { reconcileOutcomes } from './reconciler.ts';
 import { draft, Recorder } from './recorder.ts';
@@ -23,6 +23,10 @@ import { ConfigReloader } from './reload.ts';
 import type { ReloadOutcome, ReloadTrigger } from './reload.ts';
 import { GATEWAY_VERSION } from './version.ts';
 import { ToolPins } from './pins/tool-pins.ts';
+import { GatewayMetrics } from './observability/metrics.ts';
+import { createOtelTracing } from './observability/tracing.ts';
+import type { CallTracing } from './observability/tracing.ts';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
 
 export interface GatewayOptions {
   /** Overrides gateway.port (0 = any free port). */
@@ -39,6 +43,8 @@ export interface GatewayOptions {
   readonly wrapLog?: (log: EventLog) => EventLog;
   /** Re-reads the config for a hot reload (SIGHUP, POST /admin/v1/config/reload); the CLI passes its file loader. Absent → reloads are refused. */
   readonly reloadFrom?: () => ParsedConfig;
+  /** Tests only: spans go to this exporter instead of OTLP (observability.tracing must be set). */
+  readonly spanExporter?: SpanExporter;
 }
 
 export interface Gateway {
@@ -63,6 +69,10 @@ export interface GatewayCore {
   /** What a reload swaps; `config`, `keys` and `sessionDeps` read through it. */
   readonly live: LiveConfig;
   readonly reloader: ConfigReloader;
+  /** Prometheus metrics (observability.metrics.enabled), fed by the recorder. */
+  readonly metrics: GatewayMetrics | undefined;
+  /** OpenTelemetry spans (observability.tracing), ended by the recorder. */
+  readonly tracing: CallTracing | undefined;
   close(reason: string): Promise<void>;
 }
 
@@ -75,11 +85,15 @@ export function resolveConfig(input: AttestConfig | AttestConfigInput, options: 
 export async function openGatewayCore(input: AttestConfig | AttestConfigInput, options: GatewayOptions = {}): Promise<GatewayCore> {
   const { config, configHash } = resolveConfig(input, options);
   const logger = options.logger ?? createLogger();
+  redactSecretValues(logger, secretValuesOf(config));
   // Policy expressions compile before anything is opened: a bad rule is a config error.
   const governance = config.policy === undefined ? undefined : new Governance(config.policy);
   const opened = await openEventLog(config.log, { logger });
   const log = options.wrapLog?.(opened) ?? opened;
-  const recorder = new Recorder(log);
+  const metrics = config.observability.metrics.enabled ? new GatewayMetrics({ config: config.observability.metrics, upstreams: Object.keys(config.upstreams), log }) : undefined;
+  const tracingConfig = config.observability.tracing;
+  const tracing = tracingConfig === undefined ? undefined : createOtelTracing({ config: tracingConfig, instance: config.gateway.instance, version: GATEWAY_VERSION, ...(options.spanExporter !== undefined && { exporter: options.spanExporter }) });
+  const recorder = new Recorder(log, [metrics, tracing].filter((observer) => observer !== undefined));
   const systemContext = { tenant: SYSTEM_PRINCIPAL.tenant, stream: `system-${config.gateway.instance}`, actor: SYSTEM_PRINCIPAL };
   try {
     const gaps = await reconcileOutcomes(log, recorder);
@@ -121,6 +135,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
       return live.current.governance;
     },
     pins,
+    tracing,
   };
   const reloader = new ConfigReloader({ live, recorder, log, systemContext, logger, load: options.reloadFrom });
   let closed = false;
@@ -138,11 +153,14 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     systemContext,
     live,
     reloader,
+    metrics,
+    tracing,
     async close(reason) {
       if (closed) return;
       closed = true;
       await recorder.record([draft(systemContext, 'GatewayStopped', { instance: config.gateway.instance, reason })]).catch((error: unknown) => logger.warn({ err: error }, 'GatewayStopped could not be recorded'));
       await log.close();
+      await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'spans could not all be exported at shutdown'));
     },
   };
 }
@@ -170,6 +188,7 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
       return shared.governance;
     },
     pins: shared.pins,
+    tracing: shared.tracing,
     approvals,
   };
   const app = buildHttpServer({
@@ -184,6 +203,7 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
     logger,
     sessions,
     reload: (actor) => core.reloader.reload('admin', actor),
+    metrics: core.metrics,
   });
   const host = options.host ?? config.gateway.host;
   const port = options.port ?? config.gateway.port;

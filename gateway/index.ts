@@ -9,3 +9,6 @@ export { RECEIPT_META_KEY } from './session/session.ts';
 export { GATEWAY_VERSION } from './version.ts';
 export { redactString, redactValue } from './redaction/redact.ts';
 export type { RedactionCounts, RedactionKind } from './redaction/redact.ts';
+export { GatewayMetrics } from './observability/metrics.ts';
+export { createOtelTracing } from './observability/tracing.ts';
+export type { CallTracing } from './observability/tracing.ts';

@@ -1,19 +1,102 @@
 import { pino } from 'pino';
-import type { Logger } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
+import type { AttestConfig } from '#schemas';
 
 export type { Logger } from 'pino';
 
 /**
- * Structured JSON logs on stderr (stdout belongs to the stdio transport). Header values and keys
- * that can carry secrets are redacted at the logger, so a careless binding cannot leak them.
+ * Keys whose values can carry credentials, wherever they appear in a log object (top level and one
+ * or two levels down: `{ err: { config: { headers } } }`). pino replaces them before serialising.
  */
-export function createLogger(level: string = process.env['ATTEST_LOG_LEVEL'] ?? 'info'): Logger {
-  return pino(
+const SECRET_KEYS = ['authorization', 'Authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'headers', 'env', 'apiKey', 'api_key', 'token', 'accessToken', 'password', 'secret', 'sasl', 'connectionString', 'credentials'];
+export const REDACT_PATHS: readonly string[] = SECRET_KEYS.flatMap((key) => {
+  const segment = /^[a-zA-Z_$][a-zA-Z0-9_$]*$/.test(key) ? key : `["${key}"]`;
+  const join = (prefix: string): string => (segment.startsWith('[') ? `${prefix}${segment}` : `${prefix}.${segment}`);
+  return [segment.startsWith('[') ? segment : key, join('*'), join('*.*')];
+});
+
+const CENSOR = '[redacted]';
+/** Shorter values would blank out ordinary words and numbers; secrets from the config are longer. */
+const MIN_SECRET_LENGTH = 6;
+
+const secretValues = new WeakMap<Logger, string[]>();
+
+/**
+ * Structured JSON logs on stderr (stdout belongs to the stdio transport). Two layers keep secrets
+ * out: keys that carry them are redacted by path (pino `redact`), and the secret values the config
+ * resolved (upstream header and env values, URL passwords, OTLP headers, Kafka SASL password) are
+ * replaced in every line before it is written, wherever they show up — an upstream's stderr tail,
+ * an error message quoting a header. `redactSecretValues` adds them once the config is parsed.
+ */
+export function createLogger(level: string = process.env['ATTEST_LOG_LEVEL'] ?? 'info', destination: DestinationStream = pino.destination({ fd: 2, sync: false })): Logger {
+  const secrets: string[] = [];
+  const logger = pino(
     {
       level,
       base: { service: 'attest' },
-      redact: { paths: ['authorization', '*.authorization', 'headers', '*.headers', 'apiKey', '*.apiKey', 'token', '*.token'], censor: '[redacted]' },
+      redact: { paths: [...REDACT_PATHS], censor: CENSOR },
+      hooks: { streamWrite: (line) => scrub(line, secrets) },
     },
-    pino.destination({ fd: 2, sync: false }),
+    destination,
   );
+  secretValues.set(logger, secrets);
+  return logger;
+}
+
+/** Values never to be written by this logger (and its children). A logger not made by createLogger is left alone. */
+export function redactSecretValues(logger: Logger, values: Iterable<string>): void {
+  const secrets = secretValues.get(logger);
+  if (secrets === undefined) return;
+  for (const value of values) {
+    if (value.length < MIN_SECRET_LENGTH) continue;
+    // As it appears inside a JSON string, and as written (for text logged unescaped).
+    for (const form of new Set([JSON.stringify(value).slice(1, -1), value])) if (!secrets.includes(form)) secrets.push(form);
+  }
+  // Longest first, so a secret that contains another is replaced whole.
+  secrets.sort((a, b) => b.length - a.length);
+}
+
+/** Every credential the config resolved from `${ENV}` references or holds in URLs. */
+export function secretValuesOf(config: AttestConfig): string[] {
+  const out: string[] = [];
+  const fromUrl = (raw: string): void => {
+    try {
+      const url = new URL(raw);
+      if (url.password !== '') {
+        const password = decodeURIComponent(url.password);
+        // The HTTP link turns URL credentials into a Basic Authorization header.
+        out.push(url.password, password, Buffer.from(`${decodeURIComponent(url.username)}:${password}`).toString('base64'));
+      }
+      for (const value of url.searchParams.values()) out.push(value);
+    } catch {
+      // not a URL: nothing to take
+    }
+  };
+  for (const upstream of Object.values(config.upstreams)) {
+    if (upstream.transport === 'stdio') out.push(...Object.values(upstream.env));
+    else {
+      out.push(...Object.values(upstream.headers).flatMap(headerSecrets));
+      fromUrl(upstream.url);
+    }
+  }
+  const tracing = config.observability.tracing;
+  if (tracing !== undefined) {
+    out.push(...Object.values(tracing.headers).flatMap(headerSecrets));
+    fromUrl(tracing.endpoint);
+  }
+  if (config.log.backend === 'kafka' && config.log.sasl !== undefined) out.push(config.log.sasl.password);
+  if (config.log.backend === 'kurrent') fromUrl(config.log.connectionString.replace(/^(esdb|kurrentdb|kdb)(\+discover)?:/, 'http:'));
+  return out;
+}
+
+/** A header value and, for `Bearer x` / `Basic x`, the credential alone. */
+function headerSecrets(value: string): string[] {
+  const credential = /^\s*\S+\s+(\S+)\s*$/.exec(value)?.[1];
+  return credential === undefined ? [value] : [value, credential];
+}
+
+function scrub(line: string, secrets: readonly string[]): string {
+  let out = line;
+  for (const secret of secrets) if (out.includes(secret)) out = out.replaceAll(secret, CENSOR);
+  return out;
 }

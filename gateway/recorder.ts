@@ -3,11 +3,19 @@
  * log. A log failure becomes ATTEST_LOG_UNAVAILABLE, which callers turn into a refusal: no
  * record, no call.
  */
+import { performance } from 'node:perf_hooks';
 import { GatewayError, canonicalize, newEventId, nowIso, rememberCanonical, sha256Hex } from '#schemas';
 import type { EventData, EventDraft, EventType, Principal, RecordedPayload } from '#schemas';
 import { LogUnavailableError } from '#eventlog';
 import type { EventLog, StoredEvent } from '#eventlog';
 import { redactString, redactValue } from './redaction/redact.ts';
+
+/** Sees every append after it settled (metrics, trace spans): synchronous, cheap, never throws. */
+export interface RecordObserver {
+  /** `startedAt` is the `performance.now()` at which the append began. */
+  appended(drafts: readonly EventDraft[], startedAt: number): void;
+  appendFailed(drafts: readonly EventDraft[], startedAt: number): void;
+}
 
 export type Recording = 'full' | 'redacted' | 'digest';
 
@@ -60,19 +68,26 @@ export function draft<T extends EventType>(context: StreamContext, type: T, data
 
 export class Recorder {
   readonly log: EventLog;
-  constructor(log: EventLog) {
+  readonly #observers: readonly RecordObserver[];
+  constructor(log: EventLog, observers: readonly RecordObserver[] = []) {
     this.log = log;
+    this.#observers = observers;
   }
 
   /** Appends and awaits durability. Rejects with GatewayError('ATTEST_LOG_UNAVAILABLE') on any log failure. */
   async record(drafts: readonly EventDraft[]): Promise<readonly StoredEvent[]> {
+    const startedAt = this.#observers.length === 0 ? 0 : performance.now();
+    let stored: readonly StoredEvent[];
     try {
-      return await this.log.append(drafts);
+      stored = await this.log.append(drafts);
     } catch (error) {
+      for (const observer of this.#observers) observer.appendFailed(drafts, startedAt);
       if (error instanceof LogUnavailableError) {
         throw new GatewayError('ATTEST_LOG_UNAVAILABLE', `The audit log could not record this message (${error.code}: ${error.message}); nothing was forwarded (fail closed)`, { logError: error.code }, { cause: error });
       }
       throw new GatewayError('ATTEST_LOG_UNAVAILABLE', `The audit log failed unexpectedly (${String(error)}); nothing was forwarded (fail closed)`, undefined, { cause: error });
     }
+    for (const observer of this.#observers) observer.appended(drafts, startedAt);
+    return stored;
   }
 }

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { PolicyBundleSchema } from './policy.ts';
 import { JwtAuthSchema, ResourceMetadataSchema, toolPattern } from './identity.ts';
 import { VirtualServerSchema, virtualServerIssues } from './virtual-servers.ts';
+import { ObservabilitySchema } from './observability.ts';
 
 const upstreamName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/, 'letters, digits, "_" and "-", starting with a letter or digit').refine((s) => !s.includes('__'), 'must not contain "__" (the namespace separator)');
 const durationMs = z.number().int().positive();
@@ -180,6 +181,8 @@ export const ConfigSchema = z
      * the keys' allowTools/denyTools apply. Present → its defaultEffect (deny unless set) applies.
      */
     policy: PolicyBundleSchema.optional(),
+    /** Metrics and traces (schemas/observability.ts, docs/observability.md). */
+    observability: ObservabilitySchema.prefault({}),
     upstreams: z.record(upstreamName, UpstreamSchema).refine((u) => Object.keys(u).length > 0, 'at least one upstream is required'),
     /** Named bundles of upstream tools served at `/servers/<name>/mcp` (schemas/virtual-servers.ts, docs/configuration.md). */
     virtualServers: z.record(upstreamName, VirtualServerSchema).optional(),

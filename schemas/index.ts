@@ -17,6 +17,8 @@ export type { JwtAuthConfig, ResourceMetadataConfig } from './identity.ts';
 export { formatConfigIssues } from './issues.ts';
 export { VirtualServerSchema, globToRegExp, upstreamsOfPattern, virtualServerIssues } from './virtual-servers.ts';
 export type { VirtualServerConfig } from './virtual-servers.ts';
+export { METRICS_ROLE, MetricsConfigSchema, ObservabilitySchema, TracingConfigSchema } from './observability.ts';
+export type { MetricsConfig, ObservabilityConfig, TracingConfig } from './observability.ts';
 export { ConfigError, parseConfig, resolveEnvRefs } from './config-parse.ts';
 export type { ParsedConfig } from './config-parse.ts';
 export { GATEWAY_ERRORS, GatewayError, JSONRPC } from './errors.ts';

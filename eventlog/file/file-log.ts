@@ -14,7 +14,7 @@ import type { ChainHead } from '../chain.ts';
 import type { EventLogLogger } from '../logger.ts';
 import { silentLogger } from '../logger.ts';
 import { LogUnavailableError } from '../port.ts';
-import type { EventLog, ReadOptions, FilePosition, StoredEvent } from '../port.ts';
+import type { BatchListener, EventLog, ReadOptions, FilePosition, StoredEvent } from '../port.ts';
 import { acquireDirLock } from './dir-lock.ts';
 import type { DirLock } from './dir-lock.ts';
 import { deferred } from './deferred.ts';
@@ -152,6 +152,10 @@ class FileLog implements FileEventLog {
 
   stats(): FileLogStats {
     return this.#writer.stats();
+  }
+
+  onBatch(listener: BatchListener): void {
+    this.#writer.onBatch(listener);
   }
 
   close(): Promise<void> {

@@ -20,7 +20,7 @@ import { AppendDeadlines } from '../append-deadlines.ts';
 import type { ChainHeads } from '../chain.ts';
 import type { EventLogLogger } from '../logger.ts';
 import { LogUnavailableError } from '../port.ts';
-import type { FilePosition, StoredEvent } from '../port.ts';
+import type { BatchListener, FilePosition, StoredEvent } from '../port.ts';
 import { deferred } from './deferred.ts';
 import type { Deferred } from './deferred.ts';
 import { closeQuietly, fsyncDir, writeFully } from './durable-fs.ts';
@@ -112,6 +112,7 @@ export class GroupCommitWriter {
   #commit = deferred<boolean>();
   #closing: Promise<void> | null = null;
 
+  #batchListener: BatchListener | undefined;
   #batches = 0;
   #events = 0;
   #lastFsyncMs = 0;
@@ -150,6 +151,10 @@ export class GroupCommitWriter {
       // A microtask, not a direct call: appends made in the same tick join the first batch.
       queueMicrotask(() => void this.#drain());
     }
+  }
+
+  onBatch(listener: BatchListener): void {
+    this.#batchListener = listener;
   }
 
   stats(): FileLogStats {
@@ -192,8 +197,10 @@ export class GroupCommitWriter {
       while (this.#queueHead < this.#queue.length) {
         const batch = this.#takeBatch();
         try {
+          const started = this.#batchListener === undefined ? 0 : performance.now();
           const at = await this.#write(batch);
           this.#committed(batch, at);
+          this.#batchListener?.(batch.events, performance.now() - started);
         } catch (error) {
           // Synchronously, so no append made from here on chains onto the failed events.
           const failed = this.#failed(batch, error);

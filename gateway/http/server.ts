@@ -31,6 +31,9 @@ import type { ReloadOutcome } from '../reload.ts';
 import { compileBundle } from '../session/virtual-servers.ts';
 import type { VirtualBundle } from '../session/virtual-servers.ts';
 import { registerPinsAdmin } from './admin-pins.ts';
+import { registerMetricsRoute } from './metrics-route.ts';
+import { traceHeadersOf } from '../observability/tracing.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
 
 export interface HttpServerDeps {
   /** Read per request where a reload may change it (origins, hosts, servers); the rest is bound at start. */
@@ -43,6 +46,8 @@ export interface HttpServerDeps {
   readonly sessionDeps: SessionDeps;
   readonly logger: Logger;
   readonly sessions: SessionRegistry;
+  /** Serves GET /metrics when present (observability.metrics.enabled). */
+  readonly metrics?: GatewayMetrics | undefined;
 }
 
 interface Entry {
@@ -196,6 +201,8 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
 
   // Compiled once per virtual server config object (a reload brings new objects).
   const bundles = new WeakMap<object, VirtualBundle>();
+  if (deps.metrics !== undefined) registerMetricsRoute(app, deps.metrics, config.observability.metrics.roles);
+
   function scopeFor(server: string | undefined): Scope {
     const { upstreams, virtualServers = {} } = deps.config;
     if (server === undefined) return { kind: 'aggregate', upstreams: Object.keys(upstreams) };
@@ -266,7 +273,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
             return transport.close();
           },
         });
-        transport.onmessage = (message) => session.handleAgentMessage(message);
+        transport.onmessage = (message, extra) => session.handleAgentMessage(message, traceHeadersOf(extra?.request?.headers.get('traceparent'), extra?.request?.headers.get('tracestate')));
         transport.onerror = (error) => void recordRejection(request, new GatewayError('ATTEST_INVALID_REQUEST', error.message), { sessionId: id });
         transport.onclose = () => {
           sessions.delete(id);
@@ -291,7 +298,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
         }
         reply.hijack();
         entry.posts.open(id, reply.raw);
-        entry.session.handleAgentMessage(only as unknown as JSONRPCMessage);
+        entry.session.handleAgentMessage(only as unknown as JSONRPCMessage, traceHeadersOf(request.headers.traceparent, request.headers.tracestate));
         return undefined;
       }
       reply.hijack();

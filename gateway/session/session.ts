@@ -26,6 +26,8 @@ import { qualify, ResourceDirectory, unqualify } from './routing.ts';
 import { InputSchemas } from './input-schemas.ts';
 import type { BundleKind, VirtualBundle } from './virtual-servers.ts';
 import type { Observation, ToolPins } from '../pins/tool-pins.ts';
+import { upstreamTraceparent } from '../observability/tracing.ts';
+import type { CallTracing, TraceHeaders } from '../observability/tracing.ts';
 
 export type Scope =
   | { readonly kind: 'aggregate'; readonly upstreams: readonly string[] }
@@ -52,6 +54,8 @@ export interface SessionDeps {
   readonly approvals?: ApprovalBroker | undefined;
   /** Tool-definition pins shared by all sessions (upstreams with `pinTools`). */
   readonly pins?: ToolPins | undefined;
+  /** Spans per agent request (observability.tracing); absent → a valid agent traceparent is passed on as is. */
+  readonly tracing?: CallTracing | undefined;
 }
 
 export interface SessionInit {
@@ -142,7 +146,8 @@ interface HoldPlan {
   readonly argumentsDigest: string;
 }
 
-type Extras = { readonly callId: string; readonly traceparent: string | undefined };
+/** What every event of a call carries, and the traceparent the upstream is sent (the gateway's span when tracing). */
+type Extras = { readonly callId: string; readonly traceparent: string | undefined; readonly upstreamTraceparent?: string | undefined };
 
 /** How often a held call with a progressToken is told it is still waiting. */
 const APPROVAL_PROGRESS_EVERY_MS = 10_000;
@@ -220,12 +225,12 @@ export class GatewaySession {
   }
 
   /** Entry point for every message from the agent. Never throws: failures become JSON-RPC errors or log lines. */
-  handleAgentMessage(message: JSONRPCMessage): void {
+  handleAgentMessage(message: JSONRPCMessage, traceHeaders?: TraceHeaders): void {
     this.lastActivity = Date.now();
     if (this.#closed) return;
     const m = message as unknown as RpcRequest | RpcNotification | RpcResponse;
     let work: Promise<void>;
-    if (isRequest(m)) work = this.#onAgentRequest(m);
+    if (isRequest(m)) work = this.#onAgentRequest(m, traceHeaders);
     else if (isNotification(m)) work = this.#onAgentNotification(m);
     else if (isResponse(m)) work = this.#onAgentResponse(m);
     else work = Promise.resolve();
@@ -234,11 +239,14 @@ export class GatewaySession {
 
   // ── agent requests ───────────────────────────────────────────────────────────────────────
 
-  async #onAgentRequest(request: RpcRequest): Promise<void> {
+  async #onAgentRequest(request: RpcRequest, traceHeaders: TraceHeaders | undefined): Promise<void> {
     const callId = newEventId();
     const started = performance.now();
-    const traceparent = traceparentOf(request.params);
-    const extras = { callId, traceparent };
+    // MCP's _meta first, then the HTTP header of the POST that carried the request.
+    const metaTraceparent = traceparentOf(request.params);
+    const traceparent = metaTraceparent ?? traceHeaders?.traceparent;
+    const forwardTraceparent = upstreamTraceparent(this.#deps.tracing, callId, request.method, traceparent, metaTraceparent === undefined ? traceHeaders?.tracestate : undefined);
+    const extras: Extras = { callId, traceparent, upstreamTraceparent: forwardTraceparent };
     if (request.method === 'tools/call') await this.#listBeforeFirstCall(request);
     const plan = this.#plan(request);
     const governance = this.#deps.governance;
@@ -300,7 +308,7 @@ export class GatewaySession {
     if (state === undefined) return; // unreachable: the plan only routes to upstreams in scope
     let response: RpcResponse;
     try {
-      response = await this.#requestUpstream(state, request.method, plan.params, { downstreamId: request.id, callId, timeoutMs: state.config.timeoutMs });
+      response = await this.#requestUpstream(state, request.method, plan.params, { downstreamId: request.id, callId, timeoutMs: state.config.timeoutMs, traceparent: extras.upstreamTraceparent });
     } catch (error) {
       if (error instanceof CancelledByAgent) return;
       await this.#finishWithError(request, toGatewayError(error), 'gateway', plan.upstream, started, extras, receiptBase);
@@ -845,7 +853,7 @@ export class GatewaySession {
 
   // ── upstream requests ────────────────────────────────────────────────────────────────────
 
-  #requestUpstream(state: UpstreamState, method: string, params: JsonObject | undefined, options: { downstreamId: JsonRpcId | undefined; callId: string | undefined; timeoutMs: number; allowConnecting?: boolean }): Promise<RpcResponse> {
+  #requestUpstream(state: UpstreamState, method: string, params: JsonObject | undefined, options: { downstreamId: JsonRpcId | undefined; callId: string | undefined; timeoutMs: number; allowConnecting?: boolean; traceparent?: string | undefined }): Promise<RpcResponse> {
     const link = state.link;
     const usable = state.status === 'ready' || (options.allowConnecting === true && state.status === 'connecting');
     if (link === undefined || !usable) return Promise.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${state.name}" is unavailable: ${state.downReason}`, { upstream: state.name }));
@@ -880,7 +888,7 @@ export class GatewaySession {
       state.pending.set(id, forward);
       if (options.downstreamId !== undefined) this.#forwardsByAgentId.set(options.downstreamId, { state, forward, callId: options.callId ?? '' });
       if (progressToken !== undefined && options.downstreamId !== undefined) this.#progressRoutes.set(progressToken, options.downstreamId);
-      link.send({ jsonrpc: '2.0', id, method, ...(params !== undefined && { params }) }).catch((error: unknown) => {
+      link.send({ jsonrpc: '2.0', id, method, ...(params !== undefined && { params }) }, options.traceparent).catch((error: unknown) => {
         forward.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${state.name}" could not be reached: ${(error as Error).message}`, { upstream: state.name }));
       });
     });

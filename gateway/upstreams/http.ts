@@ -28,6 +28,8 @@ type SdkTransport = StreamableHTTPClientTransport | SSEClientTransport;
 interface Deadline {
   readonly ms: number;
   readonly setting: 'connectTimeoutMs' | 'timeoutMs';
+  /** W3C trace context for the request the SDK is about to make. */
+  readonly traceparent?: string;
 }
 
 const RESPONSE_TEXT_MAX_CHARS = 300;
@@ -87,16 +89,16 @@ class HttpLink implements UpstreamLink {
     return this.#starting.run(() => this.#startOnce(signal));
   }
 
-  async send(message: JSONRPCMessage): Promise<void> {
+  async send(message: JSONRPCMessage, traceparent?: string): Promise<void> {
     const sdk = this.#sdk;
     if (this.#state !== 'ready' || sdk === undefined) throw this.#unavailable();
     this.#handshake.noteSent(message);
     const isRequest = 'method' in message && 'id' in message;
     if (isRequest && message.method !== 'initialize' && sdk instanceof StreamableHTTPClientTransport && sdk.sessionId !== undefined) {
-      await this.#postNatively(sdk, sdk.sessionId, message);
+      await this.#postNatively(sdk, sdk.sessionId, message, traceparent);
       return;
     }
-    const deadline = isRequest && message.method !== 'initialize' ? this.#requestDeadline : this.#connectDeadline;
+    const deadline = withTrace(isRequest && message.method !== 'initialize' ? this.#requestDeadline : this.#connectDeadline, traceparent);
     const sessionBefore = sdk instanceof StreamableHTTPClientTransport ? sdk.sessionId : undefined;
     try {
       await this.#deadline.run(deadline, () => sdk.send(message));
@@ -112,9 +114,10 @@ class HttpLink implements UpstreamLink {
   }
 
   /** A request on an established session: straight over a keep-alive socket (http-post.ts). */
-  async #postNatively(sdk: StreamableHTTPClientTransport, sessionId: string, message: JSONRPCMessage): Promise<void> {
+  async #postNatively(sdk: StreamableHTTPClientTransport, sessionId: string, message: JSONRPCMessage, traceparent: string | undefined): Promise<void> {
     this.#poster ??= createNativePoster(this.#url);
     const headers: Record<string, string> = { ...this.#headers, 'mcp-session-id': sessionId };
+    if (traceparent !== undefined) headers['traceparent'] = traceparent;
     if (this.#protocolVersion !== undefined) headers['mcp-protocol-version'] = this.#protocolVersion;
     const deliver = (received: JSONRPCMessage): void => {
       if (sdk !== this.#sdk || this.#handshake.noteReceived(received)) return;
@@ -185,8 +188,14 @@ class HttpLink implements UpstreamLink {
     const expired = new AbortController();
     const timer = setTimeout(() => expired.abort(), deadline.ms);
     const callerSignal = init?.signal ?? undefined;
+    let headers = init?.headers;
+    if (deadline.traceparent !== undefined) {
+      const traced = new Headers(headers);
+      traced.set('traceparent', deadline.traceparent);
+      headers = traced;
+    }
     try {
-      return await fetch(url, { ...init, signal: callerSignal === undefined ? expired.signal : AbortSignal.any([callerSignal, expired.signal]) });
+      return await fetch(url, { ...init, ...(headers !== undefined && { headers }), signal: callerSignal === undefined ? expired.signal : AbortSignal.any([callerSignal, expired.signal]) });
     } catch (error) {
       if (callerSignal?.aborted === true) throw error; // the SDK is closing on purpose
       const failure = expired.signal.aborted
@@ -307,6 +316,10 @@ class HttpLink implements UpstreamLink {
       this.#log.error({ err: error, event: event.type }, 'upstream link event listener threw');
     }
   }
+}
+
+function withTrace(deadline: Deadline, traceparent: string | undefined): Deadline {
+  return traceparent === undefined ? deadline : { ...deadline, traceparent };
 }
 
 /** fetch refuses URLs with credentials; they become a Basic Authorization header unless one is configured. */

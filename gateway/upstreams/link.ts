@@ -53,8 +53,11 @@ export interface UpstreamLink {
    * `send()`. Does not initialize. Rejects with an `UpstreamError`; a failed start may be retried.
    */
   start(signal?: AbortSignal): Promise<void>;
-  /** Rejects with an `UpstreamError` when the upstream is not `ready` or the message could not be delivered. */
-  send(message: JSONRPCMessage): Promise<void>;
+  /**
+   * Rejects with an `UpstreamError` when the upstream is not `ready` or the message could not be delivered.
+   * `traceparent` (W3C) goes on the HTTP request that carries the message; stdio has nowhere to put it.
+   */
+  send(message: JSONRPCMessage, traceparent?: string): Promise<void>;
   /** Sets the MCP-Protocol-Version header the HTTP transports send after initialization; a no-op for stdio. */
   setProtocolVersion(version: string): void;
   /** Idempotent. Ends the process (stdin EOF, SIGTERM, SIGKILL) and waits for it, or ends the HTTP session. */

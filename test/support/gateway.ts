@@ -34,6 +34,7 @@ export interface TestGatewayOptions {
   readonly policy?: Record<string, unknown>;
   /** More of the `auth` section (jwt, resourceMetadata …), next to `keys`. */
   readonly auth?: Record<string, unknown>;
+  readonly observability?: Record<string, unknown>;
 }
 
 export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
@@ -47,6 +48,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     auth: { ...options.auth, keys: options.keys ?? [{ id: 'test', hash: hashApiKey(key), tenant: 't1' }] },
     upstreams: options.upstreams,
     ...(options.policy !== undefined && { policy: options.policy }),
+    ...(options.observability !== undefined && { observability: options.observability }),
   };
   const gateway = await startGateway(config, { port: 0 });
   return {
