@@ -5,9 +5,10 @@
  * `attest:admin` or an approver role.
  */
 import type { ParseArgsConfig } from 'node:util';
+import { adminRequest as call, describeAdminError } from './admin-client.ts';
+import type { AdminResponse } from './admin-client.ts';
 
 const DEFAULT_URL = 'http://127.0.0.1:8787';
-const TIMEOUT_MS = 30_000;
 
 interface Approval {
   readonly id: string;
@@ -24,28 +25,6 @@ interface Approval {
 function fail(message: string, code: number): number {
   process.stderr.write(`attest approvals: ${message}\n`);
   return code;
-}
-
-async function call(url: string, key: string, method: 'GET' | 'POST', path: string, body?: object): Promise<{ status: number; json: Record<string, unknown> }> {
-  const response = await fetch(new URL(path, url), {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(TIMEOUT_MS),
-  });
-  const text = await response.text();
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    json = { text };
-  }
-  return { status: response.status, json };
-}
-
-function describeError(status: number, json: Record<string, unknown>): string {
-  const error = json['error'] as { message?: string; data?: { errorCode?: string } } | undefined;
-  return `HTTP ${status}${error?.data?.errorCode === undefined ? '' : ` ${error.data.errorCode}`}: ${error?.message ?? JSON.stringify(json).slice(0, 500)}`;
 }
 
 export const approvalsCommand = {
@@ -67,15 +46,15 @@ export const approvalsCommand = {
     } catch {
       return fail(`--url is not a URL: "${url}"${usage}`, 2);
     }
-    let answer: { status: number; json: Record<string, unknown> };
+    let answer: AdminResponse;
     try {
       answer = action === 'list'
         ? await call(url, key, 'GET', '/admin/v1/approvals')
         : await call(url, key, 'POST', `/admin/v1/approvals/${encodeURIComponent(id ?? '')}/${action}`, { reason });
     } catch (error) {
-      return fail(`cannot reach the gateway at ${url}: ${(error as Error).message}`, 1);
+      return fail((error as Error).message, 1);
     }
-    if (answer.status !== 200) return fail(describeError(answer.status, answer.json), 1);
+    if (answer.status !== 200) return fail(describeAdminError(answer), 1);
     if (values['json'] === true) {
       process.stdout.write(`${JSON.stringify(answer.json)}\n`);
       return 0;

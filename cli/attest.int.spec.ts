@@ -13,28 +13,15 @@ import { hashApiKey } from '#gateway';
 import { openFileLog } from '#eventlog';
 import { newEventId, nowIso, SYSTEM_PRINCIPAL } from '#schemas';
 import { createInterface } from 'node:readline';
+import { runCli } from '../test/harness/cli.ts';
+import type { CliResult } from '../test/harness/cli.ts';
 
 const CLI = path.join(import.meta.dirname, 'attest.ts');
 const FIXTURE = path.join(import.meta.dirname, '..', 'test', 'fixtures', 'upstream', 'server.ts');
 const KEY = 'atk_cli_test_key_0123456789';
 
-function run(args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=attest-source', CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`attest ${args.join(' ')} did not finish in 60 s`));
-    }, 60_000);
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.stdin.end(options.input ?? '');
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function run(args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  return runCli(args, options);
 }
 
 describe('attest CLI', () => {

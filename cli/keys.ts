@@ -5,6 +5,7 @@
  * and process lists). The offline helpers `attest keys new|hash` stay in attest.ts.
  */
 import type { ParseArgsConfig } from 'node:util';
+import { adminCall as call } from './admin-client.ts';
 
 export const KEYS_ADMIN_ACTIONS: readonly string[] = Object.freeze(['issue', 'list', 'show', 'revoke']);
 
@@ -52,30 +53,6 @@ function str(values: Values, name: string): string | undefined {
 function list(values: Values, name: string): string[] | undefined {
   const value = values[name];
   return Array.isArray(value) ? value : undefined;
-}
-
-async function call(base: string, adminKey: string, method: 'GET' | 'POST', path: string, body?: object): Promise<Record<string, unknown>> {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${adminKey}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(30_000),
-  }).catch((error: unknown) => {
-    const cause = (error as { cause?: { message?: string } }).cause?.message;
-    throw new Error(`cannot reach the gateway at ${base}: ${(error as Error).message}${cause === undefined ? '' : ` (${cause})`}`);
-  });
-  const text = await response.text();
-  let parsed: Record<string, unknown>;
-  try {
-    parsed = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    throw new Error(`HTTP ${response.status} from ${base}${path}: ${text.slice(0, 200)}`);
-  }
-  if (!response.ok) {
-    const error = parsed['error'] as { code?: number; message?: string; data?: { errorCode?: string } } | undefined;
-    throw new Error(`${error?.message ?? text.slice(0, 200)} (HTTP ${response.status}${error?.data?.errorCode === undefined ? '' : `, ${error.data.errorCode}`}${error?.code === undefined ? '' : ` ${error.code}`})`);
-  }
-  return parsed;
 }
 
 function line(key: KeyView): string {

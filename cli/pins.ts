@@ -4,6 +4,7 @@
  * (argv is visible to every user of the machine).
  */
 import type { ParseArgsConfig } from 'node:util';
+import { adminCall as call } from './admin-client.ts';
 
 interface PinView {
   readonly upstream: string;
@@ -35,27 +36,6 @@ const options: NonNullable<ParseArgsConfig['options']> = {
 function usage(message: string): number {
   process.stderr.write(`attest pins: ${message}\nUsage: ${USAGE}\n`);
   return 2;
-}
-
-async function call(url: string, key: string, method: 'GET' | 'POST', path: string, body?: object): Promise<Record<string, unknown>> {
-  const response = await fetch(new URL(path, url), {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await response.text();
-  let parsed: Record<string, unknown>;
-  try {
-    parsed = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    throw new Error(`HTTP ${response.status} from ${path}: ${text.slice(0, 200)}`);
-  }
-  if (!response.ok) {
-    const error = parsed['error'] as { code?: number; message?: string; data?: { errorCode?: string } } | undefined;
-    throw new Error(`HTTP ${response.status} ${error?.data?.errorCode ?? ''} (${error?.code ?? '?'}): ${error?.message ?? text.slice(0, 200)}`);
-  }
-  return parsed;
 }
 
 function describePin(pin: PinView): string {

@@ -6,7 +6,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,8 +21,9 @@ import { ACCEPT_BOTH, errorOf, rawInitialize, rawPost } from './support/raw-mcp.
 import type { RawResponse } from './support/raw-mcp.ts';
 import { fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
 import type { TestGateway } from './support/gateway.ts';
+import { runCli } from './harness/cli.ts';
+import type { CliResult } from './harness/cli.ts';
 
-const CLI = path.join(import.meta.dirname, '..', 'cli', 'attest.ts');
 const KEYS = {
   agent: 'atk_agent_key_0123456789',
   lead: 'atk_lead_key_0123456789',
@@ -263,7 +263,7 @@ describe('approvals through the gateway', () => {
     assert.equal(usage.code, 2, 'a decision without --reason is a usage error');
     const forbidden = await cli(['approvals', 'list', '--url', gw.url], { ATTEST_ADMIN_KEY: KEYS.outsider });
     assert.equal(forbidden.code, 1);
-    assert.match(forbidden.stderr, /HTTP 403 ATTEST_FORBIDDEN/);
+    assert.match(forbidden.stderr, /HTTP 403, ATTEST_FORBIDDEN/);
     const granted = await cli(['approvals', 'grant', pending.id, '--reason', 'via the CLI', '--url', gw.url], env);
     assert.equal(granted.code, 0, granted.stderr);
     assert.match(granted.stdout, new RegExp(`^granted ${pending.id}`));
@@ -285,22 +285,8 @@ describe('approvals through the gateway', () => {
   });
 });
 
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=attest-source', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`attest ${args.join(' ')} did not finish in 30 s`));
-    }, 30_000);
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function cli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return runCli(args, { env, timeoutMs: 60_000 });
 }
 
 describe('approvals across a gateway stop', () => {

@@ -8,7 +8,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,8 +15,9 @@ import { hashApiKey } from '#gateway';
 import { errorOf, rawInitialize, rawPost } from './support/raw-mcp.ts';
 import { fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
 import type { TestGateway } from './support/gateway.ts';
+import { runCli } from './harness/cli.ts';
+import type { CliResult } from './harness/cli.ts';
 
-const CLI = path.join(import.meta.dirname, '..', 'cli', 'attest.ts');
 const ADMIN_KEY = 'atk_admin_test_key_0123456789';
 const AGENT_KEY = 'atk_agent_test_key_0123456789';
 const KEYS = [
@@ -25,22 +25,8 @@ const KEYS = [
   { id: 'plain-agent', hash: hashApiKey(AGENT_KEY), tenant: 'acme', team: 'red' },
 ];
 
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=attest-source', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`attest ${args.join(' ')} did not finish in 60 s`));
-    }, 60_000);
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function cli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return runCli(args, { env, timeoutMs: 60_000 });
 }
 
 async function admin(url: string, method: 'GET' | 'POST', pathname: string, body?: object, key = ADMIN_KEY): Promise<{ status: number; json: Record<string, unknown> }> {

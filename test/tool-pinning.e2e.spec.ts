@@ -177,7 +177,7 @@ describe('tool pinning through the gateway', () => {
     assert.match(noKey.stderr, /ATTEST_ADMIN_KEY/);
     const notAdmin = await cli(['approve', '--url', third.gw.url, '--upstream', 'fixture', '--tool', 'echo', '--hash', newHash, '--reason', 'x'], KEY);
     assert.equal(notAdmin.code, 1);
-    assert.match(notAdmin.stderr, /403 ATTEST_FORBIDDEN/);
+    assert.match(notAdmin.stderr, /HTTP 403, ATTEST_FORBIDDEN/);
 
     const badHash = await third.admin('POST', '/admin/v1/pins/approve', { upstream: 'fixture', tool: 'echo', hash: `sha256:${'0'.repeat(64)}`, reason: 'x' });
     assert.equal(badHash.status, 404);
