@@ -89,9 +89,28 @@ export class Governance {
     this.onCharge?.(meter, decision);
   }
 
-  /** The tools an agent may see: those a call with empty arguments would not be denied by a rule. */
-  visible<T extends { readonly upstream: string; readonly tool: string }>(principal: Principal, tools: readonly T[]): T[] {
-    return visibleTools(this.policy, principal, tools, { now: Date.now() });
+  /**
+   * The tools an agent may see: those a call with empty arguments would not be denied by a rule.
+   * With `method` (`prompts/get`, `resources/read`), the prompts or resources (`tool` = the prompt
+   * name or the URI) it may get or read.
+   */
+  visible<T extends { readonly upstream: string; readonly tool: string }>(principal: Principal, tools: readonly T[], method = 'tools/call'): T[] {
+    return visibleTools(this.policy, principal, tools, { now: Date.now(), method });
+  }
+
+  /**
+   * Decides a `prompts/get`, `resources/read` or `resources/subscribe` (and the completions of a
+   * prompt or template): the rules only, with `tool` = the prompt name or the URI and `args` = the
+   * prompt's arguments. Limits count tool calls, not these. A `hold` is refused: approvals wait on
+   * tools/call only (fail closed, saying so).
+   */
+  checkAccess(principal: Principal, upstream: string, method: string, name: string, args: unknown, now: number): { readonly allowed: true; readonly ruleId: string; readonly reason: string } | { readonly allowed: false; readonly error: GatewayError; readonly ruleId: string } {
+    const ruling = decide(this.policy, { principal, upstream, tool: name, method, args, now });
+    if (ruling.effect === 'allow') return { allowed: true, ruleId: ruling.ruleId, reason: ruling.reason };
+    if (ruling.effect === 'hold') {
+      return { allowed: false, ruleId: ruling.ruleId, error: new GatewayError('ATTEST_DENIED', `Denied by policy: rule "${ruling.ruleId}" holds ${method} for approval, and approvals apply to tools/call only`, { ruleId: ruling.ruleId }) };
+    }
+    return { allowed: false, ruleId: ruling.ruleId, error: new GatewayError('ATTEST_DENIED', `Denied by policy: ${ruling.reason}`, { ruleId: ruling.ruleId }) };
   }
 }
 

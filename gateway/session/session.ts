@@ -128,6 +128,8 @@ type Plan =
       readonly ruleId: string;
       readonly reason: string;
       readonly filterTools?: boolean;
+      /** A prompts/resources list relayed from one upstream: filtered by the policy before the agent sees it. */
+      readonly filterList?: 'prompts/list' | 'resources/list' | 'resources/templates/list' | undefined;
       /** A metered call: charged against its limits when its decision is drafted. */
       readonly meter?: MeteredCall | undefined;
       readonly enforcement?: DecisionEnforcement | undefined;
@@ -302,7 +304,7 @@ export class GatewaySession {
   }
 
   /** Forwards an allowed call to its upstream and finishes it with the upstream's answer. */
-  async #forward(request: RpcRequest, plan: { readonly upstream: string; readonly params: JsonObject | undefined; readonly filterTools?: boolean }, started: number, extras: Extras, receiptBase: object, recording: Recording): Promise<void> {
+  async #forward(request: RpcRequest, plan: { readonly upstream: string; readonly params: JsonObject | undefined; readonly filterTools?: boolean; readonly filterList?: 'prompts/list' | 'resources/list' | 'resources/templates/list' | undefined }, started: number, extras: Extras, receiptBase: object, recording: Recording): Promise<void> {
     const callId = extras.callId;
     const state = this.#upstreams.get(plan.upstream);
     if (state === undefined) return; // unreachable: the plan only routes to upstreams in scope
@@ -327,6 +329,7 @@ export class GatewaySession {
         return;
       }
     }
+    if (plan.filterList !== undefined) result = this.#filterRelayedList(plan.upstream, plan.filterList, result);
     await this.#finishWithResult(request, result, 'upstream', plan.upstream, recording, started, extras, receiptBase);
   }
 
@@ -354,7 +357,10 @@ export class GatewaySession {
         const tool = String(params?.['name']);
         return this.#toolAccess(upstream, tool, params);
       }
-      return { route: 'forward', upstream, params, ruleId: 'passthrough', reason: `relayed to upstream "${upstream}"`, filterTools: method === 'tools/list' };
+      const governed = this.#governedRead(method, upstream, params);
+      if (governed !== undefined) return governed;
+      const filterList = method === 'prompts/list' || method === 'resources/list' || method === 'resources/templates/list' ? method : undefined;
+      return { route: 'forward', upstream, params, ruleId: 'passthrough', reason: `relayed to upstream "${upstream}"`, filterTools: method === 'tools/list', filterList };
     }
 
     switch (method) {
@@ -377,7 +383,7 @@ export class GatewaySession {
         const availability = this.#availability(parts.upstream);
         if (availability !== undefined) return { ...availability, upstream: parts.upstream, target: parts.name };
         const renamed = { ...params, name: parts.name };
-        if (method === 'prompts/get') return { route: 'forward', upstream: parts.upstream, params: renamed, target: parts.name, ruleId: 'passthrough', reason: `relayed to upstream "${parts.upstream}"` };
+        if (method === 'prompts/get') return this.#governedRead(method, parts.upstream, renamed) ?? { route: 'forward', upstream: parts.upstream, params: renamed, target: parts.name, ruleId: 'passthrough', reason: `relayed to upstream "${parts.upstream}"` };
         const known = this.#upstreams.get(parts.upstream)?.tools;
         if (known !== undefined && !known.has(parts.name)) {
           return deny(new GatewayError('ATTEST_UNKNOWN_TOOL', `Unknown tool: "${qualified}" (upstream "${parts.upstream}" lists no tool "${parts.name}")`), 'routing', 'tool-list', parts.upstream, parts.name);
@@ -393,7 +399,7 @@ export class GatewaySession {
         if (owner === undefined) return deny(new GatewayError('ATTEST_UNKNOWN_RESOURCE', `Resource not found: no upstream lists "${uri}" (call resources/list or resources/templates/list first)`, { uri }), 'routing', 'resource-directory');
         const availability = this.#availability(owner);
         if (availability !== undefined) return { ...availability, upstream: owner, target: uri };
-        return { route: 'forward', upstream: owner, params, target: uri, ruleId: 'passthrough', reason: `resource owned by upstream "${owner}"` };
+        return this.#governedRead(method, owner, params) ?? { route: 'forward', upstream: owner, params, target: uri, ruleId: 'passthrough', reason: `resource owned by upstream "${owner}"` };
       }
       case 'completion/complete': {
         const ref = asObject(params?.['ref']);
@@ -403,7 +409,7 @@ export class GatewaySession {
           if (parts === undefined || !this.#upstreams.has(parts.upstream)) return deny(new GatewayError('ATTEST_INVALID_PARAMS', `Unknown prompt: "${String(ref['name'])}"`), 'routing', 'namespace');
           const availability = this.#availability(parts.upstream);
           if (availability !== undefined) return { ...availability, upstream: parts.upstream };
-          return { route: 'forward', upstream: parts.upstream, params: { ...params, ref: { ...ref, name: parts.name } }, target: parts.name, ruleId: 'passthrough', reason: `prompt of upstream "${parts.upstream}"` };
+          return this.#governedRead('prompts/get', parts.upstream, { name: parts.name }) ?? { route: 'forward', upstream: parts.upstream, params: { ...params, ref: { ...ref, name: parts.name } }, target: parts.name, ruleId: 'passthrough', reason: `prompt of upstream "${parts.upstream}"` };
         }
         const uri = String(ref['uri']);
         if (!this.#bundled('resource', uri)) return deny(new GatewayError('ATTEST_UNKNOWN_RESOURCE', `No resource template "${uri}" in ${this.#endpointName()}`), 'routing', 'virtual-server');
@@ -411,7 +417,7 @@ export class GatewaySession {
         if (owner === undefined) return deny(new GatewayError('ATTEST_UNKNOWN_RESOURCE', `No upstream lists the resource template "${uri}"`), 'routing', 'resource-directory');
         const availability = this.#availability(owner);
         if (availability !== undefined) return { ...availability, upstream: owner };
-        return { route: 'forward', upstream: owner, params, target: uri, ruleId: 'passthrough', reason: `template of upstream "${owner}"` };
+        return this.#governedRead('resources/read', owner, { uri }) ?? { route: 'forward', upstream: owner, params, target: uri, ruleId: 'passthrough', reason: `template of upstream "${owner}"` };
       }
       default:
         return deny(new GatewayError('ATTEST_METHOD_NOT_FOUND', `Method not found: "${method}" is not served on the aggregate endpoint`), 'routing', 'method');
@@ -425,6 +431,37 @@ export class GatewaySession {
 
   #endpointName(): string {
     return this.init.scope.kind === 'virtual' ? `virtual server "${this.init.scope.bundle.name}"` : 'this endpoint';
+  }
+
+  /**
+   * The policy's say on getting a prompt or reading/subscribing to a resource (`tool` = the prompt
+   * name or the URI, `args` = the prompt's arguments): a deny plan, or undefined when allowed or
+   * when no policy is configured. `params` are upstream-side (names without the namespace).
+   */
+  #governedRead(method: string, upstream: string, params: JsonObject | undefined): Extract<Plan, { route: 'deny' }> | undefined {
+    const governance = this.#deps.governance;
+    if (governance === undefined) return undefined;
+    const isPrompt = method === 'prompts/get' || method === 'completion/complete';
+    if (!isPrompt && method !== 'resources/read' && method !== 'resources/subscribe') return undefined;
+    const name = String(isPrompt ? params?.['name'] : params?.['uri']);
+    const verdict = governance.checkAccess(this.init.auth.principal, upstream, isPrompt ? 'prompts/get' : method, name, isPrompt ? (params?.['arguments'] ?? {}) : {}, Date.now());
+    if (verdict.allowed) return undefined;
+    return deny(verdict.error, 'policy', verdict.ruleId, upstream, name);
+  }
+
+  /** Prompts, resources or templates an agent may get or read, from one upstream's list (upstream-side names). */
+  #visibleItems(upstream: string, method: 'prompts/list' | 'resources/list' | 'resources/templates/list', items: readonly JsonObject[]): JsonObject[] {
+    const governance = this.#deps.governance;
+    if (governance === undefined) return [...items];
+    const key = method === 'prompts/list' ? 'name' : method === 'resources/list' ? 'uri' : 'uriTemplate';
+    const refs = items.map((item) => ({ upstream, tool: String(item[key]), item }));
+    return governance.visible(this.init.auth.principal, refs, method === 'prompts/list' ? 'prompts/get' : 'resources/read').map((ref) => ref.item);
+  }
+
+  #filterRelayedList(upstream: string, method: 'prompts/list' | 'resources/list' | 'resources/templates/list', result: JsonObject): JsonObject {
+    const key = method === 'prompts/list' ? 'prompts' : method === 'resources/list' ? 'resources' : 'resourceTemplates';
+    const items = Array.isArray(result[key]) ? (result[key] as unknown[]).map(asObject) : [];
+    return { ...result, [key]: this.#visibleItems(upstream, method, items) };
   }
 
   #availability(upstream: string): Extract<Plan, { route: 'deny' }> | undefined {
@@ -809,16 +846,16 @@ export class GatewaySession {
           if (this.#bundled('tool', name)) out.push({ ...tool, name });
         }
       } else if (method === 'prompts/list') {
-        for (const prompt of items) {
+        for (const prompt of this.#visibleItems(state.name, method, items)) {
           const name = qualify(state.name, String(prompt['name']));
           if (this.#bundled('prompt', name)) out.push({ ...prompt, name });
         }
       } else if (method === 'resources/list') {
         this.#resources.setResources(state.name, items.map((r) => String(r['uri'])));
-        out.push(...items.filter((r) => this.#bundled('resource', String(r['uri']))));
+        out.push(...this.#visibleItems(state.name, method, items).filter((r) => this.#bundled('resource', String(r['uri']))));
       } else {
         this.#resources.setTemplates(state.name, items.map((t) => String(t['uriTemplate'])));
-        out.push(...items.filter((t) => this.#bundled('resource', String(t['uriTemplate']))));
+        out.push(...this.#visibleItems(state.name, method, items).filter((t) => this.#bundled('resource', String(t['uriTemplate']))));
       }
     }
     return { [spec.key]: out };
