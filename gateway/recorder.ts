@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { GatewayError, canonicalize, newEventId, nowIso, rememberCanonical, sha256Hex } from '#schemas';
 import type { EventData, EventDraft, EventType, Principal, RecordedPayload } from '#schemas';
-import { LogUnavailableError } from '#eventlog';
+import { InvalidEventError, LogUnavailableError } from '#eventlog';
 import type { EventLog, StoredEvent } from '#eventlog';
 import { redactString, redactValue } from './redaction/redact.ts';
 
@@ -82,6 +82,10 @@ export class Recorder {
       stored = await this.log.append(drafts);
     } catch (error) {
       for (const observer of this.#observers) observer.appendFailed(drafts, startedAt);
+      if (error instanceof InvalidEventError) {
+        // Nothing was written (a call too large for the backend's record size, or a draft the gateway built wrong).
+        throw new GatewayError('ATTEST_LOG_UNAVAILABLE', `The audit log refused to record this message (${error.message}); nothing was forwarded (fail closed)`, { logError: 'ATTEST_EVENT_INVALID' }, { cause: error });
+      }
       if (error instanceof LogUnavailableError) {
         throw new GatewayError('ATTEST_LOG_UNAVAILABLE', `The audit log could not record this message (${error.code}: ${error.message}); nothing was forwarded (fail closed)`, { logError: error.code }, { cause: error });
       }

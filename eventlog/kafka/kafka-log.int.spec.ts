@@ -67,6 +67,8 @@ void describe('kafka log: topic check at start', { timeout: 120_000 }, () => {
     assert.equal(config.get('retention.ms'), String(190 * DAY_MS));
     assert.equal(config.get('retention.bytes'), '-1');
     assert.equal(config.get('unclean.leader.election.enable'), 'false');
+    assert.equal(config.get('max.message.bytes'), '10485760', 'room for a call carrying a 1 MB payload');
+    assert.equal(log.topicFacts.maxMessageBytes, 10485760);
     const warning = logger.warnings.find((w) => /WEAKER THAN THE PRODUCTION SETTINGS/.test(w.message));
     assert.ok(warning, `a loud warning; got ${JSON.stringify(logger.warnings.map((w) => w.message))}`);
     const weaknesses = (warning.details as { weaknesses: string[] }).weaknesses;

@@ -11,6 +11,9 @@ import type { KafkaLogConfig } from '#schemas';
 import type { EventLogLogger } from '../logger.ts';
 import { describeKafkaError } from './kafka-client.ts';
 
+/** `max.message.bytes` of a topic the gateway creates: the largest record batch, so the largest call, it accepts. */
+export const CREATED_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
+
 /** How long a topic just created may take to elect its partition's leader before the check gives up. */
 const LEADER_WAIT_MS = 10_000;
 
@@ -82,6 +85,8 @@ async function createTopic(admin: Admin, settings: TopicSettings): Promise<boole
     { name: 'retention.ms', value: String(settings.retentionMs) },
     { name: 'retention.bytes', value: '-1' },
     { name: 'unclean.leader.election.enable', value: 'false' },
+    // The shipped settings' 10 MiB (compose, Helm): the broker default (1 MiB) refuses a call carrying a 1 MB payload.
+    { name: 'max.message.bytes', value: String(CREATED_MAX_MESSAGE_BYTES) },
   ];
   try {
     await admin.createTopics({ topics: [settings.topic], partitions: 1, replicas: settings.replicationFactor, configs });
