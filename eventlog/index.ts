@@ -14,6 +14,8 @@ import { ChainVerifier, verifyLog } from './verify.ts';
 import type { VerifyResult } from './verify.ts';
 
 export { InvalidEventError, LogUnavailableError } from './port.ts';
+export { shareRead } from './shared-read.ts';
+export type { LogReadable } from './shared-read.ts';
 export type { BatchListener, EventLog, EventLogReader, FilePosition, KafkaPosition, KurrentPosition, LogErrorCode, LogPosition, ReadOptions, StoredEvent } from './port.ts';
 export { ChainHeads, EMPTY_HEAD } from './chain.ts';
 export type { ChainHead, HeadsSnapshot, SealedEvent } from './chain.ts';

@@ -4,8 +4,8 @@
  */
 import { parseConfig, SYSTEM_PRINCIPAL } from '#schemas';
 import type { AttestConfig, AttestConfigInput, ParsedConfig, Principal } from '#schemas';
-import { openEventLog } from '#eventlog';
-import type { EventLog } from '#eventlog';
+import { openEventLog, shareRead } from '#eventlog';
+import type { EventLog, LogReadable } from '#eventlog';
 import type { ApiKeyStore } from './auth/api-keys.ts';
 import { keyStoreFor } from './auth/key-store.ts';
 import { buildHttpServer, SessionRegistry } from './http/server.ts';
@@ -95,24 +95,24 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
   const tracing = tracingConfig === undefined ? undefined : createOtelTracing({ config: tracingConfig, instance: config.gateway.instance, version: GATEWAY_VERSION, ...(options.spanExporter !== undefined && { exporter: options.spanExporter }) });
   const recorder = new Recorder(log, [metrics, tracing].filter((observer) => observer !== undefined));
   const systemContext = { tenant: SYSTEM_PRINCIPAL.tenant, stream: `system-${config.gateway.instance}`, actor: SYSTEM_PRINCIPAL };
-  try {
-    const gaps = await reconcileOutcomes(log, recorder);
-    if (gaps > 0) logger.warn({ gaps }, 'calls forwarded before a crash had no recorded outcome; recorded OutcomeUnknown for each');
-    const expired = await expireDanglingApprovals(log, recorder, config.gateway.instance);
-    if (expired > 0) logger.warn({ expired }, 'approvals left pending by a stopped gateway; recorded ApprovalExpired for each');
-    await recorder.record([draft(systemContext, 'GatewayStarted', { instance: config.gateway.instance, version: GATEWAY_VERSION, configHash, ...(governance !== undefined && { policyHash: governance.policyHash }), upstreams: Object.keys(config.upstreams) })]);
-  } catch (error) {
-    await log.close();
-    throw error;
-  }
   const keys = keyStoreFor(config);
   const live = new LiveConfig({ config, configHash, keys, governance });
   // Tool-definition pins belong to the gateway, not to a config version: a reload keeps them.
   const pins = new ToolPins(recorder, systemContext);
   try {
-    await keys.rebuild(log);
-    await governance?.rebuild(log);
-    await pins.rebuild(log);
+    // Every projection of the log rebuilt from one read of it (eventlog/shared-read.ts): interrupted
+    // calls, dangling approvals, run-time keys, limits and pins.
+    const [forGaps, forApprovals, forKeys, forPins, forLimits] = shareRead(log, governance === undefined ? 4 : 5);
+    const [gaps, expired] = await Promise.all([
+      reconcileOutcomes(forGaps as LogReadable, recorder),
+      expireDanglingApprovals(forApprovals as LogReadable, recorder, config.gateway.instance),
+      keys.rebuild(forKeys as LogReadable),
+      pins.rebuild(forPins as LogReadable),
+      governance?.rebuild(forLimits as LogReadable),
+    ]);
+    if (gaps > 0) logger.warn({ gaps }, 'calls forwarded before a crash had no recorded outcome; recorded OutcomeUnknown for each');
+    if (expired > 0) logger.warn({ expired }, 'approvals left pending by a stopped gateway; recorded ApprovalExpired for each');
+    await recorder.record([draft(systemContext, 'GatewayStarted', { instance: config.gateway.instance, version: GATEWAY_VERSION, configHash, ...(governance !== undefined && { policyHash: governance.policyHash }), upstreams: Object.keys(config.upstreams) })]);
   } catch (error) {
     await log.close();
     throw error;

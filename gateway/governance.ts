@@ -7,7 +7,7 @@
 import { DEFAULT_APPROVAL_TIMEOUT_MS, DEFAULT_APPROVER_ROLES, GatewayError, digestOf } from '#schemas';
 import type { ApprovalSettings, AttestConfig, EventDraft, Principal } from '#schemas';
 import type { DecisionEnforcement, LimitTrip } from '#schemas';
-import type { EventLog } from '#eventlog';
+import type { LogReadable } from '#eventlog';
 import { applicableLimits, compilePolicy, decide, visibleTools } from './policy/index.ts';
 import type { CompiledPolicy } from './policy/index.ts';
 import { LimitsRebuilder, checkLimits, compileCostModel, evolveLimits } from './limits/index.ts';
@@ -39,7 +39,7 @@ export class Governance {
   }
 
   /** Enforcement state from the log: a restart never resets a budget, a window or a loop count. */
-  async rebuild(log: EventLog, seenDecisions?: Set<string>): Promise<void> {
+  async rebuild(log: LogReadable, seenDecisions?: Set<string>): Promise<void> {
     const rebuilder = new LimitsRebuilder(this.policy.limits);
     for await (const { event } of log.read()) {
       rebuilder.push(event);

@@ -7,7 +7,7 @@
  */
 import { SYSTEM_PRINCIPAL, nowIso } from '#schemas';
 import type { AttestEvent } from '#schemas';
-import type { EventLog } from '#eventlog';
+import type { LogReadable } from '#eventlog';
 import { draft } from './recorder.ts';
 import type { Recorder } from './recorder.ts';
 
@@ -16,7 +16,7 @@ interface OpenCall {
   forwarded: boolean;
 }
 
-export async function reconcileOutcomes(log: EventLog, recorder: Recorder): Promise<number> {
+export async function reconcileOutcomes(log: LogReadable, recorder: Recorder): Promise<number> {
   const open = new Map<string, OpenCall>();
   for await (const { event } of log.read()) {
     const callId = event.callId;

@@ -12,13 +12,13 @@
  */
 import { SYSTEM_PRINCIPAL } from '#schemas';
 import type { EventDraft, EventOfType } from '#schemas';
-import type { EventLog } from '#eventlog';
+import type { LogReadable } from '#eventlog';
 import { draft } from '../recorder.ts';
 import type { Recorder } from '../recorder.ts';
 
 const SETTLED = new Set(['ApprovalGranted', 'ApprovalDenied', 'ApprovalExpired', 'ApprovalWithdrawn']);
 
-export async function expireDanglingApprovals(log: EventLog, recorder: Recorder, instance: string, now = Date.now()): Promise<number> {
+export async function expireDanglingApprovals(log: LogReadable, recorder: Recorder, instance: string, now = Date.now()): Promise<number> {
   const open = new Map<string, EventOfType<'ApprovalRequested'>>();
   for await (const { event } of log.read()) {
     if (event.callId === undefined) continue;

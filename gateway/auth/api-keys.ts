@@ -13,7 +13,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { GatewayError } from '#schemas';
 import type { ApiKeyConfig, AttestEvent, EventDraft, Principal } from '#schemas';
-import type { EventLogReader } from '#eventlog';
+import type { LogReadable } from '#eventlog';
 
 export interface ToolAccessVerdict {
   readonly allowed: boolean;
@@ -241,7 +241,7 @@ export class ApiKeyStore {
   }
 
   /** Issued and revoked keys from the log, at start: a restart keeps both. */
-  async rebuild(log: EventLogReader): Promise<void> {
+  async rebuild(log: LogReadable): Promise<void> {
     for await (const { event } of log.read()) {
       if (event.type === 'KeyIssued' || event.type === 'KeyRevoked') this.apply(event);
     }

@@ -11,7 +11,7 @@
  */
 import { GatewayError, canonicalize, sha256Hex } from '#schemas';
 import type { AttestEvent, EventDraft, Principal } from '#schemas';
-import type { EventLog } from '#eventlog';
+import type { LogReadable } from '#eventlog';
 import { draft } from '../recorder.ts';
 import type { Recorder, StreamContext } from '../recorder.ts';
 
@@ -82,7 +82,7 @@ export class ToolPins {
     this.#context = systemContext;
   }
 
-  async rebuild(log: EventLog): Promise<void> {
+  async rebuild(log: LogReadable): Promise<void> {
     this.#entries.clear();
     for await (const { event } of log.read()) this.#evolve(event);
   }
