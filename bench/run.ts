@@ -54,7 +54,7 @@ const { values } = parseArgs({
 });
 
 if (values.help === true) {
-  process.stdout.write('usage: node --conditions=attest-source bench/run.ts [--scenario a,b] [--concurrency 1,16,64,256] [--payload 100B,10KB,1MB] [--duration S] [--warmup S] [--sessions N] [--calls N] [--launcher bench|cli] [--out FILE]\n');
+  process.stdout.write('usage: node --conditions=attest-source bench/run.ts [--scenario a,b] [--concurrency 1,16,64,256] [--payload 100B,10KB,1MB] [--duration S] [--warmup S] [--sessions N] [--calls N] [--launcher bench|cli] [--noisy PCT] [--quiet-wait S] [--rate N] [--out FILE]\n');
   process.exit(0);
 }
 
@@ -157,6 +157,7 @@ async function runCell(scenario: Scenario, concurrency: number, payloadBytes: nu
     const upstreamCpuMs = after.upstreamCpuMs - before.upstreamCpuMs;
     const busyMs = after.machine.processMs - before.machine.processMs;
     const interruptMs = after.machine.interruptMs - before.machine.interruptMs;
+    const stealMs = after.machine.stealMs - before.machine.stealMs;
     const batches = gwBefore?.stats != null && gwAfter?.stats != null ? gwAfter.stats.batches - gwBefore.stats.batches : undefined;
     const batchEvents = gwBefore?.stats != null && gwAfter?.stats != null ? gwAfter.stats.events - gwBefore.stats.events : undefined;
     const events = gwBefore !== null && gwAfter !== null ? gwAfter.logEvents - gwBefore.logEvents : undefined;
@@ -173,6 +174,8 @@ async function runCell(scenario: Scenario, concurrency: number, payloadBytes: nu
       // What other processes ran meanwhile (other sessions' tests, kernel threads); interrupts apart.
       otherCpuPercent: ((busyMs - upstreamCpuMs - load.clientCpuMs - (gatewayCpuMs ?? 0)) / load.elapsedMs) * 100,
       interruptCpuPercent: (interruptMs / load.elapsedMs) * 100,
+      // CPU the hypervisor gave to other guests during the cell (summed over cores): the machine was slower by that much.
+      stealCpuPercent: (stealMs / load.elapsedMs) * 100,
     };
     return result;
   } catch (error) {
@@ -190,7 +193,7 @@ async function runCell(scenario: Scenario, concurrency: number, payloadBytes: nu
 function describeCell(cell: CellResult): string {
   if (cell.load === undefined) return `${cell.status}${cell.note === undefined ? '' : `: ${cell.note}`}`;
   const l = cell.load;
-  return `${Math.round(l.callsPerSecond)} calls/s${l.sendLag === undefined ? '' : ` (send lag p99 ${l.sendLag.p99Ms.toFixed(2)} ms)`}, p50 ${l.latency.p50Ms.toFixed(3)} ms, p99 ${l.latency.p99Ms.toFixed(3)} ms (${l.calls} calls${l.errors > 0 ? `, ${l.errors} errors: ${l.errorSamples[0] ?? ''}` : ''}; CPU: load generator ${Math.round(l.clientCpuPercent)} %, gateway ${cell.gatewayCpuPercent === undefined ? '—' : Math.round(cell.gatewayCpuPercent)} %, upstream ${Math.round(cell.upstreamCpuPercent ?? 0)} %, other ${Math.round(cell.otherCpuPercent ?? 0)} %)`;
+  return `${Math.round(l.callsPerSecond)} calls/s${l.sendLag === undefined ? '' : ` (send lag p99 ${l.sendLag.p99Ms.toFixed(2)} ms)`}, p50 ${l.latency.p50Ms.toFixed(3)} ms, p99 ${l.latency.p99Ms.toFixed(3)} ms (${l.calls} calls${l.errors > 0 ? `, ${l.errors} errors: ${l.errorSamples[0] ?? ''}` : ''}; CPU: load generator ${Math.round(l.clientCpuPercent)} %, gateway ${cell.gatewayCpuPercent === undefined ? '—' : Math.round(cell.gatewayCpuPercent)} %, upstream ${Math.round(cell.upstreamCpuPercent ?? 0)} %, other ${Math.round(cell.otherCpuPercent ?? 0)} %, steal ${Math.round(cell.stealCpuPercent ?? 0)} %)`;
 }
 
 const machine: MachineInfo = machineInfo();

@@ -25,6 +25,8 @@ export interface CellResult {
   readonly upstreamCpuPercent?: number;
   readonly otherCpuPercent?: number;
   readonly interruptCpuPercent?: number;
+  /** Hypervisor steal during the cell, % of one core (summed over cores). */
+  readonly stealCpuPercent?: number;
 }
 
 const UNITS: readonly [string, number][] = [
