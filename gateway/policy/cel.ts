@@ -16,6 +16,7 @@
  */
 import { Environment, EvaluationError, ParseError, TypeError as CelTypeError } from '@marcbachmann/cel-js';
 import type { ASTNode, ParseResult } from '@marcbachmann/cel-js';
+import safeRegex from 'safe-regex2';
 import { PolicyError } from '#schemas';
 import type { Principal } from '#schemas';
 
@@ -88,6 +89,59 @@ function readsArgs(node: ASTNode): boolean {
   return visit(node);
 }
 
+interface AstCall {
+  readonly op: 'call' | 'rcall';
+  readonly args: readonly unknown[];
+  readonly start?: number;
+}
+
+function isCallNode(x: unknown): x is AstCall {
+  return x !== null && typeof x === 'object' && 'op' in x && (x.op === 'call' || x.op === 'rcall') && 'args' in x && Array.isArray(x.args);
+}
+
+/**
+ * `matches()` runs JavaScript's backtracking RegExp engine (the CEL spec says RE2), and its subject
+ * is usually agent-supplied. So, at load: the pattern must be a string literal (a pattern taken from
+ * the call's data would let the agent choose one that backtracks for minutes), and it must pass
+ * safe-regex2's star-height check (no repetition inside a repetition, at most 25 repetitions) — the
+ * shape of the classic exponential patterns such as `(a+)+$`. The check is a heuristic: it does not
+ * catch overlapping alternatives under one star (`(a|a)*`), which is why the README still says to
+ * prefer startsWith/endsWith/contains. Returns the problem, or undefined.
+ */
+function unsafeMatches(node: ASTNode, source: string): string | undefined {
+  let problem: string | undefined;
+  const visit = (x: unknown): void => {
+    if (problem !== undefined) return;
+    if (Array.isArray(x)) {
+      for (const item of x) visit(item);
+      return;
+    }
+    if (x === null || typeof x !== 'object' || !('args' in x)) return;
+    if (isCallNode(x) && x.args[0] === 'matches') {
+      // receiver form `s.matches(p)`: [name, receiver, [p]]; the global form `matches(s, p)` ([name, [s, p]]) is refused by cel-js's type check today, handled here should it come.
+      const pattern: unknown = x.op === 'rcall' ? (x.args[2] as unknown[] | undefined)?.[0] : (x.args[1] as unknown[] | undefined)?.[1];
+      const at = x.start === undefined ? '' : ` (at ${position(source, x.start)})`;
+      if (pattern === null || typeof pattern !== 'object' || !('op' in pattern) || pattern.op !== 'value' || !('args' in pattern) || typeof pattern.args !== 'string') {
+        problem = `matches() takes a string literal pattern${at}: a pattern computed from the call's data could backtrack without bound`;
+        return;
+      }
+      try {
+        new RegExp(pattern.args); // as cel-js builds it at evaluation (no flags)
+      } catch (error) {
+        problem = `matches() pattern "${pattern.args}"${at} is not a valid regular expression: ${(error as Error).message}`;
+        return;
+      }
+      if (!safeRegex(pattern.args)) {
+        problem = `matches() pattern "${pattern.args}"${at} could not be shown safe: it nests repetitions, has more than 25, or uses syntax RE2 lacks (lookaround), and could backtrack exponentially on agent-supplied input; use startsWith/endsWith/contains or a pattern without a quantifier inside a quantified group`;
+        return;
+      }
+    }
+    visit(x.args);
+  };
+  visit(node);
+  return problem;
+}
+
 /**
  * Parses and type-checks a boolean expression. `where` names it in errors (e.g. `rules[2] "no-prod-writes"`).
  * Throws PolicyError with the position of the problem inside the expression.
@@ -104,6 +158,8 @@ export function compileExpression(source: string, where: string): CompiledExpres
   if (!checked.valid) throw new PolicyError(`${where}: CEL type error: ${located(source, checked.error)} in \`${source}\``);
   // `dyn` (e.g. `args.flag`) is accepted here and must be a bool at run time (else: fail closed).
   if (checked.type !== 'bool' && checked.type !== 'dyn') throw new PolicyError(`${where}: CEL expression must be a boolean, it is ${checked.type ?? 'unknown'}: \`${source}\``);
+  const regexProblem = unsafeMatches(parsed.ast, source);
+  if (regexProblem !== undefined) throw new PolicyError(`${where}: ${regexProblem} in \`${source}\``);
   const evaluateParsed = parsed;
   return {
     source,

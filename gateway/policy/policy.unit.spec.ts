@@ -185,6 +185,19 @@ describe('policy: compile', () => {
     assert.match(compileError({ rules: [{ id: 'int', effect: 'deny', when: '1 + 1' }] }), /rules\[0\] "int" \(when\): CEL expression must be a boolean, it is int/);
   });
 
+  it('refuses matches() patterns that could backtrack exponentially or come from the call, and keeps safe ones', () => {
+    // (a+)+$ against "aaaa…a!" is the classic exponential case for a backtracking engine.
+    assert.match(compileError({ rules: [{ id: 'redos', effect: 'deny', when: 'args.name.matches("(a+)+$")' }] }), /rules\[0\] "redos" \(when\): matches\(\) pattern "\(a\+\)\+\$" \(at 1:1\) could not be shown safe/);
+    assert.match(compileError({ rules: [{ id: 'nested', effect: 'deny', when: 'tool == "a" || (has(args.p) && args.p.matches("^(\\\\w+\\\\s?)*$"))' }] }), /"nested" \(when\): matches\(\) pattern .* could not be shown safe/);
+    assert.match(compileError({ rules: [{ id: 'dynamic', effect: 'deny', when: 'tool.matches(args.pattern)' }] }), /"dynamic" \(when\): matches\(\) takes a string literal pattern \(at 1:1\)/);
+    assert.match(compileError({ rules: [{ id: 'concat', effect: 'deny', when: 'tool.matches("a" + "b")' }] }), /"concat" \(when\): matches\(\) takes a string literal pattern/);
+    assert.match(compileError({ rules: [{ id: 'bad', effect: 'deny', when: 'tool.matches("[")' }] }), /"bad" \(when\): matches\(\) pattern "\[" .*is not a valid regular expression/);
+    assert.match(compileError({ budgets: [{ id: 'spend', scope: 'tenant', period: 'month', maxCost: 10, match: 'tool.matches("(a*)*")' }] }), /budgets\[0\] "spend" \(match\): matches\(\) pattern/);
+    for (const safe of ['args.path.matches("^/srv/[a-z]+/")', 'tool.matches("^[a-z_]{1,64}$")', 'args.to.matches("^[\\\\w.-]+@acme\\\\.com$")', 'tool.matches("^(read|list)_")']) {
+      assert.doesNotThrow(() => compileExpression(safe, 'x'), safe);
+    }
+  });
+
   it('compiles limit matches too, naming the limit', () => {
     assert.match(
       compileError({ rateLimits: [{ id: 'writes', scope: 'key', capacity: 1, refillPerSecond: 1, match: 'tool ==' }] }),
