@@ -153,6 +153,11 @@ export class ConfigReloader {
     const charged: { meter: MeteredCall; decision: EventDraft }[] = [];
     const rebuilding = governance !== undefined && governance !== old;
     if (rebuilding && old !== undefined) old.onCharge = (meter, decision) => charged.push({ meter, decision });
+    // Keys issued or revoked from here to the swap are applied to the store in force; the new store's
+    // read of the log may already have passed them, so they go to the new store too. A revocation
+    // lost here would make a revoked key work again after the reload.
+    const oldKeys = current.keys;
+    oldKeys.onApply = (event) => keys.apply(event);
     try {
       // Recorded before the switch, and a barrier: every decision charged before this append is in the log the rebuild reads.
       await recorder.record([
@@ -175,6 +180,7 @@ export class ConfigReloader {
       return reject(error instanceof GatewayError ? error : new GatewayError('ATTEST_CONFIG_REJECTED', issues[0], { issues }), issues, parsed.configHash);
     } finally {
       if (old !== undefined) old.onCharge = undefined;
+      oldKeys.onApply = undefined;
     }
     live.swap({ config: next, configHash: parsed.configHash, keys, governance });
     logger.info({ trigger, configHash: parsed.configHash, ...summary }, 'config reloaded');

@@ -213,8 +213,17 @@ export class ApiKeyStore {
     return out;
   }
 
+  /**
+   * Set by a reload while it builds the store that replaces this one: every event applied here is
+   * handed on, so an issue or revocation recorded after the new store's read of the log is not lost
+   * at the swap (gateway/reload.ts). `apply` is idempotent, so an event both read and handed on is
+   * applied once in effect.
+   */
+  onApply: ((event: AttestEvent | EventDraft) => void) | undefined;
+
   /** The projection: applies a KeyIssued / KeyRevoked event (live after it is recorded, or read back at start). */
   apply(event: AttestEvent | EventDraft): void {
+    this.onApply?.(event);
     if (event.type === 'KeyIssued') {
       const d = event.data;
       if (this.#byId.has(d.keyId)) return; // a config key of the same id wins; issuing refuses this live
