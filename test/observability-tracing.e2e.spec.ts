@@ -1,6 +1,6 @@
 /**
  * W3C trace context through a real gateway to the real fixture MCP server over Streamable HTTP,
- * with a recording proxy in front of the upstream to see the `traceparent` header on the wire,
+ * with a recording proxy in front of the upstream to see the `traceparent` and `tracestate` headers on the wire,
  * and a real OTLP/HTTP receiver on loopback (a node:http server taking the exporter's JSON POSTs).
  */
 import { after, describe, it } from 'node:test';
@@ -106,6 +106,11 @@ describe('trace context through the gateway', () => {
     return (through?.requests ?? []).filter((r) => r.method === 'POST' && typeof r.headers['traceparent'] === 'string').map((r) => r.headers['traceparent'] as string);
   }
 
+  /** The tracestate header beside each of those traceparents ('' when there was none). */
+  function upstreamTracestates(through: RecordingProxy | undefined = proxy): string[] {
+    return (through?.requests ?? []).filter((r) => r.method === 'POST' && typeof r.headers['traceparent'] === 'string').map((r) => (typeof r.headers['tracestate'] === 'string' ? r.headers['tracestate'] : ''));
+  }
+
   it('without a tracing section: a valid agent traceparent reaches the upstream unchanged, an invalid one does not', { timeout: 60_000 }, async () => {
     fixture = await startNodeServer(FIXTURE, { args: ['--http'] });
     proxy = await startRecordingProxy(Number(new URL(fixture.url).port));
@@ -116,13 +121,16 @@ describe('trace context through the gateway', () => {
     gateways.push(t);
     const call = await session(t);
     const fromMeta = `00-${TRACE_A}-${AGENT_SPAN_A}-01`;
-    assert.ok((await call(10, { name: 'fixture__echo', arguments: { text: 'meta' }, _meta: { traceparent: fromMeta } }))?.['result']);
+    // tracestate travels with its traceparent: _meta's with _meta's (the header's is not mixed in), the header's with the header's.
+    assert.ok((await call(10, { name: 'fixture__echo', arguments: { text: 'meta' }, _meta: { traceparent: fromMeta, tracestate: 'rojo=00f067aa0ba902b7' } }, { tracestate: 'congo=from-header' }))?.['result']);
     const fromHeader = `00-${TRACE_B}-${AGENT_SPAN_B}-00`;
-    assert.ok((await call(11, { name: 'fixture__echo', arguments: { text: 'header' } }, { traceparent: fromHeader }))?.['result']);
+    assert.ok((await call(11, { name: 'fixture__echo', arguments: { text: 'header' } }, { traceparent: fromHeader, tracestate: 'congo=t61rcWkgMzE,Bad Key=1' }))?.['result']);
     assert.ok((await call(12, { name: 'fixture__echo', arguments: { text: 'bad' } }, { traceparent: '00-00000000000000000000000000000000-00f067aa0ba902b7-01' }))?.['result']);
     assert.deepEqual(upstreamTraceparents(), [fromMeta, fromHeader], 'passed on as received; the all-zero trace id is invalid and not forwarded');
-    assert.ok((await call(13, { name: 'legacy__echo', arguments: { text: 'sse' } }, { traceparent: fromHeader }))?.['result']);
+    assert.deepEqual(upstreamTracestates(), ['rojo=00f067aa0ba902b7', 'congo=t61rcWkgMzE'], 'tracestate passed on with its traceparent, the invalid member dropped');
+    assert.ok((await call(13, { name: 'legacy__echo', arguments: { text: 'sse' } }, { traceparent: fromHeader, tracestate: 'congo=t61rcWkgMzE' }))?.['result']);
     assert.deepEqual(upstreamTraceparents(legacyProxy), [fromHeader], 'the SDK transport path (legacy SSE upstream) carries it too');
+    assert.deepEqual(upstreamTracestates(legacyProxy), ['congo=t61rcWkgMzE']);
 
     const requests = (await t.events()).filter((e) => e.type === 'RequestReceived' && e.data.method === 'tools/call');
     assert.deepEqual(requests.map((e) => e.traceparent), [fromMeta, fromHeader, '00-00000000000000000000000000000000-00f067aa0ba902b7-01', fromHeader], 'the events record what the agent sent');
@@ -141,7 +149,7 @@ describe('trace context through the gateway', () => {
     gateways.push(t);
     const call = await session(t);
     assert.ok((await call(20, { name: 'fixture__echo', arguments: { text: 'meta' }, _meta: { traceparent: `00-${TRACE_A}-${AGENT_SPAN_A}-01` } }))?.['result']);
-    assert.ok((await call(21, { name: 'fixture__echo', arguments: { text: 'header' } }, { traceparent: `00-${TRACE_B}-${AGENT_SPAN_B}-01` }))?.['result']);
+    assert.ok((await call(21, { name: 'fixture__echo', arguments: { text: 'header' } }, { traceparent: `00-${TRACE_B}-${AGENT_SPAN_B}-01`, tracestate: 'congo=t61rcWkgMzE' }))?.['result']);
     assert.ok((await call(22, { name: 'fixture__echo', arguments: { text: 'none' } }))?.['result']);
     const unknown = await call(23, { name: 'nowhere__echo', arguments: {} }, { traceparent: `00-${TRACE_B}-${AGENT_SPAN_B}-01` });
     assert.equal((unknown?.['error'] as { code: number } | undefined)?.code, -32602);
@@ -153,6 +161,7 @@ describe('trace context through the gateway', () => {
     assert.notEqual(a[2], AGENT_SPAN_A, 'the parent the upstream sees is the gateway span, not the agent span');
     assert.equal(b[1], TRACE_B);
     assert.notEqual(b[2], AGENT_SPAN_B);
+    assert.deepEqual(upstreamTracestates(), ['', 'congo=t61rcWkgMzE', ''], 'the agent tracestate rides on the gateway span');
     assert.ok(root[1] !== TRACE_A && root[1] !== TRACE_B && /^[0-9a-f]{32}$/.test(root[1] ?? ''), 'a call without context starts a new trace at the gateway');
 
     await t.close(); // flushes the batch processor

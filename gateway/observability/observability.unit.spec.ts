@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { parseConfig } from '#schemas';
 import { createLogger, redactSecretValues, secretValuesOf } from '../logger.ts';
-import { traceHeadersOf, upstreamTraceparent, validTraceparent } from './tracing.ts';
+import { traceHeadersOf, upstreamTraceContext, validTraceparent, validTracestate } from './tracing.ts';
 
 describe('W3C traceparent', () => {
   const valid = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -17,10 +17,26 @@ describe('W3C traceparent', () => {
     assert.equal(validTraceparent('00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01'), undefined, 'lower-case hex only');
   });
   it('without tracing, the agent context is forwarded as is; headers read without allocating when absent', () => {
-    assert.equal(upstreamTraceparent(undefined, 'c', 'tools/call', valid, undefined), valid);
-    assert.equal(upstreamTraceparent(undefined, 'c', 'tools/call', 'junk', undefined), undefined);
+    assert.deepEqual(upstreamTraceContext(undefined, 'c', 'tools/call', valid, undefined), { traceparent: valid });
+    assert.deepEqual(upstreamTraceContext(undefined, 'c', 'tools/call', valid, 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7'), { traceparent: valid, tracestate: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7' });
+    assert.equal(upstreamTraceContext(undefined, 'c', 'tools/call', 'junk', 'a=b'), undefined, 'no tracestate without a valid traceparent');
     assert.equal(traceHeadersOf(undefined, 'a=b'), undefined);
     assert.deepEqual(traceHeadersOf(valid, ['x', 'y']), { traceparent: valid, tracestate: undefined });
+  });
+});
+
+describe('W3C tracestate', () => {
+  it('keeps valid list members, drops invalid ones, and refuses one longer than 512 characters', () => {
+    assert.equal(validTracestate('rojo=00f067aa0ba902b7'), 'rojo=00f067aa0ba902b7');
+    assert.equal(validTracestate('vendor@tenant=x,rojo=1'), 'vendor@tenant=x,rojo=1', 'multi-tenant keys');
+    assert.equal(validTracestate('rojo=1,Bad Key=2,congo=3'), 'rojo=1,congo=3', 'an invalid member is dropped, the rest kept');
+    assert.equal(validTracestate('no equals sign'), undefined);
+    assert.equal(validTracestate('a=b\r\nx-injected: 1'), undefined, 'nothing that could break the header line');
+    assert.equal(validTracestate(''), undefined);
+    assert.equal(validTracestate(undefined), undefined);
+    assert.equal(validTracestate(`k=${'v'.repeat(520)}`), undefined);
+    const members = Array.from({ length: 40 }, (_, i) => `k${i}=v`).join(',');
+    assert.equal(validTracestate(members)?.split(',').length, 32, 'at most 32 members');
   });
 });
 

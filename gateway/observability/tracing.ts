@@ -3,11 +3,14 @@
  *
  * The agent's trace context comes from `params._meta.traceparent` (MCP's place for it) or else the
  * HTTP `traceparent` header of the POST that carried the request; it is recorded in the request's
- * events as received. What goes to an HTTP upstream (the `traceparent` header of the upstream POST):
+ * events as received. `tracestate` comes from the same place as the traceparent it belongs to.
+ * What goes to an HTTP upstream (the `traceparent` and `tracestate` headers of the upstream POST):
  * - no `observability.tracing` → no SDK is loaded; the agent's traceparent is passed on unchanged
- *   when it is valid W3C (the gateway is not a participant in the trace);
+ *   when it is valid W3C (the gateway is not a participant in the trace), with its tracestate
+ *   (invalid list members dropped, as W3C asks; none beyond 512 characters);
  * - with tracing → the gateway starts a SERVER span per agent request, child of the agent's
- *   context, and the upstream gets the same trace id with the gateway's span as parent.
+ *   context, and the upstream gets the same trace id with the gateway's span as parent, and the
+ *   agent's tracestate carried by that span.
  * Spans end from the Recorder (RecordObserver): when the call's outcome is durable, or when an
  * append for it failed. Export: OTLP/HTTP (JSON) through a batch processor, off the hot path.
  */
@@ -28,8 +31,8 @@ export interface TraceHeaders {
 }
 
 export interface CallTracing extends RecordObserver {
-  /** Starts the gateway's span for an agent request; returns the traceparent to send upstream. */
-  startCall(callId: string, method: string, traceparent: string | undefined, tracestate: string | undefined): string | undefined;
+  /** Starts the gateway's span for an agent request; returns the trace context to send upstream. */
+  startCall(callId: string, method: string, traceparent: string | undefined, tracestate: string | undefined): TraceHeaders | undefined;
   shutdown(): Promise<void>;
 }
 
@@ -43,6 +46,16 @@ export function validTraceparent(value: string | undefined): string | undefined 
   return parseTraceParent(value) === null ? undefined : value;
 }
 
+/** W3C: a tracestate of more than 512 characters may be dropped whole; this gateway does. */
+const MAX_TRACESTATE_CHARS = 512;
+
+/** The tracestate with invalid list members dropped (at most 32 kept), or undefined when nothing valid is left. */
+export function validTracestate(value: string | undefined): string | undefined {
+  if (value === undefined || value.length === 0 || value.length > MAX_TRACESTATE_CHARS) return undefined;
+  const serialized = new TraceState(value).serialize();
+  return serialized === '' ? undefined : serialized;
+}
+
 /** The W3C headers of an HTTP request, without allocating when there are none. */
 export function traceHeadersOf(traceparent: string | string[] | null | undefined, tracestate: string | string[] | null | undefined): TraceHeaders | undefined {
   if (typeof traceparent !== 'string') return undefined;
@@ -50,12 +63,15 @@ export function traceHeadersOf(traceparent: string | string[] | null | undefined
 }
 
 /**
- * The traceparent to forward for an agent request: the gateway's span when tracing is on, else
- * the agent's own when valid.
+ * The trace context to forward for an agent request: the gateway's span when tracing is on, else
+ * the agent's own when its traceparent is valid.
  */
-export function upstreamTraceparent(tracing: CallTracing | undefined, callId: string, method: string, traceparent: string | undefined, tracestate: string | undefined): string | undefined {
+export function upstreamTraceContext(tracing: CallTracing | undefined, callId: string, method: string, traceparent: string | undefined, tracestate: string | undefined): TraceHeaders | undefined {
   if (tracing !== undefined) return tracing.startCall(callId, method, traceparent, tracestate);
-  return validTraceparent(traceparent);
+  const valid = validTraceparent(traceparent);
+  if (valid === undefined) return undefined;
+  const state = validTracestate(tracestate);
+  return state === undefined ? { traceparent: valid } : { traceparent: valid, tracestate: state };
 }
 
 export interface OtelTracingOptions {
@@ -86,17 +102,19 @@ class OtelTracing implements CallTracing {
     this.#tracer = this.#provider.getTracer('attest-gateway', options.version);
   }
 
-  startCall(callId: string, method: string, traceparent: string | undefined, tracestate: string | undefined): string | undefined {
+  startCall(callId: string, method: string, traceparent: string | undefined, tracestate: string | undefined): TraceHeaders | undefined {
     const parentContext = validTraceparent(traceparent) === undefined ? undefined : parseTraceParent(traceparent as string);
-    if (this.#open.size >= MAX_OPEN_SPANS) return parentContext === undefined || parentContext === null ? undefined : traceparent;
+    const state = parentContext === undefined || parentContext === null ? undefined : validTracestate(tracestate);
+    if (this.#open.size >= MAX_OPEN_SPANS) return parentContext === undefined || parentContext === null ? undefined : { traceparent: traceparent as string, ...(state !== undefined && { tracestate: state }) };
     let context = ROOT_CONTEXT;
     if (parentContext !== undefined && parentContext !== null) {
-      context = trace.setSpanContext(ROOT_CONTEXT, { ...parentContext, isRemote: true, ...(tracestate !== undefined && { traceState: new TraceState(tracestate) }) });
+      context = trace.setSpanContext(ROOT_CONTEXT, { ...parentContext, isRemote: true, ...(state !== undefined && { traceState: new TraceState(state) }) });
     }
     const span = this.#tracer.startSpan(method, { kind: SpanKind.SERVER, attributes: { 'mcp.method.name': method, 'attest.call_id': callId } }, context);
     this.#open.set(callId, span);
-    const { traceId, spanId, traceFlags } = span.spanContext();
-    return `00-${traceId}-${spanId}-${traceFlags.toString(16).padStart(2, '0')}`;
+    const { traceId, spanId, traceFlags, traceState } = span.spanContext();
+    const forwarded = traceState?.serialize();
+    return { traceparent: `00-${traceId}-${spanId}-${traceFlags.toString(16).padStart(2, '0')}`, ...(forwarded !== undefined && forwarded !== '' && { tracestate: forwarded }) };
   }
 
   appended(drafts: readonly EventDraft[]): void {

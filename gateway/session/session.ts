@@ -26,7 +26,7 @@ import { qualify, ResourceDirectory, unqualify } from './routing.ts';
 import { InputSchemas } from './input-schemas.ts';
 import type { BundleKind, VirtualBundle } from './virtual-servers.ts';
 import type { Observation, ToolPins } from '../pins/tool-pins.ts';
-import { upstreamTraceparent } from '../observability/tracing.ts';
+import { upstreamTraceContext } from '../observability/tracing.ts';
 import type { CallTracing, TraceHeaders } from '../observability/tracing.ts';
 
 export type Scope =
@@ -148,8 +148,8 @@ interface HoldPlan {
   readonly argumentsDigest: string;
 }
 
-/** What every event of a call carries, and the traceparent the upstream is sent (the gateway's span when tracing). */
-type Extras = { readonly callId: string; readonly traceparent: string | undefined; readonly upstreamTraceparent?: string | undefined };
+/** What every event of a call carries, and the trace context the upstream is sent (the gateway's span when tracing). */
+type Extras = { readonly callId: string; readonly traceparent: string | undefined; readonly upstreamTrace?: TraceHeaders | undefined };
 
 /** How often a held call with a progressToken is told it is still waiting. */
 const APPROVAL_PROGRESS_EVERY_MS = 10_000;
@@ -163,6 +163,11 @@ function asObject(value: unknown): JsonObject {
 
 function traceparentOf(params: JsonObject | undefined): string | undefined {
   const value = asObject(params?.['_meta'])['traceparent'];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function tracestateOf(params: JsonObject | undefined): string | undefined {
+  const value = asObject(params?.['_meta'])['tracestate'];
   return typeof value === 'string' ? value : undefined;
 }
 
@@ -247,8 +252,9 @@ export class GatewaySession {
     // MCP's _meta first, then the HTTP header of the POST that carried the request.
     const metaTraceparent = traceparentOf(request.params);
     const traceparent = metaTraceparent ?? traceHeaders?.traceparent;
-    const forwardTraceparent = upstreamTraceparent(this.#deps.tracing, callId, request.method, traceparent, metaTraceparent === undefined ? traceHeaders?.tracestate : undefined);
-    const extras: Extras = { callId, traceparent, upstreamTraceparent: forwardTraceparent };
+    // tracestate belongs to the traceparent it came with: both from _meta, or both from the HTTP headers.
+    const tracestate = metaTraceparent === undefined ? traceHeaders?.tracestate : tracestateOf(request.params);
+    const extras: Extras = { callId, traceparent, upstreamTrace: upstreamTraceContext(this.#deps.tracing, callId, request.method, traceparent, tracestate) };
     if (request.method === 'tools/call') await this.#listBeforeFirstCall(request);
     const plan = this.#plan(request);
     const governance = this.#deps.governance;
@@ -310,7 +316,7 @@ export class GatewaySession {
     if (state === undefined) return; // unreachable: the plan only routes to upstreams in scope
     let response: RpcResponse;
     try {
-      response = await this.#requestUpstream(state, request.method, plan.params, { downstreamId: request.id, callId, timeoutMs: state.config.timeoutMs, traceparent: extras.upstreamTraceparent });
+      response = await this.#requestUpstream(state, request.method, plan.params, { downstreamId: request.id, callId, timeoutMs: state.config.timeoutMs, trace: extras.upstreamTrace });
     } catch (error) {
       if (error instanceof CancelledByAgent) return;
       await this.#finishWithError(request, toGatewayError(error), 'gateway', plan.upstream, started, extras, receiptBase);
@@ -890,7 +896,7 @@ export class GatewaySession {
 
   // ── upstream requests ────────────────────────────────────────────────────────────────────
 
-  #requestUpstream(state: UpstreamState, method: string, params: JsonObject | undefined, options: { downstreamId: JsonRpcId | undefined; callId: string | undefined; timeoutMs: number; allowConnecting?: boolean; traceparent?: string | undefined }): Promise<RpcResponse> {
+  #requestUpstream(state: UpstreamState, method: string, params: JsonObject | undefined, options: { downstreamId: JsonRpcId | undefined; callId: string | undefined; timeoutMs: number; allowConnecting?: boolean; trace?: TraceHeaders | undefined }): Promise<RpcResponse> {
     const link = state.link;
     const usable = state.status === 'ready' || (options.allowConnecting === true && state.status === 'connecting');
     if (link === undefined || !usable) return Promise.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${state.name}" is unavailable: ${state.downReason}`, { upstream: state.name }));
@@ -925,7 +931,7 @@ export class GatewaySession {
       state.pending.set(id, forward);
       if (options.downstreamId !== undefined) this.#forwardsByAgentId.set(options.downstreamId, { state, forward, callId: options.callId ?? '' });
       if (progressToken !== undefined && options.downstreamId !== undefined) this.#progressRoutes.set(progressToken, options.downstreamId);
-      link.send({ jsonrpc: '2.0', id, method, ...(params !== undefined && { params }) }, options.traceparent).catch((error: unknown) => {
+      link.send({ jsonrpc: '2.0', id, method, ...(params !== undefined && { params }) }, options.trace).catch((error: unknown) => {
         forward.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${state.name}" could not be reached: ${(error as Error).message}`, { upstream: state.name }));
       });
     });

@@ -21,6 +21,7 @@ import type { UpstreamLink, UpstreamLinkEvent, UpstreamLinkOptions, UpstreamLink
 import { SingleFlight } from './single-flight.ts';
 import { UpstreamError } from './upstream-error.ts';
 import type { UpstreamErrorCode, UpstreamErrorFacts } from './upstream-error.ts';
+import type { TraceHeaders } from '../observability/tracing.ts';
 
 type HttpTransportKind = HttpUpstreamConfig['transport'];
 type SdkTransport = StreamableHTTPClientTransport | SSEClientTransport;
@@ -29,7 +30,7 @@ interface Deadline {
   readonly ms: number;
   readonly setting: 'connectTimeoutMs' | 'timeoutMs';
   /** W3C trace context for the request the SDK is about to make. */
-  readonly traceparent?: string;
+  readonly trace?: TraceHeaders;
 }
 
 const RESPONSE_TEXT_MAX_CHARS = 300;
@@ -89,16 +90,16 @@ class HttpLink implements UpstreamLink {
     return this.#starting.run(() => this.#startOnce(signal));
   }
 
-  async send(message: JSONRPCMessage, traceparent?: string): Promise<void> {
+  async send(message: JSONRPCMessage, trace?: TraceHeaders): Promise<void> {
     const sdk = this.#sdk;
     if (this.#state !== 'ready' || sdk === undefined) throw this.#unavailable();
     this.#handshake.noteSent(message);
     const isRequest = 'method' in message && 'id' in message;
     if (isRequest && message.method !== 'initialize' && sdk instanceof StreamableHTTPClientTransport && sdk.sessionId !== undefined) {
-      await this.#postNatively(sdk, sdk.sessionId, message, traceparent);
+      await this.#postNatively(sdk, sdk.sessionId, message, trace);
       return;
     }
-    const deadline = withTrace(isRequest && message.method !== 'initialize' ? this.#requestDeadline : this.#connectDeadline, traceparent);
+    const deadline = withTrace(isRequest && message.method !== 'initialize' ? this.#requestDeadline : this.#connectDeadline, trace);
     const sessionBefore = sdk instanceof StreamableHTTPClientTransport ? sdk.sessionId : undefined;
     try {
       await this.#deadline.run(deadline, () => sdk.send(message));
@@ -114,10 +115,13 @@ class HttpLink implements UpstreamLink {
   }
 
   /** A request on an established session: straight over a keep-alive socket (http-post.ts). */
-  async #postNatively(sdk: StreamableHTTPClientTransport, sessionId: string, message: JSONRPCMessage, traceparent: string | undefined): Promise<void> {
+  async #postNatively(sdk: StreamableHTTPClientTransport, sessionId: string, message: JSONRPCMessage, trace: TraceHeaders | undefined): Promise<void> {
     this.#poster ??= createNativePoster(this.#url);
     const headers: Record<string, string> = { ...this.#headers, 'mcp-session-id': sessionId };
-    if (traceparent !== undefined) headers['traceparent'] = traceparent;
+    if (trace !== undefined) {
+      headers['traceparent'] = trace.traceparent;
+      if (trace.tracestate !== undefined) headers['tracestate'] = trace.tracestate;
+    }
     if (this.#protocolVersion !== undefined) headers['mcp-protocol-version'] = this.#protocolVersion;
     const deliver = (received: JSONRPCMessage): void => {
       if (sdk !== this.#sdk || this.#handshake.noteReceived(received)) return;
@@ -189,9 +193,10 @@ class HttpLink implements UpstreamLink {
     const timer = setTimeout(() => expired.abort(), deadline.ms);
     const callerSignal = init?.signal ?? undefined;
     let headers = init?.headers;
-    if (deadline.traceparent !== undefined) {
+    if (deadline.trace !== undefined) {
       const traced = new Headers(headers);
-      traced.set('traceparent', deadline.traceparent);
+      traced.set('traceparent', deadline.trace.traceparent);
+      if (deadline.trace.tracestate !== undefined) traced.set('tracestate', deadline.trace.tracestate);
       headers = traced;
     }
     try {
@@ -318,8 +323,8 @@ class HttpLink implements UpstreamLink {
   }
 }
 
-function withTrace(deadline: Deadline, traceparent: string | undefined): Deadline {
-  return traceparent === undefined ? deadline : { ...deadline, traceparent };
+function withTrace(deadline: Deadline, trace: TraceHeaders | undefined): Deadline {
+  return trace === undefined ? deadline : { ...deadline, trace };
 }
 
 /** fetch refuses URLs with credentials; they become a Basic Authorization header unless one is configured. */

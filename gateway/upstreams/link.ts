@@ -13,6 +13,7 @@ import type { UpstreamConfig } from '#schemas';
 import { createHttpLink } from './http.ts';
 import { createStdioLink } from './stdio.ts';
 import type { UpstreamError, UpstreamTransportKind } from './upstream-error.ts';
+import type { TraceHeaders } from '../observability/tracing.ts';
 
 export { UpstreamError } from './upstream-error.ts';
 export type { UpstreamErrorCode, UpstreamErrorFacts, UpstreamTransportKind } from './upstream-error.ts';
@@ -55,9 +56,10 @@ export interface UpstreamLink {
   start(signal?: AbortSignal): Promise<void>;
   /**
    * Rejects with an `UpstreamError` when the upstream is not `ready` or the message could not be delivered.
-   * `traceparent` (W3C) goes on the HTTP request that carries the message; stdio has nowhere to put it.
+   * `trace` (W3C `traceparent` and `tracestate`) goes on the HTTP request that carries the message;
+   * stdio has nowhere to put it.
    */
-  send(message: JSONRPCMessage, traceparent?: string): Promise<void>;
+  send(message: JSONRPCMessage, trace?: TraceHeaders): Promise<void>;
   /** Sets the MCP-Protocol-Version header the HTTP transports send after initialization; a no-op for stdio. */
   setProtocolVersion(version: string): void;
   /** Idempotent. Ends the process (stdin EOF, SIGTERM, SIGKILL) and waits for it, or ends the HTTP session. */
