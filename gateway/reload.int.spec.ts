@@ -31,6 +31,32 @@ function configWith(dir: string, rules: unknown[], keys: unknown[] = []) {
   });
 }
 
+/** The log with its `nth` read (1-based) held at a gate: `held` resolves when that read starts, `release` lets it go on. */
+function gateRead(log: EventLog, nth: number): { readonly log: EventLog; readonly held: Promise<void>; readonly release: () => void } {
+  let reads = 0;
+  let started: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (started = resolve));
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const gated = new Proxy(log, {
+    get(target, property, receiver) {
+      if (property === 'read') {
+        return async function* read() {
+          reads += 1;
+          if (reads === nth) {
+            started();
+            await gate;
+          }
+          yield* target.read();
+        };
+      }
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { log: gated, held, release };
+}
+
 describe('reload: limits across the switch', () => {
   const dirs: string[] = [];
   after(async () => {
@@ -41,24 +67,8 @@ describe('reload: limits across the switch', () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'attest-reload-int-'));
     dirs.push(dir);
     const log = await openFileLog({ dir, segmentBytes: 1 << 20, appendTimeoutMs: 5000, maxBatchEvents: 100, fsync: true });
-    let reading: () => void = () => undefined;
-    const readStarted = new Promise<void>((resolve) => (reading = resolve));
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    // The rebuild's read waits at the gate: the window in which a call is decided under the old policy.
-    const gated = new Proxy(log, {
-      get(target, property, receiver) {
-        if (property === 'read') {
-          return async function* read() {
-            reading();
-            await gate;
-            yield* target.read();
-          };
-        }
-        const value: unknown = Reflect.get(target, property, receiver);
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      },
-    }) as EventLog;
+    // The rebuild's (first) read waits at the gate: the window in which a call is decided under the old policy.
+    const { log: gated, held: readStarted, release } = gateRead(log, 1);
     try {
       const first = configWith(dir, []);
       const policy = first.config.policy;
@@ -97,29 +107,9 @@ describe('reload: limits across the switch', () => {
     const log = await openFileLog({ dir, segmentBytes: 1 << 20, appendTimeoutMs: 5000, maxBatchEvents: 100, fsync: true });
     const secret = generateApiKey();
     const configKeys = [{ id: 'k1', hash: hashApiKey(secret), tenant: 't1', allowTools: ['*'] }];
-    let reads = 0;
-    let secondRead: () => void = () => undefined;
-    const secondReadStarted = new Promise<void>((resolve) => (secondRead = resolve));
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((resolve) => (release = resolve));
     // The key store's read (the first) runs through; the governance rebuild's read (the second) waits
     // at the gate: the window after the new key store has read the log and before the swap.
-    const gated = new Proxy(log, {
-      get(target, property, receiver) {
-        if (property === 'read') {
-          return async function* read() {
-            reads += 1;
-            if (reads === 2) {
-              secondRead();
-              await gate;
-            }
-            yield* target.read();
-          };
-        }
-        const value: unknown = Reflect.get(target, property, receiver);
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      },
-    }) as EventLog;
+    const { log: gated, held: secondReadStarted, release } = gateRead(log, 2);
     try {
       const first = configWith(dir, [], configKeys);
       const policy = first.config.policy;
