@@ -21,7 +21,7 @@ import type { EventDraft, Principal } from '#schemas';
 const { values } = parseArgs({ options: { calls: { type: 'string', default: '200000' } } });
 const calls = Number(values.calls);
 const dir = mkdtempSync(join(tmpdir(), 'attest-obs-bench-'));
-const log = await openEventLog({ backend: 'file', dir, segmentBytes: 64 * 1024 * 1024, appendTimeoutMs: 5000, maxBatchEvents: 4096, fsync: false });
+const log = await openEventLog({ backend: 'file', dir, segmentBytes: 64 * 1024 * 1024, appendTimeoutMs: 5000, maxBatchEvents: 4096, maxQueuedBytes: 256 * 1024 * 1024, fsync: false });
 const actor: Principal = { kind: 'apiKey', id: 'bench', tenant: 't1', roles: [] };
 const payload = { recording: 'digest' as const, digest: `sha256:${'0'.repeat(64)}` as const, bytes: 10 };
 

@@ -78,7 +78,8 @@ export interface EventLog<P extends LogPosition = LogPosition> extends EventLogR
 
 export type BatchListener = (events: number, durationMs: number) => void;
 
-export type LogErrorCode = 'ATTEST_LOG_UNAVAILABLE' | 'ATTEST_LOG_TIMEOUT' | 'ATTEST_LOG_CLOSED' | 'ATTEST_LOG_CORRUPT' | 'ATTEST_LOG_LOCKED';
+/** `ATTEST_LOG_BUSY`: refused at once, before sealing, because too much already waits for the storage (admission control). */
+export type LogErrorCode = 'ATTEST_LOG_UNAVAILABLE' | 'ATTEST_LOG_TIMEOUT' | 'ATTEST_LOG_BUSY' | 'ATTEST_LOG_CLOSED' | 'ATTEST_LOG_CORRUPT' | 'ATTEST_LOG_LOCKED';
 
 export class LogUnavailableError extends Error {
   readonly code: LogErrorCode;

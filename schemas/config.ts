@@ -85,6 +85,12 @@ export const FileLogSchema = z
     appendTimeoutMs: durationMs.default(5_000),
     /** Upper bound on events per group commit. */
     maxBatchEvents: z.number().int().positive().default(4096),
+    /**
+     * Admission control: while this many bytes of encoded events wait for the disk (queued, or in the
+     * batch being written), new appends are refused at once (ATTEST_LOG_BUSY, fail closed) instead of
+     * queueing until appendTimeoutMs. Bounds the memory an overload or a slow disk can take.
+     */
+    maxQueuedBytes: z.number().int().min(1024 * 1024).default(256 * 1024 * 1024),
     /** `false` only for benchmarks of the recording-off reference; never in production. */
     fsync: z.boolean().default(true),
   })

@@ -4,6 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { spawnSync } from 'node:child_process';
+import { digestOf } from '#schemas';
 import { testEventLog } from '../contract.ts';
 import { ChainHeads } from '../chain.ts';
 import type { EventLogLogger } from '../logger.ts';
@@ -59,6 +60,29 @@ void describe('file log: group commit', () => {
     assert.ok(stats.lastFsyncMs > 0, 'fdatasync ran and was timed');
     assert.equal(stats.failedBatches, 0);
     assert.equal(stats.queuedAppends, 0);
+  });
+
+  void it('refuses at once (ATTEST_LOG_BUSY) while maxQueuedBytes wait for the disk, moving no chain head, and admits again once they are durable', async (t) => {
+    const log = await openFileLog({ dir: await tempDir(t), maxQueuedBytes: 1024 * 1024 });
+    t.after(() => log.close());
+    // A request event whose recorded arguments take ~400 KB: three of them, in one tick, pass the 1 MiB bound.
+    const big = (stream: string, n: number) => {
+      const draft = sampleDraft(stream, 0);
+      if (draft.type !== 'RequestReceived') throw new Error('sampleDraft(_, 0) is a request');
+      const body = { text: 'x'.repeat(400_000), n };
+      return { ...draft, data: { ...draft.data, params: { recording: 'full' as const, digest: digestOf(body), bytes: 400_020, body } } };
+    };
+    const settled = await Promise.allSettled([0, 1, 2, 3].map((n) => log.append([big('busy', n)])));
+    assert.deepEqual(settled.map((r) => r.status), ['fulfilled', 'fulfilled', 'fulfilled', 'rejected'], 'the fourth append found ~1.2 MB waiting');
+    const refused = settled[3] as PromiseRejectedResult;
+    assert.ok(isLogError('ATTEST_LOG_BUSY', /MiB waiting for the disk \(log\.maxQueuedBytes: 1\.0 MiB\): refused at once, nothing was written/)(refused.reason), String(refused.reason));
+    assert.equal(log.stats().pendingBytes, 0, 'nothing waits once the batches are durable');
+    // Admitted again, and the chain runs on from the last admitted event: the refusal sealed nothing.
+    const [next] = await log.append([big('busy', 4)]);
+    assert.equal(next?.event.seq, 4);
+    const events = (await collect(log.read())).map((s) => s.event);
+    assert.deepEqual(events.map((e) => e.seq), [1, 2, 3, 4]);
+    assert.equal((await verifyFileLog(log.dir)).ok, true);
   });
 
   void it('bounds a batch by maxBatchEvents, never splitting one append', async (t) => {

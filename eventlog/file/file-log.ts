@@ -47,6 +47,8 @@ export interface FileEventLog extends EventLog<FilePosition> {
 
 const NOTHING: readonly StoredEvent<FilePosition>[] = Object.freeze([]);
 
+const mebibytes = (bytes: number): string => (bytes / (1024 * 1024)).toFixed(1);
+
 export async function openFileLog(options: FileLogOptions, hooks: FileLogHooks = {}): Promise<FileEventLog> {
   const parsed = FileLogSchema.safeParse({ backend: 'file', ...options });
   if (!parsed.success) throw new TypeError(`invalid file event log options:\n${formatConfigIssues(parsed.error)}`);
@@ -77,7 +79,7 @@ export async function openFileLog(options: FileLogOptions, hooks: FileLogHooks =
       recovered.size,
     );
     logger.info({ dir, events: recovered.size, segments: segments.length, streams: heads.streamCount, fsync: config.fsync }, 'event log opened');
-    return new FileLog(dir, config.appendTimeoutMs, heads, writer, lock, logger);
+    return new FileLog(dir, { appendTimeoutMs: config.appendTimeoutMs, maxQueuedBytes: config.maxQueuedBytes }, heads, writer, lock, logger);
   } catch (error) {
     await lock.release();
     throw error;
@@ -88,6 +90,7 @@ class FileLog implements FileEventLog {
   readonly backend = 'file' as const;
   readonly dir: string;
   readonly #appendTimeoutMs: number;
+  readonly #maxQueuedBytes: number;
   readonly #heads: ChainHeads;
   readonly #writer: GroupCommitWriter;
   readonly #lock: DirLock;
@@ -95,9 +98,10 @@ class FileLog implements FileEventLog {
   readonly #source: ScanSource;
   #closing: Promise<void> | null = null;
 
-  constructor(dir: string, appendTimeoutMs: number, heads: ChainHeads, writer: GroupCommitWriter, lock: DirLock, logger: EventLogLogger) {
+  constructor(dir: string, limits: { readonly appendTimeoutMs: number; readonly maxQueuedBytes: number }, heads: ChainHeads, writer: GroupCommitWriter, lock: DirLock, logger: EventLogLogger) {
     this.dir = dir;
-    this.#appendTimeoutMs = appendTimeoutMs;
+    this.#appendTimeoutMs = limits.appendTimeoutMs;
+    this.#maxQueuedBytes = limits.maxQueuedBytes;
     this.#heads = heads;
     this.#writer = writer;
     this.#lock = lock;
@@ -112,6 +116,11 @@ class FileLog implements FileEventLog {
   append(drafts: readonly EventDraft[]): Promise<readonly StoredEvent<FilePosition>[]> {
     if (this.#closing !== null) return Promise.reject(new LogUnavailableError('ATTEST_LOG_CLOSED', `the event log in ${this.dir} is closed; nothing was written`));
     if (drafts.length === 0) return Promise.resolve(NOTHING);
+    // Checked before sealing, so a refused append moves no chain head. One append may take the queue past the limit.
+    const pending = this.#writer.pendingBytes;
+    if (pending >= this.#maxQueuedBytes) {
+      return Promise.reject(new LogUnavailableError('ATTEST_LOG_BUSY', `the event log has ${mebibytes(pending)} MiB waiting for the disk (log.maxQueuedBytes: ${mebibytes(this.#maxQueuedBytes)} MiB): refused at once, nothing was written; the storage is slower than the load`));
+    }
     let events: AttestEvent[];
     let encoded: ReturnType<typeof encodeEvents>;
     try {

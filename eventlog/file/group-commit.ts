@@ -61,6 +61,8 @@ export type FileLogStats = {
   readonly timedOutAppends: number;
   /** Appends waiting for the next batch. */
   readonly queuedAppends: number;
+  /** Encoded bytes not yet durable: queued, or in the batch being written. */
+  readonly pendingBytes: number;
 };
 
 interface Batch {
@@ -106,6 +108,8 @@ export class GroupCommitWriter {
   #dirDirty = false;
   #queue: PendingAppend[] = [];
   #queueHead = 0;
+  /** Bytes of the appends queued or in the batch being written (admission control reads it). */
+  #pendingBytes = 0;
   #running = false;
   #idle: Deferred<void> | null = null;
   readonly #deadlines: AppendDeadlines<PendingAppend>;
@@ -143,7 +147,13 @@ export class GroupCommitWriter {
     return this.#commit.promise;
   }
 
+  /** Encoded bytes not yet durable: queued, or in the batch being written. */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
   enqueue(entry: PendingAppend): void {
+    this.#pendingBytes += entry.bytes.length;
     this.#queue.push(entry);
     this.#deadlines.track(entry);
     if (!this.#running) {
@@ -167,6 +177,7 @@ export class GroupCommitWriter {
       failedBatches: this.#failedBatches,
       timedOutAppends: this.#deadlines.timedOut,
       queuedAppends: this.#queue.length - this.#queueHead,
+      pendingBytes: this.#pendingBytes,
     };
   }
 
@@ -199,11 +210,13 @@ export class GroupCommitWriter {
         try {
           const started = this.#batchListener === undefined ? 0 : performance.now();
           const at = await this.#write(batch);
+          this.#pendingBytes -= batch.bytes;
           this.#committed(batch, at);
           this.#batchListener?.(batch.events, performance.now() - started);
         } catch (error) {
           // Synchronously, so no append made from here on chains onto the failed events.
           const failed = this.#failed(batch, error);
+          this.#pendingBytes = 0; // the batch and everything queued behind it are out
           // Callers learn of the failure only once the segment is back at its durable end; the
           // timer still covers them meanwhile (they stay in flight).
           await this.#trimAfterFailure();
