@@ -76,6 +76,13 @@ export const ApiKeySchema = z
   .strict();
 export type ApiKeyConfig = z.infer<typeof ApiKeySchema>;
 
+/**
+ * Admission control of a log backend: while this many bytes of encoded events wait for the storage
+ * (queued, or in the batch being written), new appends are refused at once (ATTEST_LOG_BUSY, fail
+ * closed) instead of queueing until appendTimeoutMs. Bounds the memory a stalled storage can take.
+ */
+const queuedBytesBound = z.number().int().min(1024 * 1024).default(256 * 1024 * 1024);
+
 export const FileLogSchema = z
   .object({
     backend: z.literal('file'),
@@ -85,12 +92,8 @@ export const FileLogSchema = z
     appendTimeoutMs: durationMs.default(5_000),
     /** Upper bound on events per group commit. */
     maxBatchEvents: z.number().int().positive().default(4096),
-    /**
-     * Admission control: while this many bytes of encoded events wait for the disk (queued, or in the
-     * batch being written), new appends are refused at once (ATTEST_LOG_BUSY, fail closed) instead of
-     * queueing until appendTimeoutMs. Bounds the memory an overload or a slow disk can take.
-     */
-    maxQueuedBytes: z.number().int().min(1024 * 1024).default(256 * 1024 * 1024),
+    /** Admission control (queuedBytesBound above). */
+    maxQueuedBytes: queuedBytesBound,
     /** `false` only for benchmarks of the recording-off reference; never in production. */
     fsync: z.boolean().default(true),
   })
@@ -113,6 +116,7 @@ export const KafkaLogSchema = z
       .optional(),
     appendTimeoutMs: durationMs.default(5_000),
     maxBatchEvents: z.number().int().positive().default(4096),
+    maxQueuedBytes: queuedBytesBound,
     /** Create the topic at start when it does not exist (with the settings below). */
     createTopic: z.boolean().default(false),
     /**

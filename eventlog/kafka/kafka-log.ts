@@ -82,7 +82,7 @@ export async function openKafkaLog(options: KafkaLogOptions, hooks: KafkaLogHook
     });
     const chainHeads = new ChainHeads(heads);
     const writer = new KafkaGroupCommit(
-      { topic: config.topic, maxBatchEvents: config.maxBatchEvents, maxBatchBytes: facts.maxMessageBytes, appendTimeoutMs: config.appendTimeoutMs, logger },
+      { topic: config.topic, maxBatchEvents: config.maxBatchEvents, maxBatchBytes: facts.maxMessageBytes, appendTimeoutMs: config.appendTimeoutMs, maxQueuedBytes: config.maxQueuedBytes, logger },
       io,
       chainHeads,
       recent,

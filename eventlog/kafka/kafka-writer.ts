@@ -72,6 +72,8 @@ export interface KafkaWriterOptions {
   /** The largest record batch the topic accepts (its `max.message.bytes`). */
   readonly maxBatchBytes: number;
   readonly appendTimeoutMs: number;
+  /** Admission control: appends are refused at once (ATTEST_LOG_BUSY) while this many bytes wait for Kafka. */
+  readonly maxQueuedBytes: number;
   readonly logger: EventLogLogger;
 }
 
@@ -89,6 +91,8 @@ export type KafkaLogStats = {
   readonly timedOutAppends: number;
   /** Appends waiting for the next batch. */
   readonly queuedAppends: number;
+  /** Estimated record bytes not yet acknowledged: queued, or in the produce request in flight. */
+  readonly pendingBytes: number;
   /** Completed recoveries (producer replaced, tail re-read). */
   readonly recoveries: number;
   /** Events found in the tail during recoveries that no caller had been told about (landed after a failure or timeout). */
@@ -100,6 +104,8 @@ export type KafkaLogStats = {
 interface Batch {
   readonly entries: PendingAppend[];
   readonly events: number;
+  /** The entries' record bytes (without the batch overhead). */
+  readonly bytes: number;
 }
 
 const RECOVERY_BACKOFF_MS = { initial: 100, max: 2_000 };
@@ -122,6 +128,8 @@ export class KafkaGroupCommit {
   #end: number;
   #queue: PendingAppend[] = [];
   #queueHead = 0;
+  /** Bytes of the appends queued or in the produce request in flight (admission control reads it). */
+  #pendingBytes = 0;
   #running = false;
   #idle: Deferred<void> | null = null;
   readonly #deadlines: AppendDeadlines<PendingAppend>;
@@ -169,6 +177,11 @@ export class KafkaGroupCommit {
   append(drafts: readonly EventDraft[]): Promise<readonly StoredEvent<KafkaPosition>[]> {
     const refusal = this.refusal();
     if (refusal !== null) return Promise.reject(refusal);
+    // Checked before sealing, so a refused append moves no chain head. One append may take the queue past the limit.
+    if (this.#pendingBytes >= this.#options.maxQueuedBytes) {
+      const mib = (bytes: number): string => (bytes / (1024 * 1024)).toFixed(1);
+      return Promise.reject(new LogUnavailableError('ATTEST_LOG_BUSY', `the Kafka event log has ${mib(this.#pendingBytes)} MiB waiting for the brokers (log.maxQueuedBytes: ${mib(this.#options.maxQueuedBytes)} MiB): refused at once, nothing was written; Kafka is slower than the load`));
+    }
     let events: AttestEvent[];
     let encoded: EncodedRecords;
     try {
@@ -184,6 +197,7 @@ export class KafkaGroupCommit {
   }
 
   #enqueue(entry: PendingAppend): void {
+    this.#pendingBytes += entry.bytes;
     this.#queue.push(entry);
     this.#deadlines.track(entry);
     if (!this.#running) {
@@ -203,6 +217,7 @@ export class KafkaGroupCommit {
       failedBatches: this.#failedBatches,
       timedOutAppends: this.#deadlines.timedOut,
       queuedAppends: this.#queue.length - this.#queueHead,
+      pendingBytes: this.#pendingBytes,
       recoveries: this.#recoveries,
       adoptedEvents: this.#adopted,
       recovering: this.#recovering === null ? 0 : 1,
@@ -239,9 +254,11 @@ export class KafkaGroupCommit {
         try {
           base = await producer.send(messages);
         } catch (error) {
+          this.#pendingBytes -= batch.bytes;
           this.#failed(batch, error);
           break;
         }
+        this.#pendingBytes -= batch.bytes;
         const took = performance.now() - started;
         this.#lastSendMs = took;
         if (took > this.#maxSendMs) this.#maxSendMs = took;
@@ -277,7 +294,7 @@ export class KafkaGroupCommit {
       this.#queueHead++;
     }
     this.#compactQueue();
-    return { entries, events };
+    return { entries, events, bytes: bytes - BATCH_OVERHEAD_BYTES };
   }
 
   #committed(batch: Batch, base: number): void {
@@ -355,6 +372,7 @@ export class KafkaGroupCommit {
    */
   #refuseOversized(entry: PendingAppend): void {
     this.#queueHead++;
+    this.#pendingBytes -= entry.bytes;
     const { maxBatchBytes, topic } = this.#options;
     const error = new InvalidEventError(
       `the append's ${entry.events.length} event(s) take about ${entry.bytes} bytes in Kafka, more than the topic "${topic}" accepts in one record batch (max.message.bytes ${maxBatchBytes}); nothing was written. Raise max.message.bytes or record less of the payload.`,
@@ -365,7 +383,11 @@ export class KafkaGroupCommit {
   }
 
   #rejectQueued(error: Error): void {
-    for (let i = this.#queueHead; i < this.#queue.length; i++) settleRejected(this.#queue[i] as PendingAppend, error);
+    for (let i = this.#queueHead; i < this.#queue.length; i++) {
+      const entry = this.#queue[i] as PendingAppend;
+      this.#pendingBytes -= entry.bytes;
+      settleRejected(entry, error);
+    }
     this.#queue = [];
     this.#queueHead = 0;
   }

@@ -2,7 +2,8 @@
  * The Kafka writer's group commit, failure and recovery policy against an in-memory partition,
  * for the cases a real broker cannot be made to produce on demand: a batch that lands although
  * its send failed, another producer writing between two batches, a send that hangs past the
- * timeout and then succeeds, a broker that stays away through several recovery attempts.
+ * timeout and then succeeds, a broker that stays away through several recovery attempts, a stalled
+ * broker with calls still arriving (admission control).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -73,10 +74,10 @@ class FakePartition implements KafkaWriterIo {
   }
 }
 
-async function writerOn(partition: FakePartition, options: { appendTimeoutMs?: number; maxBatchBytes?: number } = {}): Promise<{ writer: KafkaGroupCommit; heads: ChainHeads }> {
+async function writerOn(partition: FakePartition, options: { appendTimeoutMs?: number; maxBatchBytes?: number; maxQueuedBytes?: number } = {}): Promise<{ writer: KafkaGroupCommit; heads: ChainHeads }> {
   const heads = new ChainHeads();
   const writer = new KafkaGroupCommit(
-    { topic: 't', maxBatchEvents: 4096, maxBatchBytes: options.maxBatchBytes ?? 1_048_588, appendTimeoutMs: options.appendTimeoutMs ?? 5_000, logger: silentLogger },
+    { topic: 't', maxBatchEvents: 4096, maxBatchBytes: options.maxBatchBytes ?? 1_048_588, appendTimeoutMs: options.appendTimeoutMs ?? 5_000, maxQueuedBytes: options.maxQueuedBytes ?? 256 * 1024 * 1024, logger: silentLogger },
     partition,
     heads,
     new RecentIds(),
@@ -112,6 +113,34 @@ void describe('kafka writer (in-memory partition)', () => {
     assert.equal(writer.size, 40);
     await writer.close();
     assert.equal(partition.producersDisconnected, 1);
+  });
+
+  void it('a stalled send with calls still arriving: refused at once (ATTEST_LOG_BUSY) once maxQueuedBytes wait, timed-out appends included; accepted again once the broker answers', async () => {
+    const partition = new FakePartition();
+    const bound = 4_000;
+    const { writer, heads } = await writerOn(partition, { appendTimeoutMs: 50, maxQueuedBytes: bound });
+    partition.behaviours.push('hang');
+    const first = writer.append([sampleDraft('stall', 0)]);
+    // Calls keep arriving while the first send hangs: ~700 bytes each against a 4,000-byte bound.
+    const attempts: Promise<unknown>[] = [first.catch((error: unknown) => error)];
+    for (let n = 1; n <= 12; n++) {
+      attempts.push(writer.append([sampleDraft('stall', n)]).catch((error: unknown) => error));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const outcomes = await Promise.all(attempts);
+    const busy = outcomes.filter(isLogError('ATTEST_LOG_BUSY', /MiB waiting for the brokers \(log\.maxQueuedBytes: 0\.0 MiB\): refused at once, nothing was written/));
+    const timeouts = outcomes.filter(isLogError('ATTEST_LOG_TIMEOUT'));
+    assert.ok(busy.length > 0, `some appends were refused at once: ${outcomes.map((o) => (o as Error).message ?? 'ok').join(' | ')}`);
+    assert.ok(timeouts.length > 0, 'the admitted ones timed out while the send hung');
+    assert.ok(writer.stats().pendingBytes >= bound, 'timed-out appends still hold their bytes: the queue does not shrink while the broker is stalled');
+    await assert.rejects(writer.append([sampleDraft('stall', 99)]), isLogError('ATTEST_LOG_BUSY'), 'still refused after the timeouts');
+    assert.equal(heads.head('stall').seq, timeouts.length, 'a refused append sealed nothing: the chain holds only the admitted ones');
+    partition.hung?.resolve();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(writer.stats().pendingBytes, 0);
+    const [next] = await writer.append([sampleDraft('stall', 100)]);
+    assert.equal(next?.event.seq, timeouts.length + 1, 'accepted again, chained onto the last admitted event');
+    await writer.close();
   });
 
   void it('a failed batch that landed anyway: callers refused, the producer replaced, the events adopted before the next append chains onto them', async () => {
