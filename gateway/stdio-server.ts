@@ -12,6 +12,7 @@ import { openGatewayCore } from './gateway.ts';
 import type { GatewayOptions } from './gateway.ts';
 import { draft } from './recorder.ts';
 import { GatewaySession } from './session/session.ts';
+import { MAX_MESSAGE_DEPTH, nestsDeeperThan, tooDeepProblem } from './session/protocol.ts';
 
 export interface StdioGateway {
   /** Resolves when the agent closed stdin and the session ended. */
@@ -48,7 +49,20 @@ export async function serveStdio(input: AttestConfig | AttestConfigInput, option
     })();
     return closing;
   };
-  transport.onmessage = (message) => session.handleAgentMessage(message);
+  // The HTTP front door checks each message's nesting (jsonRpcProblem); stdio messages come here straight from the SDK's parser.
+  transport.onmessage = (message) => {
+    if (!nestsDeeperThan(message, MAX_MESSAGE_DEPTH)) {
+      session.handleAgentMessage(message);
+      return;
+    }
+    const method = 'method' in message ? message.method : undefined;
+    const refusal = new GatewayError('ATTEST_INVALID_REQUEST', tooDeepProblem(method === undefined ? 'the message' : `the ${method} message`));
+    void core.recorder
+      .record([draft({ ...core.systemContext, actor: auth.principal }, 'RequestRejected', { errorCode: refusal.code, jsonrpcCode: refusal.jsonrpcCode, message: refusal.message, path: 'stdio', sessionId: session.id, ...(method !== undefined && { method }) })])
+      .catch(() => undefined)
+      .then(() => ('id' in message && 'method' in message ? transport.send({ jsonrpc: '2.0', id: message.id, error: refusal.toJsonRpcError() }) : undefined))
+      .catch(() => undefined);
+  };
   transport.onerror = (error) => {
     void core.recorder.record([draft({ ...core.systemContext, actor: auth.principal }, 'RequestRejected', { errorCode: 'ATTEST_PARSE_ERROR', jsonrpcCode: -32700, message: `stdio: ${error.message}`, path: 'stdio', sessionId: session.id })]).catch(() => undefined);
   };

@@ -4,8 +4,17 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { hashApiKey } from '#gateway';
+import { hashApiKey, serveStdio } from '#gateway';
 import { errorOf, rawInitialize, rawPost } from './support/raw-mcp.ts';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { PassThrough } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { openFileLog } from '#eventlog';
 import { fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
 import type { TestGateway } from './support/gateway.ts';
 
@@ -72,6 +81,22 @@ describe('bad input through the gateway', () => {
     assert.match(errorOf(positional).message, /"params" must be an object/);
     const emptyBatch = await rawPost(mcp, [], session.headers);
     assert.match(errorOf(emptyBatch).message, /empty batch/);
+  });
+
+  it('a message nested deeper than 512 levels → 400 -32600, recorded (it could not be recorded whole), and the gateway keeps serving', async () => {
+    const before = (await t.events()).filter((e) => e.type === 'RequestRejected' && /deeper than 512 levels/.test(e.data.message)).length;
+    for (const depth of [600, 20_000]) {
+      const body = `{"jsonrpc":"2.0","id":${depth},"method":"tools/call","params":{"name":"fixture__echo","arguments":{"text":"x"},"_meta":{"deep":${'['.repeat(depth)}${']'.repeat(depth)}}}}`;
+      const r = await rawPost(mcp, body, session.headers);
+      assert.equal(r.status, 400, r.text.slice(0, 300));
+      const error = errorOf(r, depth);
+      assert.equal(error.code, -32600);
+      assert.match(error.message, /the tools\/call message nests objects or arrays deeper than 512 levels; it cannot be recorded, so it is not relayed/);
+    }
+    const refused = (await t.events()).filter((e) => e.type === 'RequestRejected' && /deeper than 512 levels/.test(e.data.message));
+    assert.equal(refused.length, before + 2, 'both refusals are events');
+    const fine = await rawPost(mcp, { jsonrpc: '2.0', id: 601, method: 'tools/call', params: { name: 'fixture__echo', arguments: { text: 'still serving' }, _meta: { deep: JSON.parse(`${'['.repeat(400)}${']'.repeat(400)}`) as unknown } } }, session.headers);
+    assert.match(fine.text, /still serving/, 'a message at 400 levels is relayed and recorded');
   });
 
   it('an oversized body → 413, and the gateway keeps serving', async () => {
@@ -191,6 +216,94 @@ describe('tool arguments against the input schema', () => {
       assert.match(right.text, /"sum":3/);
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('bad output from an upstream', () => {
+  it('an upstream answer nested deeper than 512 levels is withheld with -32014, recorded, and the session keeps working', async () => {
+    // A raw Streamable HTTP upstream (JSON responses): tool `deep` answers with structuredContent nested `depth` levels.
+    const upstream = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        const message = JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null') as { id?: number; method?: string; params?: { arguments?: { depth?: number } } } | null;
+        if (message === null || message.id === undefined) {
+          response.writeHead(202).end();
+          return;
+        }
+        let result: unknown;
+        if (message.method === 'initialize') result = { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'deep', version: '1' } };
+        else if (message.method === 'tools/list') result = { tools: [{ name: 'deep', inputSchema: { type: 'object', properties: { depth: { type: 'number' } } } }] };
+        else {
+          const depth = message.params?.arguments?.depth ?? 1;
+          result = { content: [{ type: 'text', text: `depth ${depth}` }], structuredContent: { nested: JSON.parse(`${'['.repeat(depth)}${']'.repeat(depth)}`) as unknown } };
+        }
+        response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }));
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const port = (upstream.address() as AddressInfo).port;
+    const gw = await startTestGateway({ upstreams: { raw: { transport: 'streamable-http', url: `http://127.0.0.1:${port}/mcp`, pinTools: false } } });
+    try {
+      const url = `${gw.url}/mcp`;
+      const { sessionId, result } = await rawInitialize(url, gw.headers);
+      const headers = { ...gw.headers, 'mcp-session-id': sessionId, 'mcp-protocol-version': String(result['protocolVersion']) };
+      const withheld = errorOf(await rawPost(url, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'raw__deep', arguments: { depth: 600 } } }, headers), 1);
+      assert.equal(withheld.code, -32014);
+      assert.match(withheld.message, /answered tools\/call with a message nested deeper than 512 levels; it cannot be recorded, so it is withheld/);
+      const events = await gw.events();
+      const outcome = events.find((e) => e.type === 'ErrorReturned' && e.data.errorCode === 'ATTEST_RESULT_NOT_RECORDED');
+      assert.ok(outcome !== undefined, 'the withheld answer is recorded as the call\'s outcome');
+      const fine = await rawPost(url, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'raw__deep', arguments: { depth: 100 } } }, headers);
+      assert.match(fine.text, /depth 100/, 'the session keeps working');
+    } finally {
+      await gw.close();
+      upstream.closeAllConnections();
+      await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    }
+  });
+});
+
+describe('bad input over stdio', () => {
+  it('a message nested deeper than 512 levels → -32600 on stdout, recorded, and the session keeps serving', { timeout: 60_000 }, async () => {
+    const base = await mkdtemp(path.join(os.tmpdir(), 'attest-bad-stdio-'));
+    const stdin = new PassThrough();
+    const stdout = new PassThrough();
+    const lines: Record<string, unknown>[] = [];
+    createInterface({ input: stdout }).on('line', (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+    const key = 'atk_stdio_key_0123456789';
+    const gateway = await serveStdio({ log: { backend: 'file', dir: path.join(base, 'log') }, auth: { keys: [{ id: 'stdio', hash: hashApiKey(key), tenant: 't1' }] }, upstreams: { fixture: fixtureStdioUpstream() } }, { stdin, stdout, env: { ATTEST_API_KEY: key } });
+    const answer = async (id: number): Promise<Record<string, unknown>> => {
+      for (let i = 0; i < 400; i++) {
+        const found = lines.find((m) => m['id'] === id);
+        if (found !== undefined) return found;
+        await sleep(25);
+      }
+      throw new Error(`no answer to request ${id}`);
+    };
+    try {
+      stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'stdio-test', version: '0' } } })}\n`);
+      await answer(1);
+      stdin.write(`${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })}\n`);
+      stdin.write(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fixture__echo","arguments":{"text":"x"},"_meta":{"deep":${'['.repeat(5000)}${']'.repeat(5000)}}}}\n`);
+      const error = (await answer(2))['error'] as { code: number; message: string } | undefined;
+      assert.equal(error?.code, -32600);
+      assert.match(error.message, /the tools\/call message nests objects or arrays deeper than 512 levels/);
+      stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'fixture__echo', arguments: { text: 'still serving' } } })}\n`);
+      assert.match(JSON.stringify(await answer(3)), /still serving/);
+    } finally {
+      await gateway.close('test done');
+    }
+    try {
+      const log = await openFileLog({ dir: path.join(base, 'log') });
+      const refused: string[] = [];
+      for await (const { event } of log.read()) if (event.type === 'RequestRejected' && event.data.path === 'stdio') refused.push(event.data.message);
+      await log.close();
+      assert.equal(refused.length, 1);
+      assert.match(refused[0] ?? '', /deeper than 512 levels/);
+    } finally {
+      await rm(base, { recursive: true, force: true });
     }
   });
 });

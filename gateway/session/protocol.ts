@@ -101,6 +101,39 @@ export function paramsProblem(request: RpcRequest): string | undefined {
   return outcome.success ? undefined : `Invalid params for ${request.method}: ${describeIssues(outcome.error.issues)}`;
 }
 
+/**
+ * The deepest nesting of objects and arrays a message may have, from either side. A recorded event
+ * wraps a payload a few levels down, and RFC 8785 canonical JSON (schemas/canonical.ts) stops at
+ * 1,000 levels: a deeper payload could be neither recorded nor, so, relayed. No MCP message
+ * legitimately comes near it.
+ */
+export const MAX_MESSAGE_DEPTH = 512;
+
+/** Whether a parsed JSON value nests objects or arrays deeper than `max` (iterative: no recursion on hostile input). */
+export function nestsDeeperThan(value: unknown, max: number): boolean {
+  const values: unknown[] = [value];
+  const depths: number[] = [1];
+  while (values.length > 0) {
+    const current = values.pop();
+    const depth = depths.pop() as number;
+    if (current === null || typeof current !== 'object') continue;
+    if (depth > max) return true;
+    const children: unknown[] = Array.isArray(current) ? current : Object.values(current);
+    for (const child of children) {
+      if (child !== null && typeof child === 'object') {
+        values.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return false;
+}
+
+/** The refusal text for a message nested too deep; `what` names it (e.g. `tools/call from the agent`). */
+export function tooDeepProblem(what: string): string {
+  return `Invalid Request: ${what} nests objects or arrays deeper than ${MAX_MESSAGE_DEPTH} levels; it cannot be recorded, so it is not relayed`;
+}
+
 /** Checks one inbound JSON value is a JSON-RPC 2.0 message; returns a message naming what is wrong. */
 export function jsonRpcProblem(value: unknown): string | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'Invalid Request: a JSON-RPC message must be a JSON object';
@@ -115,6 +148,7 @@ export function jsonRpcProblem(value: unknown): string | undefined {
   }
   const outcome = JSONRPCMessageSchema.safeParse(value);
   if (!outcome.success) return `Invalid Request: ${describeIssues(outcome.error.issues)}`;
+  if (nestsDeeperThan(value, MAX_MESSAGE_DEPTH)) return tooDeepProblem(typeof m['method'] === 'string' ? `the ${m['method']} message` : 'the message');
   return undefined;
 }
 

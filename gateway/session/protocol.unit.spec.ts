@@ -7,6 +7,8 @@ import {
   isResponse,
   jsonRpcProblem,
   LATEST_PROTOCOL_VERSION,
+  MAX_MESSAGE_DEPTH,
+  nestsDeeperThan,
   negotiateProtocolVersion,
   paramsProblem,
   progressTokenOf,
@@ -62,6 +64,25 @@ describe('jsonRpcProblem', () => {
   it('refuses an object that is no kind of JSON-RPC message', () => {
     assert.match(jsonRpcProblem({ jsonrpc: '2.0' }) ?? '', /^Invalid Request: /);
     assert.match(jsonRpcProblem({ jsonrpc: '2.0', id: 1 }) ?? '', /^Invalid Request: /);
+  });
+});
+
+describe('nestsDeeperThan', () => {
+  const nested = (depth: number): unknown => JSON.parse(`${'['.repeat(depth)}${']'.repeat(depth)}`);
+  it('counts object and array levels exactly, the outermost as 1', () => {
+    assert.equal(nestsDeeperThan(nested(3), 3), false);
+    assert.equal(nestsDeeperThan(nested(4), 3), true);
+    assert.equal(nestsDeeperThan({ a: { b: [1, 'x', null] } }, 3), false);
+    assert.equal(nestsDeeperThan({ a: { b: [1, 'x', { c: 1 }] } }, 3), true);
+    assert.equal(nestsDeeperThan('text', 1), false);
+    assert.equal(nestsDeeperThan(null, 1), false);
+  });
+  it('takes a hostile depth without recursion, and jsonRpcProblem refuses past MAX_MESSAGE_DEPTH', () => {
+    assert.equal(nestsDeeperThan(nested(200_000), MAX_MESSAGE_DEPTH), true);
+    const at = (depth: number) => ({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 't', arguments: { deep: nested(depth) } } });
+    // message (1) → params (2) → arguments (3) → the nested arrays
+    assert.equal(jsonRpcProblem(at(MAX_MESSAGE_DEPTH - 3)), undefined);
+    assert.match(jsonRpcProblem(at(MAX_MESSAGE_DEPTH - 2)) ?? '', /the tools\/call message nests objects or arrays deeper than 512 levels/);
   });
 });
 
