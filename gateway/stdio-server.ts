@@ -12,7 +12,7 @@ import { openGatewayCore } from './gateway.ts';
 import type { GatewayOptions } from './gateway.ts';
 import { draft } from './recorder.ts';
 import { GatewaySession } from './session/session.ts';
-import { MAX_MESSAGE_DEPTH, nestsDeeperThan, tooDeepProblem } from './session/protocol.ts';
+import { unrecordable, unrecordableProblem } from './session/protocol.ts';
 
 export interface StdioGateway {
   /** Resolves when the agent closed stdin and the session ended. */
@@ -49,14 +49,15 @@ export async function serveStdio(input: AttestConfig | AttestConfigInput, option
     })();
     return closing;
   };
-  // The HTTP front door checks each message's nesting (jsonRpcProblem); stdio messages come here straight from the SDK's parser.
+  // The HTTP front door checks each message can be recorded (jsonRpcProblem); stdio messages come here straight from the SDK's parser.
   transport.onmessage = (message) => {
-    if (!nestsDeeperThan(message, MAX_MESSAGE_DEPTH)) {
+    const reason = unrecordable(message);
+    if (reason === undefined) {
       session.handleAgentMessage(message);
       return;
     }
     const method = 'method' in message ? message.method : undefined;
-    const refusal = new GatewayError('ATTEST_INVALID_REQUEST', tooDeepProblem(method === undefined ? 'the message' : `the ${method} message`));
+    const refusal = new GatewayError('ATTEST_INVALID_REQUEST', unrecordableProblem(method === undefined ? 'the message' : `the ${method} message`, reason));
     void core.recorder
       .record([draft({ ...core.systemContext, actor: auth.principal }, 'RequestRejected', { errorCode: refusal.code, jsonrpcCode: refusal.jsonrpcCode, message: refusal.message, path: 'stdio', sessionId: session.id, ...(method !== undefined && { method }) })])
       .catch(() => undefined)

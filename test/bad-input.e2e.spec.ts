@@ -83,8 +83,8 @@ describe('bad input through the gateway', () => {
     assert.match(errorOf(emptyBatch).message, /empty batch/);
   });
 
-  it('a message nested deeper than 512 levels → 400 -32600, recorded (it could not be recorded whole), and the gateway keeps serving', async () => {
-    const before = (await t.events()).filter((e) => e.type === 'RequestRejected' && /deeper than 512 levels/.test(e.data.message)).length;
+  it('a message canonical JSON has no form for (nested deeper than 512 levels, 1e400, a lone surrogate) → 400 -32600, recorded, and the gateway keeps serving', async () => {
+    const before = (await t.events()).filter((e) => e.type === 'RequestRejected' && /it cannot be recorded/.test(e.data.message)).length;
     for (const depth of [600, 20_000]) {
       const body = `{"jsonrpc":"2.0","id":${depth},"method":"tools/call","params":{"name":"fixture__echo","arguments":{"text":"x"},"_meta":{"deep":${'['.repeat(depth)}${']'.repeat(depth)}}}}`;
       const r = await rawPost(mcp, body, session.headers);
@@ -95,6 +95,12 @@ describe('bad input through the gateway', () => {
     }
     const refused = (await t.events()).filter((e) => e.type === 'RequestRejected' && /deeper than 512 levels/.test(e.data.message));
     assert.equal(refused.length, before + 2, 'both refusals are events');
+    // The other values canonical JSON has no form for: a number that parses as Infinity, a lone surrogate.
+    const infinite = await rawPost(mcp, '{"jsonrpc":"2.0","id":700,"method":"tools/call","params":{"name":"fixture__echo","arguments":{"text":"x"},"_meta":{"n":1e400}}}', session.headers);
+    assert.match(errorOf(infinite, 700).message, /the tools\/call message holds a number beyond the range of a double \(it parses as Infinity\); it cannot be recorded/);
+    const surrogate = await rawPost(mcp, '{"jsonrpc":"2.0","id":701,"method":"tools/call","params":{"name":"fixture__echo","arguments":{"text":"x\\ud800"}}}', session.headers);
+    assert.match(errorOf(surrogate, 701).message, /the tools\/call message holds a string or key with a lone UTF-16 surrogate/);
+    assert.equal((await t.events()).filter((e) => e.type === 'RequestRejected' && /it cannot be recorded/.test(e.data.message)).length, before + 4, 'each refusal is an event');
     const fine = await rawPost(mcp, { jsonrpc: '2.0', id: 601, method: 'tools/call', params: { name: 'fixture__echo', arguments: { text: 'still serving' }, _meta: { deep: JSON.parse(`${'['.repeat(400)}${']'.repeat(400)}`) as unknown } } }, session.headers);
     assert.match(fine.text, /still serving/, 'a message at 400 levels is relayed and recorded');
   });
@@ -251,7 +257,7 @@ describe('bad output from an upstream', () => {
       const headers = { ...gw.headers, 'mcp-session-id': sessionId, 'mcp-protocol-version': String(result['protocolVersion']) };
       const withheld = errorOf(await rawPost(url, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'raw__deep', arguments: { depth: 600 } } }, headers), 1);
       assert.equal(withheld.code, -32014);
-      assert.match(withheld.message, /answered tools\/call with a message nested deeper than 512 levels; it cannot be recorded, so it is withheld/);
+      assert.match(withheld.message, /answered tools\/call with a message that nests objects or arrays deeper than 512 levels; it cannot be recorded, so it is withheld/);
       const events = await gw.events();
       const outcome = events.find((e) => e.type === 'ErrorReturned' && e.data.errorCode === 'ATTEST_RESULT_NOT_RECORDED');
       assert.ok(outcome !== undefined, 'the withheld answer is recorded as the call\'s outcome');

@@ -109,29 +109,54 @@ export function paramsProblem(request: RpcRequest): string | undefined {
  */
 export const MAX_MESSAGE_DEPTH = 512;
 
-/** Whether a parsed JSON value nests objects or arrays deeper than `max` (iterative: no recursion on hostile input). */
-export function nestsDeeperThan(value: unknown, max: number): boolean {
-  const values: unknown[] = [value];
-  const depths: number[] = [1];
+const TOO_DEEP = `nests objects or arrays deeper than ${MAX_MESSAGE_DEPTH} levels`;
+const NOT_FINITE = 'holds a number beyond the range of a double (it parses as Infinity)';
+const LONE_SURROGATE = 'holds a string or key with a lone UTF-16 surrogate (not I-JSON)';
+
+function pushChild(child: unknown, depth: number, values: unknown[], depths: number[]): string | undefined {
+  if (typeof child === 'number') return Number.isFinite(child) ? undefined : NOT_FINITE;
+  if (typeof child === 'string') return child.isWellFormed() ? undefined : LONE_SURROGATE;
+  if (child !== null && typeof child === 'object') {
+    values.push(child);
+    depths.push(depth);
+  }
+  return undefined;
+}
+
+/**
+ * Why a parsed JSON value cannot be recorded — RFC 8785 canonical JSON (schemas/canonical.ts) has
+ * no form for it — or undefined when it can: nesting deeper than `maxDepth` (the outermost object
+ * or array is level 1), a number that parsed as ±Infinity (`1e400`), a lone UTF-16 surrogate in a
+ * string or key (`"\ud800"`). Iterative, so hostile nesting cannot exhaust the stack.
+ */
+export function unrecordable(value: unknown, maxDepth: number = MAX_MESSAGE_DEPTH): string | undefined {
+  const values: unknown[] = [];
+  const depths: number[] = [];
+  const top = pushChild(value, 1, values, depths);
+  if (top !== undefined) return top;
   while (values.length > 0) {
-    const current = values.pop();
+    const current = values.pop() as object;
     const depth = depths.pop() as number;
-    if (current === null || typeof current !== 'object') continue;
-    if (depth > max) return true;
-    const children: unknown[] = Array.isArray(current) ? current : Object.values(current);
-    for (const child of children) {
-      if (child !== null && typeof child === 'object') {
-        values.push(child);
-        depths.push(depth + 1);
+    if (depth > maxDepth) return TOO_DEEP;
+    if (Array.isArray(current)) {
+      for (const child of current as unknown[]) {
+        const problem = pushChild(child, depth + 1, values, depths);
+        if (problem !== undefined) return problem;
+      }
+    } else {
+      for (const key in current) {
+        if (!key.isWellFormed()) return LONE_SURROGATE;
+        const problem = pushChild((current as Record<string, unknown>)[key], depth + 1, values, depths);
+        if (problem !== undefined) return problem;
       }
     }
   }
-  return false;
+  return undefined;
 }
 
-/** The refusal text for a message nested too deep; `what` names it (e.g. `tools/call from the agent`). */
-export function tooDeepProblem(what: string): string {
-  return `Invalid Request: ${what} nests objects or arrays deeper than ${MAX_MESSAGE_DEPTH} levels; it cannot be recorded, so it is not relayed`;
+/** The refusal text for a message that cannot be recorded; `what` names it (e.g. `the tools/call message`), `reason` is from unrecordable(). */
+export function unrecordableProblem(what: string, reason: string): string {
+  return `Invalid Request: ${what} ${reason}; it cannot be recorded, so it is not relayed`;
 }
 
 /** Checks one inbound JSON value is a JSON-RPC 2.0 message; returns a message naming what is wrong. */
@@ -148,7 +173,8 @@ export function jsonRpcProblem(value: unknown): string | undefined {
   }
   const outcome = JSONRPCMessageSchema.safeParse(value);
   if (!outcome.success) return `Invalid Request: ${describeIssues(outcome.error.issues)}`;
-  if (nestsDeeperThan(value, MAX_MESSAGE_DEPTH)) return tooDeepProblem(typeof m['method'] === 'string' ? `the ${m['method']} message` : 'the message');
+  const reason = unrecordable(value);
+  if (reason !== undefined) return unrecordableProblem(typeof m['method'] === 'string' ? `the ${m['method']} message` : 'the message', reason);
   return undefined;
 }
 

@@ -8,11 +8,11 @@ import {
   jsonRpcProblem,
   LATEST_PROTOCOL_VERSION,
   MAX_MESSAGE_DEPTH,
-  nestsDeeperThan,
   negotiateProtocolVersion,
   paramsProblem,
   progressTokenOf,
   SUPPORTED_PROTOCOL_VERSIONS,
+  unrecordable,
 } from './protocol.ts';
 import type { RpcRequest } from './protocol.ts';
 
@@ -67,22 +67,31 @@ describe('jsonRpcProblem', () => {
   });
 });
 
-describe('nestsDeeperThan', () => {
+describe('unrecordable', () => {
   const nested = (depth: number): unknown => JSON.parse(`${'['.repeat(depth)}${']'.repeat(depth)}`);
+  const tooDeep = (value: unknown, max: number): boolean => unrecordable(value, max)?.startsWith('nests objects or arrays deeper') === true;
   it('counts object and array levels exactly, the outermost as 1', () => {
-    assert.equal(nestsDeeperThan(nested(3), 3), false);
-    assert.equal(nestsDeeperThan(nested(4), 3), true);
-    assert.equal(nestsDeeperThan({ a: { b: [1, 'x', null] } }, 3), false);
-    assert.equal(nestsDeeperThan({ a: { b: [1, 'x', { c: 1 }] } }, 3), true);
-    assert.equal(nestsDeeperThan('text', 1), false);
-    assert.equal(nestsDeeperThan(null, 1), false);
+    assert.equal(tooDeep(nested(3), 3), false);
+    assert.equal(tooDeep(nested(4), 3), true);
+    assert.equal(tooDeep({ a: { b: [1, 'x', null] } }, 3), false);
+    assert.equal(tooDeep({ a: { b: [1, 'x', { c: 1 }] } }, 3), true);
+    assert.equal(unrecordable('text'), undefined);
+    assert.equal(unrecordable(null), undefined);
+  });
+  it('finds what canonical JSON has no form for: Infinity from 1e400, lone surrogates in strings and keys', () => {
+    assert.match(unrecordable(JSON.parse('{"a":[1,{"b":1e400}]}')) ?? '', /beyond the range of a double/);
+    assert.match(unrecordable(JSON.parse('{"a":-1e400}')) ?? '', /beyond the range of a double/);
+    assert.match(unrecordable(JSON.parse('{"a":"x\\ud800y"}')) ?? '', /lone UTF-16 surrogate/);
+    assert.match(unrecordable(JSON.parse('{"\\udfff":1}')) ?? '', /lone UTF-16 surrogate/);
+    assert.equal(unrecordable(JSON.parse('{"a":"\\ud83d\\ude00","n":1.7976931348623157e308}')), undefined, 'a surrogate pair and the largest double are fine');
   });
   it('takes a hostile depth without recursion, and jsonRpcProblem refuses past MAX_MESSAGE_DEPTH', () => {
-    assert.equal(nestsDeeperThan(nested(200_000), MAX_MESSAGE_DEPTH), true);
+    assert.equal(tooDeep(nested(200_000), MAX_MESSAGE_DEPTH), true);
     const at = (depth: number) => ({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 't', arguments: { deep: nested(depth) } } });
     // message (1) → params (2) → arguments (3) → the nested arrays
     assert.equal(jsonRpcProblem(at(MAX_MESSAGE_DEPTH - 3)), undefined);
     assert.match(jsonRpcProblem(at(MAX_MESSAGE_DEPTH - 2)) ?? '', /the tools\/call message nests objects or arrays deeper than 512 levels/);
+    assert.match(jsonRpcProblem({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 't', arguments: { n: Infinity } } }) ?? '', /the tools\/call message holds a number beyond the range of a double .*it cannot be recorded, so it is not relayed/);
   });
 });
 

@@ -20,7 +20,7 @@ import type { UpstreamLink, UpstreamLinkEvent } from '../upstreams/link.ts';
 import type { Governance } from '../governance.ts';
 import type { MeteredCall } from '../limits/index.ts';
 import type { ApprovalBroker, ApprovalOutcome } from '../approvals/broker.ts';
-import { isNotification, isRequest, isResponse, MAX_MESSAGE_DEPTH, negotiateProtocolVersion, nestsDeeperThan, paramsProblem, progressTokenOf, SUPPORTED_PROTOCOL_VERSIONS, tooDeepProblem } from './protocol.ts';
+import { isNotification, isRequest, isResponse, negotiateProtocolVersion, paramsProblem, progressTokenOf, SUPPORTED_PROTOCOL_VERSIONS, unrecordable, unrecordableProblem } from './protocol.ts';
 import type { JSONRPCMessage, JsonObject, JsonRpcId, RpcError, RpcNotification, RpcRequest, RpcResponse } from './protocol.ts';
 import { qualify, ResourceDirectory, unqualify } from './routing.ts';
 import { InputSchemas } from './input-schemas.ts';
@@ -949,7 +949,7 @@ export class GatewaySession {
   #onUpstreamMessage(state: UpstreamState, message: JSONRPCMessage): void {
     this.lastActivity = Date.now();
     const m = message as unknown as RpcRequest | RpcNotification | RpcResponse;
-    const tooDeep = nestsDeeperThan(m, MAX_MESSAGE_DEPTH);
+    const problem = unrecordable(m);
     if (isResponse(m)) {
       const forward = typeof m.id === 'number' ? state.pending.get(m.id) : undefined;
       if (forward === undefined) {
@@ -957,12 +957,12 @@ export class GatewaySession {
         return;
       }
       // An answer that cannot be recorded is withheld, like one the log refused: the call ends with -32014, recorded.
-      if (tooDeep) forward.reject(new GatewayError('ATTEST_RESULT_NOT_RECORDED', `Upstream "${state.name}" answered ${forward.method} with a message nested deeper than ${MAX_MESSAGE_DEPTH} levels; it cannot be recorded, so it is withheld`, { upstream: state.name }));
+      if (problem !== undefined) forward.reject(new GatewayError('ATTEST_RESULT_NOT_RECORDED', `Upstream "${state.name}" answered ${forward.method} with a message that ${problem}; it cannot be recorded, so it is withheld`, { upstream: state.name }));
       else forward.resolve(m);
       return;
     }
-    if (tooDeep) {
-      void this.#refuseUpstreamMessage(state, m);
+    if (problem !== undefined) {
+      void this.#refuseUpstreamMessage(state, m, problem);
       return;
     }
     let work: Promise<void>;
@@ -972,9 +972,9 @@ export class GatewaySession {
     work.catch((error: unknown) => this.#deps.logger.error({ err: error, session: this.id, upstream: state.name }, 'unhandled error relaying an upstream message'));
   }
 
-  /** A request or notification from an upstream nested too deep to record: refused (recorded), answered with -32600 when a request. */
-  async #refuseUpstreamMessage(state: UpstreamState, message: RpcRequest | RpcNotification): Promise<void> {
-    const refusal = new GatewayError('ATTEST_INVALID_REQUEST', tooDeepProblem(`${message.method} from upstream "${state.name}"`));
+  /** A request or notification from an upstream that cannot be recorded: refused (recorded), answered with -32600 when a request. */
+  async #refuseUpstreamMessage(state: UpstreamState, message: RpcRequest | RpcNotification, reason: string): Promise<void> {
+    const refusal = new GatewayError('ATTEST_INVALID_REQUEST', unrecordableProblem(`${message.method} from upstream "${state.name}"`, reason));
     try {
       await this.#deps.recorder.record([draft(this.#context, 'RequestRejected', { errorCode: refusal.code, jsonrpcCode: refusal.jsonrpcCode, message: refusal.message, method: message.method, path: `upstream:${state.name}`, sessionId: this.id })]);
     } catch (error) {
