@@ -9,8 +9,6 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
-import { createInterface } from 'node:readline';
 import { hashApiKey, serveStdio } from '#gateway';
 import { openFileLog } from '#eventlog';
 import { newEventId, nowIso } from '#schemas';
@@ -22,6 +20,7 @@ import type { RawResponse } from './support/raw-mcp.ts';
 import { fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
 import type { TestGateway } from './support/gateway.ts';
 import { runCli } from './harness/cli.ts';
+import { stdioAgent } from './support/stdio-agent.ts';
 import type { CliResult } from './harness/cli.ts';
 
 const KEYS = {
@@ -348,28 +347,15 @@ describe('approvals across a gateway stop', () => {
 describe('approvals on a stdio gateway', () => {
   it('a hold is refused at once with -32023: no approvals API could grant it', { timeout: 60_000 }, async () => {
     const base = await mkdtemp(path.join(os.tmpdir(), 'attest-approvals-stdio-'));
-    const stdin = new PassThrough();
-    const stdout = new PassThrough();
-    const lines: Record<string, unknown>[] = [];
-    createInterface({ input: stdout }).on('line', (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+    const agent = stdioAgent();
     const gateway = await serveStdio(
       { log: { backend: 'file', dir: path.join(base, 'log') }, auth: { keys: gatewayKeys() }, upstreams: { fixture: fixtureStdioUpstream() }, policy: POLICY },
-      { stdin, stdout, env: { ATTEST_API_KEY: KEYS.agent } },
+      { stdin: agent.stdin, stdout: agent.stdout, env: { ATTEST_API_KEY: KEYS.agent } },
     );
-    const answer = async (id: number): Promise<Record<string, unknown>> => {
-      for (let i = 0; i < 400; i++) {
-        const found = lines.find((m) => m['id'] === id);
-        if (found !== undefined) return found;
-        await sleep(25);
-      }
-      throw new Error(`no answer to request ${id}`);
-    };
     try {
-      stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'stdio-test', version: '0' } } })}\n`);
-      await answer(1);
-      stdin.write(`${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })}\n`);
-      stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'fixture__add', arguments: { a: 1, b: 1 } } })}\n`);
-      const error = (await answer(2))['error'] as { code: number; data: Record<string, unknown> } | undefined;
+      await agent.initialize();
+      agent.send({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'fixture__add', arguments: { a: 1, b: 1 } } });
+      const error = (await agent.answer(2))['error'] as { code: number; data: Record<string, unknown> } | undefined;
       assert.equal(error?.code, -32023);
       assert.equal(error.data['errorCode'], 'ATTEST_APPROVAL_REQUIRED');
       assert.equal(error.data['ruleId'], 'adds-need-approval');

@@ -11,11 +11,9 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { PassThrough } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { openFileLog } from '#eventlog';
 import { fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
+import { stdioAgent } from './support/stdio-agent.ts';
 import type { TestGateway } from './support/gateway.ts';
 
 describe('bad input through the gateway', () => {
@@ -274,30 +272,17 @@ describe('bad output from an upstream', () => {
 describe('bad input over stdio', () => {
   it('a message nested deeper than 512 levels → -32600 on stdout, recorded, and the session keeps serving', { timeout: 60_000 }, async () => {
     const base = await mkdtemp(path.join(os.tmpdir(), 'attest-bad-stdio-'));
-    const stdin = new PassThrough();
-    const stdout = new PassThrough();
-    const lines: Record<string, unknown>[] = [];
-    createInterface({ input: stdout }).on('line', (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+    const agent = stdioAgent();
     const key = 'atk_stdio_key_0123456789';
-    const gateway = await serveStdio({ log: { backend: 'file', dir: path.join(base, 'log') }, auth: { keys: [{ id: 'stdio', hash: hashApiKey(key), tenant: 't1' }] }, upstreams: { fixture: fixtureStdioUpstream() } }, { stdin, stdout, env: { ATTEST_API_KEY: key } });
-    const answer = async (id: number): Promise<Record<string, unknown>> => {
-      for (let i = 0; i < 400; i++) {
-        const found = lines.find((m) => m['id'] === id);
-        if (found !== undefined) return found;
-        await sleep(25);
-      }
-      throw new Error(`no answer to request ${id}`);
-    };
+    const gateway = await serveStdio({ log: { backend: 'file', dir: path.join(base, 'log') }, auth: { keys: [{ id: 'stdio', hash: hashApiKey(key), tenant: 't1' }] }, upstreams: { fixture: fixtureStdioUpstream() } }, { stdin: agent.stdin, stdout: agent.stdout, env: { ATTEST_API_KEY: key } });
     try {
-      stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'stdio-test', version: '0' } } })}\n`);
-      await answer(1);
-      stdin.write(`${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })}\n`);
-      stdin.write(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fixture__echo","arguments":{"text":"x"},"_meta":{"deep":${'['.repeat(5000)}${']'.repeat(5000)}}}}\n`);
-      const error = (await answer(2))['error'] as { code: number; message: string } | undefined;
+      await agent.initialize();
+      agent.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fixture__echo","arguments":{"text":"x"},"_meta":{"deep":${'['.repeat(5000)}${']'.repeat(5000)}}}}`);
+      const error = (await agent.answer(2))['error'] as { code: number; message: string } | undefined;
       assert.equal(error?.code, -32600);
       assert.match(error.message, /the tools\/call message nests objects or arrays deeper than 512 levels/);
-      stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'fixture__echo', arguments: { text: 'still serving' } } })}\n`);
-      assert.match(JSON.stringify(await answer(3)), /still serving/);
+      agent.send({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'fixture__echo', arguments: { text: 'still serving' } } });
+      assert.match(JSON.stringify(await agent.answer(3)), /still serving/);
     } finally {
       await gateway.close('test done');
     }
