@@ -2,14 +2,42 @@
  * Tool arguments checked against the tool's own `inputSchema` before a call is recorded as allowed
  * and forwarded (issue 4: "arguments validated against the tool's input schema"). The schemas are
  * the ones the upstream listed; a tool not listed yet in this session is not checked here (the
- * upstream still validates). Compiled once per tool definition with the SDK's ajv provider.
+ * upstream still validates). Compiled once per tool definition with the SDK's ajv provider; a
+ * schema with a regex that could backtrack exponentially is not compiled (unsafeSchemaPattern).
  */
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
+import safeRegex from 'safe-regex2';
 import type { JsonObject } from './protocol.ts';
 
 type Check = (input: unknown) => { readonly valid: boolean; readonly errorMessage?: string | undefined };
 
 const provider = new AjvJsonSchemaValidator();
+
+/**
+ * The first `pattern` or `patternProperties` regex of a schema that safe-regex2 cannot show safe
+ * (a quantifier inside a quantified group, e.g. `(a+)+$`), or undefined. ajv runs them with
+ * JavaScript's backtracking engine on the agent's arguments, so an upstream could otherwise make
+ * the gateway's event loop spin on one call. Iterative walk: schemas are upstream data.
+ */
+export function unsafeSchemaPattern(schema: unknown): string | undefined {
+  const stack: unknown[] = [schema];
+  for (let visited = 0; stack.length > 0 && visited < 100_000; visited++) {
+    const node = stack.pop();
+    if (node === null || typeof node !== 'object') continue;
+    if (Array.isArray(node)) {
+      stack.push(...(node as unknown[]));
+      continue;
+    }
+    const record = node as Record<string, unknown>;
+    if (typeof record['pattern'] === 'string' && !safeRegex(record['pattern'])) return record['pattern'];
+    const patterned = record['patternProperties'];
+    if (patterned !== null && typeof patterned === 'object') {
+      for (const key of Object.keys(patterned)) if (!safeRegex(key)) return key;
+    }
+    for (const value of Object.values(record)) if (value !== null && typeof value === 'object') stack.push(value);
+  }
+  return undefined;
+}
 
 export class InputSchemas {
   readonly #checks = new Map<string, Check | null>();
@@ -20,6 +48,11 @@ export class InputSchemas {
     for (const tool of tools) {
       const schema = tool['inputSchema'];
       if (schema === null || typeof schema !== 'object') continue;
+      // Not checked here (the upstream still validates): compiling it would let agent input stall the gateway.
+      if (unsafeSchemaPattern(schema) !== undefined) {
+        this.#checks.set(String(tool['name']), null);
+        continue;
+      }
       try {
         this.#checks.set(String(tool['name']), provider.getValidator(schema));
       } catch {
