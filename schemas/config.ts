@@ -50,6 +50,12 @@ export const HttpUpstreamSchema = z
     transport: z.enum(['streamable-http', 'sse']),
     url: z.url({ protocol: /^https?$/ }),
     headers: z.record(z.string(), z.string()).default({}),
+    /**
+     * The largest answer to one forwarded request the gateway reads (a JSON body, or everything on the
+     * event stream answering that POST); beyond it the response is cut off and the call fails
+     * (ATTEST_UPSTREAM_UNAVAILABLE naming the limit). Bounds the memory an upstream can make the gateway hold.
+     */
+    maxResponseBytes: z.number().int().min(1024).default(32 * 1024 * 1024),
     ...upstreamCommon,
   })
   .strict();

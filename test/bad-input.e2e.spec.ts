@@ -225,49 +225,92 @@ describe('tool arguments against the input schema', () => {
 });
 
 describe('bad output from an upstream', () => {
-  it('an upstream answer nested deeper than 512 levels is withheld with -32014, recorded, and the session keeps working', async () => {
-    // A raw Streamable HTTP upstream (JSON responses): tool `deep` answers with structuredContent nested `depth` levels.
-    const upstream = createServer((request, response) => {
+  /**
+   * A raw Streamable HTTP upstream with JSON responses. Tools: `deep` answers with structuredContent
+   * nested `depth` levels, `big` with a text of `bytes` characters. With `sessions`, it hands out an
+   * Mcp-Session-Id, so the gateway posts calls natively (http-post.ts); without, through the SDK's
+   * transport (fetch).
+   */
+  async function rawUpstream(sessions: boolean): Promise<{ readonly url: string; close(): Promise<void> }> {
+    const server = createServer((request, response) => {
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
-        const message = JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null') as { id?: number; method?: string; params?: { arguments?: { depth?: number } } } | null;
+        if (request.method !== 'POST') {
+          response.writeHead(405).end();
+          return;
+        }
+        const message = JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null') as { id?: number; method?: string; params?: { name?: string; arguments?: { depth?: number; bytes?: number } } } | null;
         if (message === null || message.id === undefined) {
           response.writeHead(202).end();
           return;
         }
         let result: unknown;
-        if (message.method === 'initialize') result = { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'deep', version: '1' } };
-        else if (message.method === 'tools/list') result = { tools: [{ name: 'deep', inputSchema: { type: 'object', properties: { depth: { type: 'number' } } } }] };
+        if (message.method === 'initialize') result = { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'raw', version: '1' } };
+        else if (message.method === 'tools/list') result = { tools: [{ name: 'deep', inputSchema: { type: 'object' } }, { name: 'big', inputSchema: { type: 'object' } }] };
+        else if (message.params?.name === 'big') result = { content: [{ type: 'text', text: 'x'.repeat(message.params.arguments?.bytes ?? 1) }] };
         else {
           const depth = message.params?.arguments?.depth ?? 1;
           result = { content: [{ type: 'text', text: `depth ${depth}` }], structuredContent: { nested: JSON.parse(`${'['.repeat(depth)}${']'.repeat(depth)}`) as unknown } };
         }
-        response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }));
+        response.writeHead(200, { 'content-type': 'application/json', ...(sessions && { 'mcp-session-id': 'raw-session-1' }) }).end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }));
       });
     });
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-    const port = (upstream.address() as AddressInfo).port;
-    const gw = await startTestGateway({ upstreams: { raw: { transport: 'streamable-http', url: `http://127.0.0.1:${port}/mcp`, pinTools: false } } });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`,
+      async close() {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  }
+
+  async function sessionOn(gw: TestGateway): Promise<(id: number, name: string, args: Record<string, unknown>) => Promise<Awaited<ReturnType<typeof rawPost>>>> {
+    const url = `${gw.url}/mcp`;
+    const { sessionId, result } = await rawInitialize(url, gw.headers);
+    const headers = { ...gw.headers, 'mcp-session-id': sessionId, 'mcp-protocol-version': String(result['protocolVersion']) };
+    return (id, name, args) => rawPost(url, { jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } }, headers);
+  }
+
+  it('an upstream answer nested deeper than 512 levels is withheld with -32014, recorded, and the session keeps working', async () => {
+    const upstream = await rawUpstream(false);
+    const gw = await startTestGateway({ upstreams: { raw: { transport: 'streamable-http', url: upstream.url, pinTools: false } } });
     try {
-      const url = `${gw.url}/mcp`;
-      const { sessionId, result } = await rawInitialize(url, gw.headers);
-      const headers = { ...gw.headers, 'mcp-session-id': sessionId, 'mcp-protocol-version': String(result['protocolVersion']) };
-      const withheld = errorOf(await rawPost(url, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'raw__deep', arguments: { depth: 600 } } }, headers), 1);
+      const call = await sessionOn(gw);
+      const withheld = errorOf(await call(1, 'raw__deep', { depth: 600 }), 1);
       assert.equal(withheld.code, -32014);
       assert.match(withheld.message, /answered tools\/call with a message that nests objects or arrays deeper than 512 levels; it cannot be recorded, so it is withheld/);
       const events = await gw.events();
       const outcome = events.find((e) => e.type === 'ErrorReturned' && e.data.errorCode === 'ATTEST_RESULT_NOT_RECORDED');
       assert.ok(outcome !== undefined, 'the withheld answer is recorded as the call\'s outcome');
-      const fine = await rawPost(url, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'raw__deep', arguments: { depth: 100 } } }, headers);
-      assert.match(fine.text, /depth 100/, 'the session keeps working');
+      assert.match((await call(2, 'raw__deep', { depth: 100 })).text, /depth 100/, 'the session keeps working');
     } finally {
       await gw.close();
-      upstream.closeAllConnections();
-      await new Promise<void>((resolve) => upstream.close(() => resolve()));
+      await upstream.close();
     }
   });
+
+  for (const sessions of [true, false]) {
+    it(`an upstream answer over maxResponseBytes is cut off and the call fails naming the limit, recorded (${sessions ? 'native POST path' : 'SDK transport path'})`, async () => {
+      const upstream = await rawUpstream(sessions);
+      const gw = await startTestGateway({ upstreams: { raw: { transport: 'streamable-http', url: upstream.url, pinTools: false, maxResponseBytes: 64 * 1024 } } });
+      try {
+        const call = await sessionOn(gw);
+        const failed = errorOf(await call(1, 'raw__big', { bytes: 200_000 }), 1);
+        assert.equal(failed.code, -32012);
+        assert.match(failed.message, /the upstream's answer exceeds maxResponseBytes \(65536 bytes\); it was cut off and dropped/);
+        const events = await gw.events();
+        assert.ok(events.some((e) => e.type === 'ErrorReturned' && e.data.errorCode === 'ATTEST_UPSTREAM_UNAVAILABLE' && /maxResponseBytes/.test(e.data.message)), 'the failure is the call\'s recorded outcome');
+        assert.match((await call(2, 'raw__big', { bytes: 1000 })).text, /x{1000}/, 'a smaller answer still goes through');
+      } finally {
+        await gw.close();
+        await upstream.close();
+      }
+    });
+  }
 });
+
 
 describe('bad input over stdio', () => {
   it('a message nested deeper than 512 levels → -32600 on stdout, recorded, and the session keeps serving', { timeout: 60_000 }, async () => {

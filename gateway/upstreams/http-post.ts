@@ -26,7 +26,9 @@ export interface NativePoster {
   close(): void;
 }
 
-export function createNativePoster(url: URL): NativePoster {
+/** `maxResponseBytes`: the most one response body may bring (JSON, or the whole event stream of one POST); beyond it the response is destroyed and the post fails. */
+export function createNativePoster(url: URL, maxResponseBytes: number): NativePoster {
+  const tooLarge = (): Error => new Error(`the upstream's answer exceeds maxResponseBytes (${maxResponseBytes} bytes); it was cut off and dropped`);
   const secure = url.protocol === 'https:';
   const agent = secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
   const request = secure ? https.request : http.request;
@@ -54,14 +56,32 @@ export function createNativePoster(url: URL): NativePoster {
               },
             });
             res.setEncoding('utf8');
-            res.on('data', (chunk: string) => parser.feed(chunk));
+            let received = 0;
+            res.on('data', (chunk: string) => {
+              received += Buffer.byteLength(chunk);
+              if (received > maxResponseBytes) {
+                res.destroy();
+                onBodyError(tooLarge());
+                return;
+              }
+              parser.feed(chunk);
+            });
             res.once('error', onBodyError);
             res.once('aborted', () => onBodyError(new Error('the upstream closed the event stream early')));
             resolve({ status });
             return;
           }
           const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          let received = 0;
+          res.on('data', (chunk: Buffer) => {
+            received += chunk.length;
+            if (received > maxResponseBytes) {
+              res.destroy();
+              reject(tooLarge());
+              return;
+            }
+            chunks.push(chunk);
+          });
           res.once('error', reject);
           res.once('end', () => {
             try {

@@ -116,7 +116,7 @@ class HttpLink implements UpstreamLink {
 
   /** A request on an established session: straight over a keep-alive socket (http-post.ts). */
   async #postNatively(sdk: StreamableHTTPClientTransport, sessionId: string, message: JSONRPCMessage, trace: TraceHeaders | undefined): Promise<void> {
-    this.#poster ??= createNativePoster(this.#url);
+    this.#poster ??= createNativePoster(this.#url, this.#config.maxResponseBytes);
     const headers: Record<string, string> = { ...this.#headers, 'mcp-session-id': sessionId };
     if (trace !== undefined) {
       headers['traceparent'] = trace.traceparent;
@@ -200,7 +200,9 @@ class HttpLink implements UpstreamLink {
       headers = traced;
     }
     try {
-      return await fetch(url, { ...init, ...(headers !== undefined && { headers }), signal: callerSignal === undefined ? expired.signal : AbortSignal.any([callerSignal, expired.signal]) });
+      const response = await fetch(url, { ...init, ...(headers !== undefined && { headers }), signal: callerSignal === undefined ? expired.signal : AbortSignal.any([callerSignal, expired.signal]) });
+      // The answer to a POST is bounded like on the native path; the GET event stream lives for the session and is not.
+      return init?.method === 'POST' ? limitBody(response, this.#config.maxResponseBytes) : response;
     } catch (error) {
       if (callerSignal?.aborted === true) throw error; // the SDK is closing on purpose
       const failure = expired.signal.aborted
@@ -321,6 +323,22 @@ class HttpLink implements UpstreamLink {
       this.#log.error({ err: error, event: event.type }, 'upstream link event listener threw');
     }
   }
+}
+
+/** The response with a body that errors once it has brought more than `max` bytes. */
+function limitBody(response: Response, max: number): Response {
+  if (response.body === null) return response;
+  let received = 0;
+  const limited = response.body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        received += chunk.byteLength;
+        if (received > max) controller.error(new Error(`the upstream's answer exceeds maxResponseBytes (${max} bytes); it was cut off and dropped`));
+        else controller.enqueue(chunk);
+      },
+    }),
+  );
+  return new Response(limited, { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 
 function withTrace(deadline: Deadline, trace: TraceHeaders | undefined): Deadline {
