@@ -152,6 +152,7 @@ export const KurrentLogSchema = z
      */
     streamPrefix: z.string().regex(/^[a-zA-Z0-9._-]{1,64}$/, 'letters, digits, ".", "_" or "-", 1 to 64 of them').default('attest-'),
     appendTimeoutMs: durationMs.default(5_000),
+    maxQueuedBytes: queuedBytesBound,
   })
   .strict();
 

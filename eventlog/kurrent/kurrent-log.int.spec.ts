@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { jsonEvent, KurrentDBClient, NO_STREAM } from '@kurrent/kurrentdb-client';
-import type { KurrentLogConfig } from '#schemas';
+import type { KurrentLogOptions } from './kurrent-log.ts';
 import { testEventLog } from '../contract.ts';
 import { LogUnavailableError } from '../port.ts';
 import type { KurrentPosition, StoredEvent } from '../port.ts';
@@ -98,7 +98,7 @@ function kurrentdb(): Promise<Server> {
   return starting;
 }
 
-function configFor(connectionString: string, streamPrefix = `attest-${randomUUID().slice(0, 8)}-`): KurrentLogConfig {
+function configFor(connectionString: string, streamPrefix = `attest-${randomUUID().slice(0, 8)}-`): KurrentLogOptions {
   return { backend: 'kurrent', connectionString, streamPrefix, appendTimeoutMs: 10_000 };
 }
 

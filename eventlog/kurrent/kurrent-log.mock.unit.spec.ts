@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { UnavailableError } from '@kurrent/kurrentdb-client';
 import type { EventDraft } from '#schemas';
-import { eventHash } from '#schemas';
+import { digestOf, eventHash } from '#schemas';
 import type { EventLogLogger } from '../logger.ts';
 import { LogUnavailableError } from '../port.ts';
 import type { KurrentPosition, StoredEvent } from '../port.ts';
@@ -38,9 +38,9 @@ function recordingLogger(): EventLogLogger & { readonly lines: Logged[] } {
   };
 }
 
-async function open(server: FakeKurrentDB, options: { logger?: EventLogLogger; appendTimeoutMs?: number } = {}): Promise<KurrentEventLog> {
+async function open(server: FakeKurrentDB, options: { logger?: EventLogLogger; appendTimeoutMs?: number; maxQueuedBytes?: number } = {}): Promise<KurrentEventLog> {
   return openKurrentLog(
-    { backend: 'kurrent', connectionString: 'kurrentdb://fake:2113?tls=false', streamPrefix: PREFIX, appendTimeoutMs: options.appendTimeoutMs ?? 2_000 },
+    { backend: 'kurrent', connectionString: 'kurrentdb://fake:2113?tls=false', streamPrefix: PREFIX, appendTimeoutMs: options.appendTimeoutMs ?? 2_000, ...(options.maxQueuedBytes !== undefined && { maxQueuedBytes: options.maxQueuedBytes }) },
     { connect: () => server.client(), ...(options.logger !== undefined && { logger: options.logger }) },
   );
 }
@@ -357,6 +357,30 @@ void describe(`KurrentDB adapter ${MOCK}`, () => {
     release();
     await log.close();
     await assert.rejects(log.append([sampleDraft('slow', 2)]), isLogError('ATTEST_LOG_CLOSED'));
+  });
+
+  void it(`refuses at once with ATTEST_LOG_BUSY while maxQueuedBytes wait for a stalled server, timed-out appends included, and accepts again once it answers ${MOCK}`, async () => {
+    const server = new FakeKurrentDB();
+    const log = await open(server, { appendTimeoutMs: 150, maxQueuedBytes: 1024 * 1024 });
+    await log.append([sampleDraft('busy', 0)]);
+    const release = server.holdAppends();
+    // ~400 KB of recorded arguments per call: the third one in waiting takes the queue past 1 MiB.
+    const big = (n: number): EventDraft => {
+      const draft = sampleDraft('busy', 0);
+      if (draft.type !== 'RequestReceived') throw new Error('sampleDraft(_, 0) is a request');
+      const body = { text: 'x'.repeat(400_000), n };
+      return { ...draft, data: { ...draft.data, params: { recording: 'full', digest: digestOf(body), bytes: 400_020, body } } };
+    };
+    const outcomes = await Promise.all([1, 2, 3, 4].map((n) => log.append([big(n)]).then(() => 'ok', (error: unknown) => error)));
+    assert.deepEqual(outcomes.slice(0, 3).map((o) => (o as { code?: string }).code), ['ATTEST_LOG_TIMEOUT', 'ATTEST_LOG_TIMEOUT', 'ATTEST_LOG_TIMEOUT'], 'admitted, then timed out while the server stalls');
+    assert.ok(isLogError('ATTEST_LOG_BUSY', /MiB waiting for the server \(log\.maxQueuedBytes: 1\.0 MiB\): refused at once, nothing was written/)(outcomes[3]), String(outcomes[3]));
+    await assert.rejects(log.append([big(5)]), isLogError('ATTEST_LOG_BUSY'), 'timed-out appends still hold their bytes');
+    release();
+    for (let i = 0; i < 100 && log.stats().pendingBytes > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(log.stats().pendingBytes, 0);
+    const [next] = await log.append([sampleDraft('busy', 9)]);
+    assert.equal(next?.event.seq, 5, 'the timed-out appends were written after all; nothing refused was sealed');
+    await log.close();
   });
 
   void it(`rejects an invalid draft with ATTEST_EVENT_INVALID before anything is written ${MOCK}`, async () => {

@@ -6,6 +6,7 @@
  */
 import { formatConfigIssues, KurrentLogSchema } from '#schemas';
 import type { EventDraft, KurrentLogConfig } from '#schemas';
+import type { z } from 'zod';
 import { ChainHeads } from '../chain.ts';
 import type { ChainHead } from '../chain.ts';
 import type { EventLogLogger } from '../logger.ts';
@@ -41,7 +42,10 @@ const MAX_BATCH_BYTES = 512 * 1024;
 
 const NOTHING: readonly StoredEvent<KurrentPosition>[] = Object.freeze([]);
 
-function parseConfig(config: KurrentLogConfig): KurrentLogConfig {
+/** The `log` section for `backend: kurrent` as written (defaults not yet applied). */
+export type KurrentLogOptions = z.input<typeof KurrentLogSchema>;
+
+function parseConfig(config: KurrentLogOptions): KurrentLogConfig {
   const parsed = KurrentLogSchema.safeParse(config);
   if (!parsed.success) throw new TypeError(`invalid kurrent event log options:\n${formatConfigIssues(parsed.error)}`);
   return parsed.data;
@@ -53,8 +57,8 @@ function parseConfig(config: KurrentLogConfig): KurrentLogConfig {
  * log, like the file backend's start-up scan); each stream's head is confirmed against the server
  * again before this process first appends to it.
  */
-export async function openKurrentLog(config: KurrentLogConfig, hooks: KurrentLogHooks = {}): Promise<KurrentEventLog> {
-  const { connectionString, streamPrefix, appendTimeoutMs } = parseConfig(config);
+export async function openKurrentLog(config: KurrentLogOptions, hooks: KurrentLogHooks = {}): Promise<KurrentEventLog> {
+  const { connectionString, streamPrefix, appendTimeoutMs, maxQueuedBytes } = parseConfig(config);
   const logger = hooks.logger ?? silentLogger;
   const client = (hooks.connect ?? connectKurrent)(connectionString);
   try {
@@ -65,7 +69,7 @@ export async function openKurrentLog(config: KurrentLogConfig, hooks: KurrentLog
       heads.set(event.stream, { seq: event.seq, hash: event.hash });
     }
     const chains = new ChainHeads(heads);
-    const writer = new KurrentWriter(client, { prefix: streamPrefix, appendTimeoutMs, maxBatchEvents: MAX_BATCH_EVENTS, maxBatchBytes: MAX_BATCH_BYTES, logger }, chains, size);
+    const writer = new KurrentWriter(client, { prefix: streamPrefix, appendTimeoutMs, maxBatchEvents: MAX_BATCH_EVENTS, maxBatchBytes: MAX_BATCH_BYTES, maxQueuedBytes, logger }, chains, size);
     logger.info({ kurrentdb: redactConnectionString(connectionString), streamPrefix, events: size, streams: heads.size }, 'event log opened (KurrentDB)');
     return new KurrentLog(client, streamPrefix, writer, chains, logger);
   } catch (error) {
@@ -75,7 +79,7 @@ export async function openKurrentLog(config: KurrentLogConfig, hooks: KurrentLog
 }
 
 /** A read-only view of a KurrentDB log, for processes that must not write (`attest events`, `attest verify`). */
-export async function openKurrentLogReader(config: KurrentLogConfig, hooks: Pick<KurrentLogHooks, 'connect'> = {}): Promise<EventLogReader<KurrentPosition>> {
+export async function openKurrentLogReader(config: KurrentLogOptions, hooks: Pick<KurrentLogHooks, 'connect'> = {}): Promise<EventLogReader<KurrentPosition>> {
   const { connectionString, streamPrefix } = parseConfig(config);
   const client = (hooks.connect ?? connectKurrent)(connectionString);
   const closed = new AbortController();

@@ -42,6 +42,8 @@ export interface KurrentWriterOptions {
   readonly maxBatchEvents: number;
   /** Most canonical-JSON bytes per batch, so that no stream's append nears the server's MaxAppendSize (1 MiB by default). */
   readonly maxBatchBytes: number;
+  /** Admission control: appends are refused at once (ATTEST_LOG_BUSY) while this many sealed bytes wait for KurrentDB. */
+  readonly maxQueuedBytes: number;
   readonly logger: EventLogLogger;
 }
 
@@ -53,6 +55,8 @@ export type KurrentWriterStats = {
   readonly partialWrites: number;
   readonly timedOutAppends: number;
   readonly headReads: number;
+  /** Sealed bytes not yet settled: queued, or in the batch being written. */
+  readonly pendingBytes: number;
 };
 
 interface PendingAppend {
@@ -123,6 +127,8 @@ export class KurrentWriter {
   #pumping = false;
   /** Sealed appends waiting for the next batch. */
   #queue: PendingAppend[] = [];
+  /** Bytes of the sealed appends queued or in the batch being written (admission control reads it). */
+  #pendingBytes = 0;
   #draining = false;
   /** Every append not yet known to be settled, in call order (= deadline order): the timer's list. */
   readonly #deadlines: AppendDeadlines<PendingAppend>;
@@ -160,10 +166,16 @@ export class KurrentWriter {
       partialWrites: this.#partialWrites,
       timedOutAppends: this.#deadlines.timedOut,
       headReads: this.#headReadCount,
+      pendingBytes: this.#pendingBytes,
     };
   }
 
   append(drafts: readonly EventDraft[]): Promise<readonly StoredEvent<KurrentPosition>[]> {
+    // Checked before sealing, so a refused append moves no chain head. One append may take the queue past the limit.
+    if (this.#pendingBytes >= this.#options.maxQueuedBytes) {
+      const mib = (bytes: number): string => (bytes / (1024 * 1024)).toFixed(1);
+      return Promise.reject(new LogUnavailableError('ATTEST_LOG_BUSY', `the KurrentDB event log has ${mib(this.#pendingBytes)} MiB waiting for the server (log.maxQueuedBytes: ${mib(this.#options.maxQueuedBytes)} MiB): refused at once, nothing was written; KurrentDB is slower than the load`));
+    }
     const { promise, resolve, reject } = deferred<readonly StoredEvent<KurrentPosition>[]>();
     const streams = distinctStreams(drafts);
     const entry: PendingAppend = {
@@ -223,6 +235,7 @@ export class KurrentWriter {
   }
 
   #enqueue(entry: PendingAppend): void {
+    this.#pendingBytes += entry.bytes;
     this.#queue.push(entry);
     if (!this.#draining) {
       this.#draining = true;
@@ -326,6 +339,7 @@ export class KurrentWriter {
         const batch = this.#takeBatch();
         const writes = groupByStream(batch, this.#options.prefix);
         const outcomes = await Promise.all(writes.map((write) => this.#write(write)));
+        for (const entry of batch) this.#pendingBytes -= entry.bytes;
         this.#settleBatch(batch, writes, outcomes);
       }
     } finally {
@@ -460,6 +474,7 @@ export class KurrentWriter {
       // Synchronously, so no append made from here on chains onto events that were not written.
       this.#heads.rollback();
       const behind = this.#queue.splice(0);
+      for (const entry of behind) this.#pendingBytes -= entry.bytes;
       const failures = writes.filter((write) => outcomeOf.get(write.stream)?.written === false).map((write) => ({ stream: write.name, error: (outcomeOf.get(write.stream) as { error: Error }).error.message }));
       this.#options.logger.error(
         { failures, writtenStreams: writes.filter((write) => outcomeOf.get(write.stream)?.written === true).map((write) => write.name), rejectedAppends: batch.length + behind.length },
