@@ -127,7 +127,7 @@ describe('config hot reload via the admin API', () => {
     await writeFile(file, stringify(configDoc(logDir, {
       policy: POLICY_V2,
       keys: [
-        { id: 'agent', hash: hashApiKey(AGENT), tenant: 't1' },
+        { id: 'agent', hash: hashApiKey(AGENT), tenant: 't1', denyTools: ['fixture__slow'] },
         { id: 'admin', hash: hashApiKey(ADMIN), tenant: 'ops', roles: ['attest:admin'] },
         { id: 'late', hash: hashApiKey(LATE), tenant: 't2' },
       ],
@@ -150,6 +150,9 @@ describe('config hot reload via the admin API', () => {
     assert.equal(exhausted.code, -32021, 'the two adds spent before the reload still count');
     assert.equal(exhausted.data?.['limitId'], 'adds');
     assert.ok((await rawInitialize(mcp, { authorization: `Bearer ${LATE}` })).sessionId, 'a key added by the reload works at once');
+    const keyDenied = errorOf(await call(24, 'slow', { steps: 1, delayMs: 0 }));
+    assert.equal(keyDenied.code, -32010);
+    assert.equal(keyDenied.data?.['ruleId'], 'key:agent:denyTools[0]', "the key's new tool lists apply to the session it opened before the reload");
 
     const log = await events();
     const rejectedEvents = log.filter((e) => e.type === 'ConfigRejected');

@@ -236,6 +236,8 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     if (entry === undefined || entry.endpoint !== endpoint || entry.credentialId !== request.attestAuth?.credentialId || entry.session.closed) {
       throw new GatewayError('ATTEST_UNKNOWN_SESSION', `Unknown or expired session "${sessionId}": initialize a new one`, { sessionId });
     }
+    // This request's authentication is the current word on the credential's tool lists (a reload may have changed them).
+    entry.session.reauthenticated(request.attestAuth);
     return entry;
   }
 

@@ -12,7 +12,7 @@ import { GatewayError, newEventId, SYSTEM_PRINCIPAL } from '#schemas';
 import type { ApprovalSettings, DecisionEnforcement, EventDraft, Principal, UpstreamConfig } from '#schemas';
 import type { StoredEvent } from '#eventlog';
 import type { Logger } from '../logger.ts';
-import type { Authenticated, ApiKeyStore } from '../auth/api-keys.ts';
+import type { Authenticated, ApiKeyStore, ToolAccess } from '../auth/api-keys.ts';
 import { draft, recordPayload, recordText } from '../recorder.ts';
 import { recordingFor, strictestRecording } from '../redaction/data-policy.ts';
 import type { Recorder, Recording, StreamContext } from '../recorder.ts';
@@ -194,11 +194,14 @@ export class GatewaySession {
   #closed = false;
   #closing: Promise<void> | undefined;
   lastActivity = Date.now();
+  /** The tool lists of the credential, as of its latest authentication (a reload may change them); the principal stays init.auth's. */
+  #access: ToolAccess;
 
   constructor(init: SessionInit, deps: SessionDeps) {
     this.id = init.id;
     this.init = init;
     this.#deps = deps;
+    this.#access = init.auth.access;
     this.#context = { tenant: init.auth.principal.tenant, stream: `session-${init.id}`, actor: init.auth.principal };
     const names = init.scope.kind === 'single' ? [init.scope.upstream] : init.scope.upstreams;
     for (const name of names) {
@@ -229,6 +232,15 @@ export class GatewaySession {
         ...(this.init.userAgent !== undefined && { userAgent: this.init.userAgent }),
       }),
     ]);
+  }
+
+  /**
+   * The credential that opened the session authenticated again (each HTTP request does): its tool
+   * lists as they are now apply to this session's next decisions — after a config reload changed the
+   * key's allowTools/denyTools, say. The principal (tenant, roles) stays as it was at open.
+   */
+  reauthenticated(auth: Authenticated): void {
+    if (auth.credentialId === this.init.auth.credentialId) this.#access = auth.access;
   }
 
   /** Entry point for every message from the agent. Never throws: failures become JSON-RPC errors or log lines. */
@@ -484,7 +496,7 @@ export class GatewaySession {
     if (invalid !== undefined) {
       return deny(new GatewayError('ATTEST_INVALID_PARAMS', `Invalid arguments for tool "${tool}": ${invalid}`, { tool }), 'input-schema', 'tool-input-schema', upstream, tool);
     }
-    const access = this.init.auth.access.check(qualify(upstream, tool));
+    const access = this.#access.check(qualify(upstream, tool));
     if (!access.allowed) return deny(new GatewayError('ATTEST_DENIED', `Denied by policy: ${access.reason}`, { ruleId: access.ruleId }), 'tool-access', access.ruleId, upstream, tool);
     const governance = this.#deps.governance;
     if (governance === undefined) return { route: 'forward', upstream, params, target: tool, ruleId: access.ruleId, reason: access.reason };
@@ -880,7 +892,7 @@ export class GatewaySession {
 
   /** The tools of one upstream this agent may see: allowed by its key, and not denied outright by the policy. */
   #visible(upstream: string, tools: readonly JsonObject[]): JsonObject[] {
-    const allowed = tools.filter((tool) => this.init.auth.access.check(qualify(upstream, String(tool['name']))).allowed);
+    const allowed = tools.filter((tool) => this.#access.check(qualify(upstream, String(tool['name']))).allowed);
     const governance = this.#deps.governance;
     if (governance === undefined) return allowed;
     return governance.visible(this.init.auth.principal, allowed.map((tool) => ({ upstream, tool: String(tool['name']), definition: tool }))).map((ref) => ref.definition);
