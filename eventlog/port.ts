@@ -90,6 +90,18 @@ export class LogUnavailableError extends Error {
   }
 }
 
+const mebibytes = (bytes: number): string => (bytes / (1024 * 1024)).toFixed(1);
+
+/**
+ * Admission control, the same for every backend: refuse an append at once, before sealing, while
+ * `maxQueuedBytes` or more wait for the storage. `log` names the log ("the Kafka event log"),
+ * `storage` what it waits for ("the brokers").
+ */
+export function refuseWhenQueueFull(log: string, storage: string, pendingBytes: number, maxQueuedBytes: number): LogUnavailableError | undefined {
+  if (pendingBytes < maxQueuedBytes) return undefined;
+  return new LogUnavailableError('ATTEST_LOG_BUSY', `${log} has ${mebibytes(pendingBytes)} MiB waiting for ${storage} (log.maxQueuedBytes: ${mebibytes(maxQueuedBytes)} MiB): refused at once, nothing was written; the storage is slower than the load`);
+}
+
 /**
  * A draft that breaks the event contract (zod) or has no canonical JSON form. Nothing was sealed or
  * written; the caller has a bug, and fails closed like for an unavailable log.

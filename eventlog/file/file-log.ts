@@ -13,7 +13,7 @@ import { ChainHeads } from '../chain.ts';
 import type { ChainHead } from '../chain.ts';
 import type { EventLogLogger } from '../logger.ts';
 import { silentLogger } from '../logger.ts';
-import { LogUnavailableError } from '../port.ts';
+import { LogUnavailableError, refuseWhenQueueFull } from '../port.ts';
 import type { BatchListener, EventLog, ReadOptions, FilePosition, StoredEvent } from '../port.ts';
 import { acquireDirLock } from './dir-lock.ts';
 import type { DirLock } from './dir-lock.ts';
@@ -46,8 +46,6 @@ export interface FileEventLog extends EventLog<FilePosition> {
 }
 
 const NOTHING: readonly StoredEvent<FilePosition>[] = Object.freeze([]);
-
-const mebibytes = (bytes: number): string => (bytes / (1024 * 1024)).toFixed(1);
 
 export async function openFileLog(options: FileLogOptions, hooks: FileLogHooks = {}): Promise<FileEventLog> {
   const parsed = FileLogSchema.safeParse({ backend: 'file', ...options });
@@ -117,10 +115,8 @@ class FileLog implements FileEventLog {
     if (this.#closing !== null) return Promise.reject(new LogUnavailableError('ATTEST_LOG_CLOSED', `the event log in ${this.dir} is closed; nothing was written`));
     if (drafts.length === 0) return Promise.resolve(NOTHING);
     // Checked before sealing, so a refused append moves no chain head. One append may take the queue past the limit.
-    const pending = this.#writer.pendingBytes;
-    if (pending >= this.#maxQueuedBytes) {
-      return Promise.reject(new LogUnavailableError('ATTEST_LOG_BUSY', `the event log has ${mebibytes(pending)} MiB waiting for the disk (log.maxQueuedBytes: ${mebibytes(this.#maxQueuedBytes)} MiB): refused at once, nothing was written; the storage is slower than the load`));
-    }
+    const full = refuseWhenQueueFull('the event log', 'the disk', this.#writer.pendingBytes, this.#maxQueuedBytes);
+    if (full !== undefined) return Promise.reject(full);
     let events: AttestEvent[];
     let encoded: ReturnType<typeof encodeEvents>;
     try {

@@ -31,7 +31,7 @@ import type { ChainHead, ChainHeads } from '../chain.ts';
 import { deferred } from '../file/deferred.ts';
 import type { Deferred } from '../file/deferred.ts';
 import type { EventLogLogger } from '../logger.ts';
-import { InvalidEventError, LogUnavailableError } from '../port.ts';
+import { InvalidEventError, LogUnavailableError, refuseWhenQueueFull } from '../port.ts';
 import type { KafkaPosition, StoredEvent } from '../port.ts';
 import { describeKafkaError } from './kafka-client.ts';
 import { BATCH_OVERHEAD_BYTES, decodeChainRecord, encodeRecords } from './record-codec.ts';
@@ -178,10 +178,8 @@ export class KafkaGroupCommit {
     const refusal = this.refusal();
     if (refusal !== null) return Promise.reject(refusal);
     // Checked before sealing, so a refused append moves no chain head. One append may take the queue past the limit.
-    if (this.#pendingBytes >= this.#options.maxQueuedBytes) {
-      const mib = (bytes: number): string => (bytes / (1024 * 1024)).toFixed(1);
-      return Promise.reject(new LogUnavailableError('ATTEST_LOG_BUSY', `the Kafka event log has ${mib(this.#pendingBytes)} MiB waiting for the brokers (log.maxQueuedBytes: ${mib(this.#options.maxQueuedBytes)} MiB): refused at once, nothing was written; Kafka is slower than the load`));
-    }
+    const full = refuseWhenQueueFull('the Kafka event log', 'the brokers', this.#pendingBytes, this.#options.maxQueuedBytes);
+    if (full !== undefined) return Promise.reject(full);
     let events: AttestEvent[];
     let encoded: EncodedRecords;
     try {

@@ -27,7 +27,7 @@ import type { AttestEvent, EventDraft } from '#schemas';
 import { AppendDeadlines } from '../append-deadlines.ts';
 import type { ChainHeads, SealedEvent } from '../chain.ts';
 import type { EventLogLogger } from '../logger.ts';
-import { LogUnavailableError } from '../port.ts';
+import { LogUnavailableError, refuseWhenQueueFull } from '../port.ts';
 import type { KurrentPosition, StoredEvent } from '../port.ts';
 import { deferred } from '../file/deferred.ts';
 import type { Deferred } from '../file/deferred.ts';
@@ -172,10 +172,8 @@ export class KurrentWriter {
 
   append(drafts: readonly EventDraft[]): Promise<readonly StoredEvent<KurrentPosition>[]> {
     // Checked before sealing, so a refused append moves no chain head. One append may take the queue past the limit.
-    if (this.#pendingBytes >= this.#options.maxQueuedBytes) {
-      const mib = (bytes: number): string => (bytes / (1024 * 1024)).toFixed(1);
-      return Promise.reject(new LogUnavailableError('ATTEST_LOG_BUSY', `the KurrentDB event log has ${mib(this.#pendingBytes)} MiB waiting for the server (log.maxQueuedBytes: ${mib(this.#options.maxQueuedBytes)} MiB): refused at once, nothing was written; KurrentDB is slower than the load`));
-    }
+    const full = refuseWhenQueueFull('the KurrentDB event log', 'the server', this.#pendingBytes, this.#options.maxQueuedBytes);
+    if (full !== undefined) return Promise.reject(full);
     const { promise, resolve, reject } = deferred<readonly StoredEvent<KurrentPosition>[]>();
     const streams = distinctStreams(drafts);
     const entry: PendingAppend = {

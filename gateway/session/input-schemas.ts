@@ -13,19 +13,24 @@ type Check = (input: unknown) => { readonly valid: boolean; readonly errorMessag
 
 const provider = new AjvJsonSchemaValidator();
 
+const MAX_SCHEMA_NODES = 100_000;
+
 /**
  * The first `pattern` or `patternProperties` regex of a schema that safe-regex2 cannot show safe
  * (a quantifier inside a quantified group, e.g. `(a+)+$`), or undefined. ajv runs them with
  * JavaScript's backtracking engine on the agent's arguments, so an upstream could otherwise make
- * the gateway's event loop spin on one call. Iterative walk: schemas are upstream data.
+ * the gateway's event loop spin on one call. Iterative walk: schemas are upstream data; one of more
+ * than MAX_SCHEMA_NODES nodes is reported too (not checked, so not compiled).
  */
 export function unsafeSchemaPattern(schema: unknown): string | undefined {
   const stack: unknown[] = [schema];
-  for (let visited = 0; stack.length > 0 && visited < 100_000; visited++) {
+  for (let visited = 0; stack.length > 0; visited++) {
+    // Fail closed on size too: a schema this large is not compiled either.
+    if (visited === MAX_SCHEMA_NODES) return `(a schema of more than ${MAX_SCHEMA_NODES} nodes)`;
     const node = stack.pop();
     if (node === null || typeof node !== 'object') continue;
     if (Array.isArray(node)) {
-      stack.push(...(node as unknown[]));
+      for (const item of node as unknown[]) stack.push(item);
       continue;
     }
     const record = node as Record<string, unknown>;

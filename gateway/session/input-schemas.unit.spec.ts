@@ -8,6 +8,8 @@ describe('input schemas from upstreams', () => {
     assert.equal(unsafeSchemaPattern({ type: 'object', properties: { name: { type: 'string', pattern: '(a+)+$' } } }), '(a+)+$');
     assert.equal(unsafeSchemaPattern({ anyOf: [{ type: 'array', items: { pattern: '^(\\w+\\s?)*$' } }] }), '^(\\w+\\s?)*$');
     assert.equal(unsafeSchemaPattern({ type: 'object', patternProperties: { '(x+x+)+y': { type: 'string' } } }), '(x+x+)+y');
+    const huge = { anyOf: Array.from({ length: 150_000 }, () => ({ type: 'string' })) };
+    assert.match(unsafeSchemaPattern(huge) ?? '', /a schema of more than 100000 nodes/, 'too large to check: not compiled either');
   });
 
   // The timeout only bounds a regression: compiled, '^(a+)+$' against 40 a's and a '!' backtracks for minutes.

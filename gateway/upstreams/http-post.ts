@@ -26,9 +26,14 @@ export interface NativePoster {
   close(): void;
 }
 
+/** The failure of an upstream answer cut off at `maxResponseBytes` (here and on the SDK transport's path, http.ts). */
+export function responseTooLarge(maxResponseBytes: number): Error {
+  return new Error(`the upstream's answer exceeds maxResponseBytes (${maxResponseBytes} bytes); it was cut off and dropped`);
+}
+
 /** `maxResponseBytes`: the most one response body may bring (JSON, or the whole event stream of one POST); beyond it the response is destroyed and the post fails. */
 export function createNativePoster(url: URL, maxResponseBytes: number): NativePoster {
-  const tooLarge = (): Error => new Error(`the upstream's answer exceeds maxResponseBytes (${maxResponseBytes} bytes); it was cut off and dropped`);
+  const tooLarge = (): Error => responseTooLarge(maxResponseBytes);
   const secure = url.protocol === 'https:';
   const agent = secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
   const request = secure ? https.request : http.request;

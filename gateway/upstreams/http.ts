@@ -15,7 +15,7 @@ import type { FetchLike, JSONRPCMessage } from '@modelcontextprotocol/client';
 import type { Logger } from 'pino';
 import type { HttpUpstreamConfig } from '#schemas';
 import { Handshake } from './handshake.ts';
-import { createNativePoster } from './http-post.ts';
+import { createNativePoster, responseTooLarge } from './http-post.ts';
 import type { NativePoster } from './http-post.ts';
 import type { UpstreamLink, UpstreamLinkEvent, UpstreamLinkOptions, UpstreamLinkState } from './link.ts';
 import { SingleFlight } from './single-flight.ts';
@@ -333,7 +333,7 @@ function limitBody(response: Response, max: number): Response {
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
         received += chunk.byteLength;
-        if (received > max) controller.error(new Error(`the upstream's answer exceeds maxResponseBytes (${max} bytes); it was cut off and dropped`));
+        if (received > max) controller.error(responseTooLarge(max));
         else controller.enqueue(chunk);
       },
     }),
