@@ -131,6 +131,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
       createUpstreamLink(name, upstreamConfig.transport === 'stdio' && upstreamConfig.command === 'node' ? { ...upstreamConfig, command: process.execPath } : upstreamConfig, { logger }),
     logger,
     version: GATEWAY_VERSION,
+    instance: config.gateway.instance,
     get governance() {
       return live.current.governance;
     },
@@ -178,6 +179,7 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
     createLink: shared.createLink,
     logger: shared.logger,
     version: shared.version,
+    instance: shared.instance,
     get keys() {
       return shared.keys;
     },

@@ -73,6 +73,12 @@ const dataSchemas = {
       upstreams: z.array(z.string()).readonly(),
       /** The virtual server the session was opened on (`/servers/<name>/…`), when it was one. */
       virtualServer: z.string().optional(),
+      /**
+       * The gateway instance that opened the session and alone appends to its stream (several
+       * replicas may share one log). Absent in logs written before it existed: such a session
+       * belongs to the instance of the latest GatewayStarted before it (those logs had one writer).
+       */
+      instance: z.string().min(1).optional(),
       remoteAddress: z.string().optional(),
       userAgent: z.string().optional(),
     })

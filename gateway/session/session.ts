@@ -48,6 +48,8 @@ export interface SessionDeps {
   readonly createLink: (name: string, config: UpstreamConfig) => UpstreamLink;
   readonly logger: Logger;
   readonly version: string;
+  /** This gateway's `gateway.instance`: recorded on every session it opens (the owner of the session's stream). */
+  readonly instance: string;
   /** The policy bundle's rules and limits; absent → only the keys' tool lists apply. */
   readonly governance?: Governance | undefined;
   /** Where held calls wait for a person; absent (stdio) → a `hold` rule refuses with ATTEST_APPROVAL_REQUIRED. */
@@ -227,6 +229,7 @@ export class GatewaySession {
         transport: this.init.transport,
         endpoint: this.init.endpoint,
         upstreams: [...this.#upstreams.keys()],
+        instance: this.#deps.instance,
         ...(this.init.scope.kind === 'virtual' && { virtualServer: this.init.scope.bundle.name }),
         ...(this.init.remoteAddress !== undefined && { remoteAddress: this.init.remoteAddress }),
         ...(this.init.userAgent !== undefined && { userAgent: this.init.userAgent }),
