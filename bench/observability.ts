@@ -15,7 +15,7 @@ import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { openEventLog } from '#eventlog';
 import { createOtelTracing, GatewayMetrics } from '#gateway';
 import type { CallTracing } from '#gateway';
-import { MetricsConfigSchema, TracingConfigSchema, newEventId, nowIso } from '#schemas';
+import { MetricsConfigSchema, TracingConfigSchema, newEventId, nowIso, SCHEMA_VERSION } from '#schemas';
 import type { EventDraft, Principal } from '#schemas';
 
 const { values } = parseArgs({ options: { calls: { type: 'string', default: '200000' } } });
@@ -26,7 +26,7 @@ const actor: Principal = { kind: 'apiKey', id: 'bench', tenant: 't1', roles: [] 
 const payload = { recording: 'digest' as const, digest: `sha256:${'0'.repeat(64)}` as const, bytes: 10 };
 
 function drafts(callId: string): { admitted: EventDraft[]; outcome: EventDraft[] } {
-  const base = { schemaVersion: 1 as const, occurredAt: nowIso(), tenant: 't1', stream: 'session-bench', actor, callId };
+  const base = { schemaVersion: SCHEMA_VERSION, occurredAt: nowIso(), tenant: 't1', stream: 'session-bench', actor, callId };
   return {
     admitted: [
       { ...base, id: newEventId(), type: 'RequestReceived', data: { from: 'agent', method: 'tools/call', jsonrpcId: 1, upstream: 'fixture', target: 'echo', params: payload } },

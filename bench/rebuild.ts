@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
-import { digestOf, newEventId, nowIso } from '#schemas';
+import { digestOf, newEventId, nowIso, SCHEMA_VERSION } from '#schemas';
 import type { EventDraft, Principal } from '#schemas';
 import { openFileLog } from '#eventlog';
 import { SOURCE_CONDITION, spawnListening, stopAllChildren } from './support/child.ts';
@@ -52,10 +52,10 @@ const APPENDS_IN_FLIGHT = 4;
 /** The drafts of one agent session, as the gateway records them. */
 function sessionDrafts(): EventDraft[] {
   const stream = `session-${newEventId()}`;
-  const base = { schemaVersion: 1, tenant: 'bench', stream, actor: AGENT } as const;
+  const base = { schemaVersion: SCHEMA_VERSION, tenant: 'bench', stream, actor: AGENT } as const;
   const at = nowIso();
   const drafts: EventDraft[] = [
-    { ...base, id: newEventId(), occurredAt: at, type: 'SessionOpened', data: { transport: 'streamable-http', endpoint: '/mcp', upstreams: ['fast'], remoteAddress: '127.0.0.1' } },
+    { ...base, id: newEventId(), occurredAt: at, type: 'SessionOpened', data: { transport: 'streamable-http', endpoint: '/mcp', upstreams: ['fast'], instance: 'bench', remoteAddress: '127.0.0.1' } },
     { ...base, id: newEventId(), occurredAt: at, type: 'UpstreamConnected', data: { upstream: 'fast', transport: 'streamable-http', protocolVersion: '2025-06-18', serverInfo: { name: 'attest-bench-fast', version: '1.0.0' } } },
   ];
   for (let call = 1; call <= CALLS_PER_SESSION; call++) {

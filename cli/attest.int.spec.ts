@@ -11,7 +11,7 @@ import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { hashApiKey } from '#gateway';
 import { openFileLog } from '#eventlog';
-import { newEventId, nowIso, SYSTEM_PRINCIPAL } from '#schemas';
+import { newEventId, nowIso, SYSTEM_PRINCIPAL, SCHEMA_VERSION } from '#schemas';
 import { createInterface } from 'node:readline';
 import { runCli } from '../test/harness/cli.ts';
 import type { CliResult } from '../test/harness/cli.ts';
@@ -148,7 +148,7 @@ describe('attest CLI', () => {
       const lines: string[] = [];
       createInterface({ input: child.stdout }).on('line', (line) => lines.push(line));
       const appendOne = (n: number) =>
-        log.append([{ id: newEventId(), schemaVersion: 1, type: 'GatewayStopped', occurredAt: nowIso(), tenant: 'system', stream: 'system-follow', actor: SYSTEM_PRINCIPAL, data: { instance: 'follow', reason: `event ${n}` } }]);
+        log.append([{ id: newEventId(), schemaVersion: SCHEMA_VERSION, type: 'GatewayStopped', occurredAt: nowIso(), tenant: 'system', stream: 'system-follow', actor: SYSTEM_PRINCIPAL, data: { instance: 'follow', reason: `event ${n}` } }]);
       await appendOne(1);
       for (let i = 0; i < 100 && lines.length < 1; i++) await new Promise((r) => setTimeout(r, 50));
       await appendOne(2);

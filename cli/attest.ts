@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { ConfigError, PolicyError } from '#schemas';
 import type { AttestEvent } from '#schemas';
-import { openEventLogReader, verifyEventLog } from '#eventlog';
+import { cursorOf, openEventLogReader, verifyEventLog } from '#eventlog';
+import type { LogCursor } from '#eventlog';
 import { createLogger, generateApiKey, GATEWAY_VERSION, hashApiKey, serveStdio, startGateway } from '#gateway';
 import { loadConfigFile } from './config-file.ts';
 import { KEYS_ADMIN_ACTIONS, KEYS_OPTIONS, KEYS_USAGE, runKeysAdmin } from './keys.ts';
@@ -75,7 +76,7 @@ function summarize(event: AttestEvent): string {
     case 'ResultReturned':
       return `${event.data.from}${event.data.upstream === undefined ? '' : ` ${event.data.upstream}`} ${event.data.isError ? 'isError ' : ''}${event.data.durationMs} ms ${event.data.result.bytes} B`;
     case 'ErrorReturned':
-      return `${event.data.from} ${event.data.code} ${event.data.errorCode ?? ''} ${event.data.message}`;
+      return `${event.data.from} ${event.data.jsonrpcCode} ${event.data.errorCode ?? ''} ${event.data.message}`;
     case 'NotificationRelayed':
       return `${event.data.from} ${event.data.method}`;
     case 'RequestRejected':
@@ -99,9 +100,9 @@ const commands: Record<string, Command> = {
     run: (values) => runGateway(values, 'start'),
   },
   events: {
-    summary: 'print the event log (optionally one stream, optionally following new events)',
-    usage: 'attest events --config FILE [--json] [--stream S] [--follow] [--from INDEX]',
-    options: { ...configOption, json: { type: 'boolean' }, stream: { type: 'string', short: 's' }, follow: { type: 'boolean', short: 'f' }, from: { type: 'string' } },
+    summary: 'print the event log (optionally one stream, optionally following new events, optionally resuming after a cursor)',
+    usage: 'attest events --config FILE [--json] [--stream S] [--follow] [--after CURSOR]',
+    options: { ...configOption, json: { type: 'boolean' }, stream: { type: 'string', short: 's' }, follow: { type: 'boolean', short: 'f' }, after: { type: 'string' } },
     async run(values) {
       const { config } = requireConfig(values);
       const reader = await openEventLogReader(config.log);
@@ -111,14 +112,15 @@ const commands: Record<string, Command> = {
       process.once('SIGTERM', stop);
       const options = {
         ...(typeof values['stream'] === 'string' && { stream: values['stream'] }),
-        ...(typeof values['from'] === 'string' && { fromIndex: Number(values['from']) }),
+        ...(typeof values['after'] === 'string' && { after: values['after'] as LogCursor }),
         signal: controller.signal,
       };
       try {
         const events = values['follow'] === true ? reader.follow(options) : reader.read(options);
-        for await (const { event, position } of events) {
+        for await (const stored of events) {
+          const { event, position } = stored;
           const line = values['json'] === true
-            ? JSON.stringify({ position, event })
+            ? JSON.stringify({ position, cursor: cursorOf(stored), event })
             : `${String(position.index).padStart(7)} ${event.occurredAt} ${event.type.padEnd(19)} ${event.stream} #${event.seq} ${summarize(event)}`;
           if (!process.stdout.write(`${line}\n`)) await new Promise((resolve) => process.stdout.once('drain', resolve));
         }

@@ -82,7 +82,7 @@ export class ChainHeads {
   }
 
   /** Marks events durable, in log order. */
-  commit(events: readonly AttestEvent[]): void {
+  commit(events: readonly Pick<AttestEvent, 'stream' | 'seq' | 'hash'>[]): void {
     for (const event of events) {
       const pending = this.#pending.get(event.stream);
       if (pending !== undefined && pending.seq === event.seq) {

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AttestEventSchema, eventHash } from '#schemas';
 import type { EventDraft } from '#schemas';
-import type { EventLog, StoredEvent } from './port.ts';
+import { cursorOf } from './cursor.ts';
+import type { EventLog, EventLogReader, LogCursor, LogEntry, StoredEvent } from './port.ts';
 import { InvalidEventError, LogUnavailableError } from './port.ts';
 import { sampleDraft } from './sample-drafts.ts';
 import { verifyLog } from './verify.ts';
@@ -16,6 +17,13 @@ import { verifyLog } from './verify.ts';
 export interface EventLogHarness {
   /** Opens the log on this harness's storage; called again after close() to reopen the same storage. */
   open(): Promise<EventLog>;
+  /** A read-only reader of the same storage, as another process opens it. */
+  openReader(): Promise<EventLogReader>;
+  /**
+   * Appends records as another writer would have written them (a newer version, say): each a
+   * sealed event as a JSON object, stored as is. Called while no log of the harness is open.
+   */
+  appendWritten(records: readonly Readonly<Record<string, unknown>>[]): Promise<void>;
   /** Removes the storage and anything the harness started. */
   dispose(): Promise<void>;
 }
@@ -170,15 +178,15 @@ export function testEventLog(name: string, factory: EventLogFactory, traits: Log
         assert.equal(verdict.ok, true, verdict.firstFailure?.reason);
       }));
 
-    void it('reads from an index, and one stream only', () =>
+    void it('reads after a cursor, and one stream only; a cursor at the last event reads nothing', () =>
       given(async ({ log }) => {
         const acked: StoredEvent[] = [];
         for (let i = 0; i < 30; i++) acked.push(...(await log.append([sampleDraft(`read-${i % 3}`, Math.floor(i / 3))])));
-        const at = (acked[20] as StoredEvent).position.index;
-        const fromTwenty = await collect(log.read({ fromIndex: at }));
+        const all = await collect(log.read());
+        const after19 = await collect(log.read({ after: cursorOf(all[19] as StoredEvent) }));
         assert.deepEqual(
-          fromTwenty.map((s) => s.position.index),
-          acked.slice(20).map((s) => s.position.index),
+          after19.map((s) => s.event.id),
+          acked.slice(20).map((s) => s.event.id),
         );
         const one = await collect(log.read({ stream: 'read-1' }));
         assert.equal(one.length, 10);
@@ -187,16 +195,46 @@ export function testEventLog(name: string, factory: EventLogFactory, traits: Log
           one.map((s) => s.event.seq),
           Array.from({ length: 10 }, (_, i) => i + 1),
         );
-        const oneFromTwenty = await collect(log.read({ stream: 'read-2', fromIndex: at }));
+        // A cursor taken anywhere (here on another stream's event) resumes any read after it.
+        const oneAfter19 = await collect(log.read({ stream: 'read-2', after: cursorOf(all[19] as StoredEvent) }));
         assert.deepEqual(
-          oneFromTwenty.map((s) => s.position.index),
-          acked.slice(20).filter((s) => s.event.stream === 'read-2').map((s) => s.position.index),
+          oneAfter19.map((s) => s.event.id),
+          acked.slice(20).filter((s) => s.event.stream === 'read-2').map((s) => s.event.id),
         );
-        if (traits.contiguousIndex) assert.deepEqual(oneFromTwenty.map((s) => s.position.index), [20, 23, 26, 29]);
-        // Past the end is empty. (A KurrentDB position that no event was handed is not a record
-        // boundary, which its server refuses, so that backend is asked only for indexes it gave.)
-        if (traits.contiguousIndex) assert.deepEqual(await collect(log.read({ fromIndex: (acked[29] as StoredEvent).position.index + 1 })), []);
-        await assert.rejects(collect(log.read({ fromIndex: Number('x') })), RangeError, 'a bad position is an error, not an empty log');
+        assert.deepEqual(await collect(log.read({ after: cursorOf(all[29] as StoredEvent) })), []);
+        // The cursor of an acknowledgement is the cursor of the event read back.
+        assert.equal(cursorOf(acked[7] as StoredEvent), cursorOf(all[7] as StoredEvent));
+      }));
+
+    void it('resumes exactly: reading on from each batch’s last cursor gives the whole log once, in order', () =>
+      given(async ({ log }) => {
+        for (let i = 0; i < 25; i++) await log.append([sampleDraft(`resume-${i % 4}`, i), sampleDraft(`resume-${(i + 1) % 4}`, 100 + i)]);
+        const whole = (await collect(log.read())).map((s) => s.event.id);
+        const pieced: string[] = [];
+        let after: LogCursor | undefined;
+        for (let round = 0; round < 100; round++) {
+          const batch = await collect(take(log.read(after === undefined ? {} : { after }), 7));
+          if (batch.length === 0) break;
+          pieced.push(...batch.map((s) => s.event.id));
+          after = cursorOf(batch.at(-1) as StoredEvent);
+        }
+        assert.deepEqual(pieced, whole);
+      }));
+
+    void it('refuses a cursor that is malformed, of another backend, or no longer matches the log (ATTEST_CURSOR_INVALID)', () =>
+      given(async ({ log }) => {
+        for (let i = 0; i < 4; i++) await log.append([sampleDraft('cursor', i)]);
+        const [, second] = await collect(log.read());
+        const good = cursorOf(second as StoredEvent);
+        const invalid = (pattern: RegExp) => (error: unknown): boolean => error instanceof LogUnavailableError && error.code === 'ATTEST_CURSOR_INVALID' && pattern.test(error.message);
+        await assert.rejects(collect(log.read({ after: 'nonsense' as LogCursor })), invalid(/not a cursor of this/));
+        const other = log.backend === 'file' ? 'kafka:t:0:1:0123456789abcdef' : 'file:1:0:0:0123456789abcdef';
+        await assert.rejects(collect(log.read({ after: other as LogCursor })), invalid(/not a cursor of this/));
+        await assert.rejects(collect(log.read({ after: `${good.slice(0, good.lastIndexOf(':') + 1)}zz` as LogCursor })), invalid(/malformed/));
+        // Same position, another event: the log was rewritten since the cursor was taken.
+        const flipped = `${good.slice(0, -1)}${good.endsWith('0') ? '1' : '0'}` as LogCursor;
+        await assert.rejects(collect(log.read({ after: flipped })), invalid(/does not match the log/));
+        await assert.rejects(collect(log.follow({ after: flipped, signal: AbortSignal.timeout(10_000) })), invalid(/does not match the log/));
       }));
 
     void it('follows: yields what is there, then later appends as they become durable, and stops when aborted', () =>
@@ -207,7 +245,7 @@ export function testEventLog(name: string, factory: EventLogFactory, traits: Log
         const seen: StoredEvent[] = [];
         let notify: (() => void) | undefined;
         const following = (async () => {
-          for await (const stored of log.follow({ fromIndex: (acked[1] as StoredEvent).position.index, signal: controller.signal })) {
+          for await (const stored of log.follow({ after: cursorOf(acked[0] as StoredEvent), signal: controller.signal })) {
             seen.push(stored);
             notify?.();
           }
@@ -241,7 +279,9 @@ export function testEventLog(name: string, factory: EventLogFactory, traits: Log
         // An aborted follow does not hold the log: appends go on, and a new follow sees them.
         const [latest] = await log.append([sampleDraft('follow', 8)]);
         const late = new AbortController();
-        const first = await withTimeout(firstOf(log.follow({ fromIndex: latest?.position.index ?? -1, signal: late.signal })), 10_000, 'a new follow saw nothing');
+        const everything = await collect(log.read());
+        const previous = everything[everything.findIndex((s) => s.event.id === latest?.event.id) - 1];
+        const first = await withTimeout(firstOf(log.follow({ after: cursorOf(previous as StoredEvent), signal: late.signal })), 10_000, 'a new follow saw nothing');
         late.abort();
         assert.equal(first?.event.id, latest?.event.id);
       }));
@@ -298,6 +338,99 @@ export function testEventLog(name: string, factory: EventLogFactory, traits: Log
         assert.deepEqual(await log.append([]), []);
       }));
   });
+
+  void describe(`EventLogReader contract: ${name}`, { timeout: TEST_TIMEOUT_MS }, () => {
+    void it('a reader of the same storage reads what was appended, resumes after cursors, follows new appends, and knows the size', async () => {
+      const harness = await factory();
+      const log = await harness.open();
+      let reader: EventLogReader | undefined;
+      try {
+        for (let i = 0; i < 20; i++) await log.append([sampleDraft(`reader-${i % 3}`, i)]);
+        reader = await harness.openReader();
+        assert.equal(reader.backend, log.backend);
+        const mine = await collect(log.read());
+        const theirs = await collect(reader.read());
+        assert.deepEqual(theirs.map((s) => [s.event.id, s.position]), mine.map((s) => [s.event.id, s.position]));
+        assert.equal(await reader.size(), log.size());
+        assert.equal(log.size(), 20);
+        assert.deepEqual(
+          (await collect(reader.read({ after: cursorOf(mine[12] as StoredEvent) }))).map((s) => s.event.id),
+          mine.slice(13).map((s) => s.event.id),
+        );
+        const controller = new AbortController();
+        const seen: string[] = [];
+        const following = (async () => {
+          for await (const stored of (reader).follow({ after: cursorOf(mine[19] as StoredEvent), signal: controller.signal })) {
+            seen.push(stored.event.id);
+            if (seen.length === 3) controller.abort();
+          }
+        })();
+        const added = [...(await log.append([sampleDraft('reader-new', 0)])), ...(await log.append([sampleDraft('reader-new', 1), sampleDraft('reader-new', 2)]))];
+        await withTimeout(following, 20_000, `the reader's follow saw ${seen.length} of 3 new events`);
+        assert.deepEqual(seen, added.map((s) => s.event.id));
+        assert.equal(await reader.size(), 23);
+      } finally {
+        await reader?.close();
+        await log.close();
+        await harness.dispose();
+      }
+    });
+
+    void it('records of a newer version: unknown types skipped, a newer major version refused by read(), every record kept by entries() and verified', async () => {
+      const harness = await factory();
+      let log = await harness.open();
+      try {
+        const own = [...(await log.append([sampleDraft('today', 0)])), ...(await log.append([sampleDraft('today', 1), sampleDraft('today', 2)]))];
+        await log.close();
+        const template = (own[0] as StoredEvent).event as unknown as Record<string, unknown>;
+        const seal = (fields: Record<string, unknown>): Record<string, unknown> => {
+          const unsealed: Record<string, unknown> = { ...template, id: crypto.randomUUID(), ...fields };
+          delete unsealed['hash'];
+          return { ...unsealed, hash: eventHash(unsealed) };
+        };
+        const futureA1 = seal({ stream: 'future-a', seq: 1, prevHash: null, schemaVersion: '2.9', type: 'ToolCallReplayed', data: { replayOf: 'x' } });
+        const futureB1 = seal({ stream: 'future-b', seq: 1, prevHash: null, schemaVersion: '3.0', type: 'RequestReceived', data: { entirely: 'new' } });
+        const futureA2 = seal({ stream: 'future-a', seq: 2, prevHash: futureA1['hash'], schemaVersion: '2.9', type: 'ToolCallReplayed', data: { replayOf: 'y' } });
+        await harness.appendWritten([futureA1, futureB1, futureA2]);
+        log = await harness.open();
+        assert.equal(log.head('future-a').seq, 2, 'the writer knows the heads of streams it cannot read');
+        const [later] = await log.append([sampleDraft('today', 3)]);
+
+        const entries = await collect(log.entries());
+        assert.deepEqual(entries.map((e) => (e.event ?? e.envelope).id), [...own.map((s) => s.event.id), futureA1['id'], futureB1['id'], futureA2['id'], later?.event.id]);
+        assert.deepEqual(entries.map((e) => (e.event === undefined ? e.problem : 'ok')), ['ok', 'ok', 'ok', 'type', 'version', 'type', 'ok']);
+        const future = entries[4] as Extract<LogEntry, { event?: undefined }>;
+        assert.match(future.reason, /3\.0.*upgrade/);
+        assert.deepEqual(future.written, futureB1, 'kept exactly as written');
+
+        const read: string[] = [];
+        await assert.rejects(
+          (async () => {
+            for await (const stored of log.read()) read.push(stored.event.id);
+          })(),
+          (error: unknown) => error instanceof LogUnavailableError && error.code === 'ATTEST_EVENT_UNREADABLE' && error.message.includes(String(futureB1['id'])),
+        );
+        assert.deepEqual(read, own.map((s) => s.event.id), 'the unknown type before it was skipped, nothing after it read');
+        // Resuming after an unreadable record: what follows it.
+        assert.deepEqual((await collect(log.read({ after: cursorOf(entries[5] as LogEntry) }))).map((s) => s.event.id), [later?.event.id]);
+        const verdict = await verifyLog(log);
+        assert.equal(verdict.ok, true, verdict.firstFailure?.reason);
+        assert.equal(verdict.eventsChecked, 7);
+      } finally {
+        await log.close();
+        await harness.dispose();
+      }
+    });
+  });
+}
+
+async function* take<T>(iterable: AsyncIterable<T>, count: number): AsyncGenerator<T, void, undefined> {
+  if (count <= 0) return;
+  let taken = 0;
+  for await (const item of iterable) {
+    yield item;
+    if (++taken >= count) return;
+  }
 }
 
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {

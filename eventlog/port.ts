@@ -7,7 +7,7 @@
  * LogUnavailableError when that cannot be confirmed within the configured time; the caller then
  * fails closed and forwards nothing.
  */
-import type { AttestEvent, EventDraft } from '#schemas';
+import type { AttestEvent, EventDraft, UnreadableProblem } from '#schemas';
 
 /**
  * Where an event sits in a backend. `index` is the global log order: 0-based and contiguous for
@@ -26,27 +26,84 @@ export type FilePosition = Extract<LogPosition, { readonly backend: 'file' }>;
 export type KafkaPosition = Extract<LogPosition, { readonly backend: 'kafka' }>;
 export type KurrentPosition = Extract<LogPosition, { readonly backend: 'kurrent' }>;
 
+/**
+ * Where a reader resumes: taken from an event it read (`cursorOf(stored)`, eventlog/cursor.ts) and
+ * passed back as `read({ after })` / `follow({ after })`, which yield the events strictly after
+ * it. It means the same on every backend, names its log (a file log's cursor is refused by a Kafka
+ * reader), and carries the event's hash, so a cursor that no longer matches the log (replaced,
+ * truncated, rewritten) is an error (ATTEST_CURSOR_INVALID), never a silent skip. Opaque: store it
+ * as a string, do not parse it.
+ */
+export type LogCursor = string & { readonly __logCursor: unique symbol };
+
 /** An event and where its backend acknowledged it; adapters narrow `P` to their own position. */
 export interface StoredEvent<P extends LogPosition = LogPosition> {
+  /** In the current major version's shape (upcast when written by an older one). */
   readonly event: AttestEvent;
   readonly position: P;
+  /** The event as written, when `event` is an upcast of it: the chain hash and the Merkle leaf cover this form. */
+  readonly written?: Readonly<Record<string, unknown>>;
 }
 
+/** The envelope fields every record of a log carries, whatever its version or type. */
+export interface EventEnvelope {
+  readonly id: string;
+  readonly type: string;
+  readonly stream: string;
+  readonly seq: number;
+  readonly prevHash: string | null;
+  readonly hash: string;
+  readonly schemaVersion: unknown;
+}
+
+/**
+ * A record that passed the backend's integrity checks and is an Attest event by its envelope, but
+ * that this version cannot read (`problem`, as `readEvent` in #schemas says). It still belongs to
+ * its chain and to the Merkle tree: `written` is what they cover.
+ */
+export interface UnreadableEvent<P extends LogPosition = LogPosition> {
+  readonly event?: undefined;
+  readonly position: P;
+  readonly envelope: EventEnvelope;
+  readonly written: Readonly<Record<string, unknown>>;
+  readonly problem: UnreadableProblem;
+  readonly reason: string;
+}
+
+/** One record of the log as `entries()` yields it: an event, or one this version cannot read. */
+export type LogEntry<P extends LogPosition = LogPosition> = StoredEvent<P> | UnreadableEvent<P>;
+
 export interface ReadOptions {
-  /** First global index to return (default 0). */
-  readonly fromIndex?: number;
+  /** Resume strictly after the event this cursor was taken at; omitted: from the start of the log. */
+  readonly after?: LogCursor;
   /** Only events of this stream. */
   readonly stream?: string;
   readonly signal?: AbortSignal;
 }
 
-/** The read side of a log, for processes that must not write (`attest events --follow`, `attest verify`). */
+export interface FollowOptions extends ReadOptions {
+  readonly signal: AbortSignal;
+}
+
+/** The read side of a log, for processes that must not write (`attest events --follow`, `attest verify`, the projector). */
 export interface EventLogReader<P extends LogPosition = LogPosition> {
   readonly backend: P['backend'];
-  /** Every durable event from `fromIndex` in log order, then ends. */
+  /**
+   * Every durable event after `after` in log order, then ends. Events of a type this version does
+   * not know (a newer minor version added it) are skipped; an event it cannot read at all (a newer
+   * major version, or a shape that breaks its schema) ends the read with ATTEST_EVENT_UNREADABLE.
+   */
   read(options?: ReadOptions): AsyncIterable<StoredEvent<P>>;
   /** Like read, then waits for and yields new events until the signal aborts or the log closes. */
-  follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<StoredEvent<P>>;
+  follow(options: FollowOptions): AsyncIterable<StoredEvent<P>>;
+  /** Every record after `after`, readable or not (the verifier, a projector's quarantine); follows with `follow: true`. */
+  entries(options?: ReadOptions & { readonly follow?: boolean }): AsyncIterable<LogEntry<P>>;
+  /**
+   * How many records the log holds: the index the next one takes (file, Kafka: every record ever
+   * appended, those removed by retention included), or the number of this log's events in `$all`
+   * (KurrentDB, counted by a read). A writer knows it without I/O.
+   */
+  size(): number | Promise<number>;
   close(): Promise<void>;
 }
 
@@ -78,8 +135,12 @@ export interface EventLog<P extends LogPosition = LogPosition> extends EventLogR
 
 export type BatchListener = (events: number, durationMs: number) => void;
 
-/** `ATTEST_LOG_BUSY`: refused at once, before sealing, because too much already waits for the storage (admission control). */
-export type LogErrorCode = 'ATTEST_LOG_UNAVAILABLE' | 'ATTEST_LOG_TIMEOUT' | 'ATTEST_LOG_BUSY' | 'ATTEST_LOG_CLOSED' | 'ATTEST_LOG_CORRUPT' | 'ATTEST_LOG_LOCKED';
+/**
+ * `ATTEST_LOG_BUSY`: refused at once, before sealing, because too much already waits for the storage (admission control).
+ * `ATTEST_EVENT_UNREADABLE`: an intact event this version cannot read (a newer major version; a shape that breaks its schema).
+ * `ATTEST_CURSOR_INVALID`: a cursor of another log, or one whose event is no longer where it was (replaced, truncated, rewritten).
+ */
+export type LogErrorCode = 'ATTEST_LOG_UNAVAILABLE' | 'ATTEST_LOG_TIMEOUT' | 'ATTEST_LOG_BUSY' | 'ATTEST_LOG_CLOSED' | 'ATTEST_LOG_CORRUPT' | 'ATTEST_LOG_LOCKED' | 'ATTEST_EVENT_UNREADABLE' | 'ATTEST_CURSOR_INVALID';
 
 export class LogUnavailableError extends Error {
   readonly code: LogErrorCode;

@@ -1,12 +1,12 @@
 /** Realistic drafts for tests and benchmarks of event log adapters. */
-import { digestOf, newEventId, nowIso } from '#schemas';
+import { digestOf, newEventId, nowIso, SCHEMA_VERSION } from '#schemas';
 import type { EventDraft, Principal } from '#schemas';
 
 const AGENT: Principal = Object.freeze({ kind: 'apiKey', id: 'key-ops', tenant: 'acme', team: 'platform', agent: 'release-bot', roles: Object.freeze(['deployer']) });
 
 /** The n-th draft of a stream: a request, its decision and its result in turn. */
 export function sampleDraft(stream: string, n: number): EventDraft {
-  const envelope = { id: newEventId(), schemaVersion: 1, occurredAt: nowIso(), tenant: 'acme', stream, callId: `${stream}-call-${Math.floor(n / 3)}`, actor: AGENT } as const;
+  const envelope = { id: newEventId(), schemaVersion: SCHEMA_VERSION, occurredAt: nowIso(), tenant: 'acme', stream, callId: `${stream}-call-${Math.floor(n / 3)}`, actor: AGENT } as const;
   const args = { path: `/srv/app/${stream}/${n}.txt`, mode: 'read' };
   switch (n % 3) {
     case 0:

@@ -10,7 +10,8 @@
 import { eventHash } from '#schemas';
 import type { AttestEvent } from '#schemas';
 import { LogUnavailableError } from './port.ts';
-import type { EventLogReader, StoredEvent } from './port.ts';
+import type { EventLogReader, LogEntry } from './port.ts';
+import { chainOf } from './record-decode.ts';
 
 export interface VerifyFailure {
   /** Global index of the first event (or record) that does not verify. */
@@ -41,7 +42,7 @@ interface StreamState {
 
 /** A seq jump, held open to tell removal (the missing seqs never come) from reordering (they come later). */
 interface OpenGap {
-  readonly at: StoredEvent;
+  readonly at: LogEntry;
   readonly from: number;
   readonly to: number;
   readonly previous: StreamState | undefined;
@@ -65,12 +66,13 @@ export class ChainVerifier {
     return this.#nextIndex;
   }
 
-  check(stored: StoredEvent): void {
+  check(stored: LogEntry): void {
     if (this.#failure !== undefined) return;
-    const { event, position } = stored;
+    const { position } = stored;
+    const event = chainOf(stored);
     const gap = this.#gap;
     if (gap !== undefined) {
-      if (event.stream === gap.at.event.stream && event.seq >= gap.from && event.seq < gap.to) {
+      if (event.stream === chainOf(gap.at).stream && event.seq >= gap.from && event.seq < gap.to) {
         this.#fail(gap.at, `out of order: it comes before seq ${event.seq} of its stream, which follows later at index ${position.index} (events were reordered)`);
       }
       return;
@@ -86,7 +88,7 @@ export class ChainVerifier {
       return;
     }
     this.#nextIndex = position.index + 1;
-    if (eventHash(event) !== event.hash) {
+    if (eventHash(event.written as AttestEvent) !== event.hash) {
       this.#fail(stored, 'hash does not match its content (the event was altered after it was sealed)');
       return;
     }
@@ -137,8 +139,9 @@ export class ChainVerifier {
     this.#fail(gap.at, `${missing} of its stream ${gap.to - 1 > gap.from ? 'are' : 'is'} missing: it follows ${after} (events were removed)`);
   }
 
-  #fail(stored: StoredEvent, why: string): void {
-    const { event, position } = stored;
+  #fail(stored: LogEntry, why: string): void {
+    const { position } = stored;
+    const event = chainOf(stored);
     this.#failure = {
       index: position.index,
       eventId: event.id,
@@ -155,11 +158,12 @@ export function nameOf(event: Pick<AttestEvent, 'id' | 'stream' | 'seq'>): strin
 }
 
 /**
- * Verifies events in log order, from index 0: a backend's `read()` or a reader. Damage the
- * reader reports (ATTEST_LOG_CORRUPT) becomes the failure; other errors are thrown.
+ * Verifies every record in log order, from the start: a backend's `entries()` or a reader (events
+ * this version cannot read are checked all the same: their chains cover them as written). Damage
+ * the reader reports (ATTEST_LOG_CORRUPT) becomes the failure; other errors are thrown.
  */
-export async function verifyLog(source: AsyncIterable<StoredEvent> | EventLogReader): Promise<VerifyResult> {
-  const events = Symbol.asyncIterator in source ? source : source.read();
+export async function verifyLog(source: AsyncIterable<LogEntry> | EventLogReader): Promise<VerifyResult> {
+  const events = Symbol.asyncIterator in source ? source : source.entries();
   const verifier = new ChainVerifier();
   try {
     for await (const stored of events) {

@@ -102,7 +102,7 @@ void describe('verifyLog', () => {
       throw new LogUnavailableError('ATTEST_LOG_CORRUPT', 'record at index 4 is damaged');
     }
     assert.deepEqual((await verifyLog(damaged())).firstFailure, { index: 4, reason: 'record at index 4 is damaged' });
-    const reader: EventLogReader = { backend: 'file', read: () => iterate(intactLog()), follow: () => iterate([]), close: async () => undefined };
+    const reader: EventLogReader = { backend: 'file', read: () => iterate(intactLog()), follow: () => iterate([]), entries: () => iterate(intactLog()), size: () => 30, close: async () => undefined };
     assert.equal((await verifyLog(reader)).eventsChecked, 30);
     async function* broken(): AsyncGenerator<StoredEvent> {
       yield* iterate([]);

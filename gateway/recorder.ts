@@ -4,7 +4,7 @@
  * record, no call.
  */
 import { performance } from 'node:perf_hooks';
-import { GatewayError, canonicalize, newEventId, nowIso, rememberCanonical, sha256Hex } from '#schemas';
+import { GatewayError, canonicalize, newEventId, nowIso, rememberCanonical, sha256Hex, SCHEMA_VERSION } from '#schemas';
 import type { EventData, EventDraft, EventType, Principal, RecordedPayload } from '#schemas';
 import { InvalidEventError, LogUnavailableError } from '#eventlog';
 import type { EventLog, StoredEvent } from '#eventlog';
@@ -53,7 +53,7 @@ export interface DraftExtras {
 export function draft<T extends EventType>(context: StreamContext, type: T, data: EventData<T>, extras: DraftExtras = {}): EventDraft {
   const event = {
     id: newEventId(),
-    schemaVersion: 1 as const,
+    schemaVersion: SCHEMA_VERSION,
     type,
     occurredAt: nowIso(),
     tenant: context.tenant,

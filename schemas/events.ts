@@ -1,8 +1,13 @@
 /**
- * The event contract. Every event is a readonly discriminated union member (past tense),
- * validated by zod wherever it crosses a boundary (file bytes, Kafka records, exports).
+ * The event contract. Every event is a readonly discriminated union member (past tense). It is a
+ * public contract read by other processes and other versions (docs/events.md), so it comes in two
+ * strengths built from one definition:
+ *   write  what this code appends: strict (unknown keys refused), open vocabularies checked
+ *          against schemas/vocabulary.ts — a draft that breaks it is a gateway bug, refused;
+ *   read   what a reader accepts: unknown keys kept (a newer minor version added them), open
+ *          vocabularies any string; older major versions are upcast first (`readEvent`).
  *
- * Envelope, per ARCHITECTURE.md "Events":
+ * Envelope, per docs/architecture.md "Events":
  *   identity  id (UUIDv7), type, schemaVersion
  *   time      occurredAt (gateway clock, ms precision, ISO-8601 UTC)
  *   context   tenant, stream, traceparent?, callId?
@@ -10,21 +15,46 @@
  *   chain     seq (1, 2, 3 … per stream), prevHash (null at seq 1), hash
  *   body      data, per type
  *
- * `hash` = SHA-256 (hex) over the RFC 8785 canonical JSON of the event without `hash`
- * (see canonical.ts). The chain is sealed by the event log at append time, so a draft carries
- * neither seq, prevHash nor hash.
+ * `hash` = SHA-256 (hex) over the RFC 8785 canonical JSON of the event *as written* without
+ * `hash` (see canonical.ts): upcasting changes the view a reader works with, never what the
+ * chain and the Merkle tree commit to.
+ *
+ * Versions: `schemaVersion` is "MAJOR.MINOR" (a string) from 2.0 on; the first contract wrote the
+ * number 1 (read as 1.0). A minor version only adds: optional fields, event types, values of the
+ * open vocabularies. Anything else is a new major version with an upcaster from the previous one.
  */
 import { z } from 'zod';
-import { DecisionEnforcementSchema } from './policy.ts';
+import { LOOP_GUARD_ID } from './policy.ts';
+import { EVENT_ERROR_CODES, STAGE_NAMES } from './vocabulary.ts';
 
-export const SCHEMA_VERSION = 1 as const;
+/** The contract version this code writes. */
+export const SCHEMA_VERSION = '2.0' as const;
+export const SCHEMA_MAJOR = 2;
+export const SCHEMA_MINOR = 0;
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex SHA-256');
 /** `sha256:<hex>` digest of the original bytes of a payload; always kept, whatever the data policy. */
 export const DigestSchema = z.string().regex(/^sha256:[0-9a-f]{64}$/);
+const digest = DigestSchema;
 
-export const PrincipalSchema = z
-  .object({
+type Strength = 'write' | 'read';
+
+/**
+ * Every schema of the contract, at one strength. The two strengths differ only at run time (how
+ * unknown keys and unknown vocabulary values are treated); their static types are the declared
+ * shapes, so `object()` is typed as a plain ZodObject for both.
+ */
+function contract(strength: Strength) {
+  const object = <S extends z.ZodRawShape>(shape: S): z.ZodObject<S> => strength === 'write' ? z.strictObject(shape) : z.looseObject(shape);
+  const vocabulary = (name: string, values: readonly string[]): z.ZodString => {
+    if (strength === 'read') return z.string().min(1);
+    const known = new Set(values);
+    return z.string().refine((value) => known.has(value), { message: `not a known ${name} (schemas/vocabulary.ts)` });
+  };
+  const stage = vocabulary('stage', STAGE_NAMES);
+  const errorCode = vocabulary('error code', EVENT_ERROR_CODES);
+
+  const principal = object({
     /** How the principal was established. */
     kind: z.enum(['apiKey', 'jwt', 'anonymous', 'system']),
     /** Key id (never the key itself) or JWT subject. */
@@ -33,125 +63,163 @@ export const PrincipalSchema = z
     team: z.string().optional(),
     agent: z.string().optional(),
     roles: z.array(z.string()).readonly(),
-  })
-  .strict()
-  .readonly();
-export type Principal = z.infer<typeof PrincipalSchema>;
+  }).readonly();
 
-export const SYSTEM_PRINCIPAL: Principal = Object.freeze({ kind: 'system', id: 'attest', tenant: 'system', roles: Object.freeze([]) });
-
-/**
- * A JSON-RPC payload as recorded. `recording` says what `body` holds:
- *   full     the message params/result exactly as seen
- *   redacted the same with personal data and secrets masked (`[email]`, `[card]` …); `redactions` counts them per kind
- *   digest   nothing but the digest (body absent)
- * `digest` is always the SHA-256 of the canonical JSON of the original.
- */
-export const RecordedPayloadSchema = z
-  .object({
+  /**
+   * A JSON-RPC payload as recorded. `recording` says what `body` holds:
+   *   full     the message params/result exactly as seen
+   *   redacted the same with personal data and secrets masked (`[email]`, `[card]` …); `redactions` counts them per kind
+   *   digest   nothing but the digest (body absent)
+   * `digest` is always the SHA-256 of the canonical JSON of the original.
+   */
+  const payload = object({
     recording: z.enum(['full', 'redacted', 'digest']),
-    digest: DigestSchema,
+    digest,
     bytes: z.number().int().nonnegative(),
     body: z.unknown().optional(),
     /** With `redacted`: how many matches of each kind were masked (gateway/redaction/redact.ts). */
     redactions: z.record(z.string(), z.number().int().positive()).optional(),
-  })
-  .strict()
-  .readonly();
-export type RecordedPayload = z.infer<typeof RecordedPayloadSchema>;
+  }).readonly();
 
-/** Where a message came from, relative to the gateway. */
-export const PeerSchema = z.enum(['agent', 'upstream', 'gateway']);
+  /** Why a call was refused by a limit: which limit, its value, the spend, and when it resets. */
+  const limitTrip = z.discriminatedUnion('kind', [
+    object({
+      kind: z.literal('rate'),
+      limitId: z.string(),
+      scope: z.enum(['key', 'team', 'tenant', 'tool']),
+      scopeValue: z.string(),
+      /** Bucket capacity (calls). */
+      limit: z.number(),
+      refillPerSecond: z.number(),
+      retryAfterMs: z.number().int().nonnegative(),
+      resetsAt: z.string(),
+      reason: z.string(),
+    }),
+    object({
+      kind: z.literal('budget'),
+      limitId: z.string(),
+      scope: z.enum(['key', 'team', 'tenant']),
+      scopeValue: z.string(),
+      period: z.enum(['hour', 'day', 'month']),
+      metric: z.enum(['calls', 'cost']),
+      limit: z.number(),
+      /** Spent in the current period before this call. */
+      spent: z.number(),
+      /** What this call would have added (1 for calls, its cost for cost). */
+      requested: z.number(),
+      retryAfterMs: z.number().int().nonnegative(),
+      resetsAt: z.string(),
+      reason: z.string(),
+    }),
+    object({
+      kind: z.literal('loop'),
+      limitId: z.literal(LOOP_GUARD_ID),
+      /** maxRepeats. */
+      limit: z.number(),
+      /** Identical calls within the window, this one included. */
+      count: z.number().int(),
+      windowMs: z.number().int(),
+      retryAfterMs: z.number().int().nonnegative(),
+      resetsAt: z.string(),
+      reason: z.string(),
+    }),
+  ]);
 
-const JsonRpcIdSchema = z.union([z.string(), z.number()]);
+  /**
+   * Carried by DecisionMade: what an allowed call was charged, or which limit refused it.
+   * Rebuilding limits from the log reads this instead of re-evaluating `match` expressions, which
+   * may depend on arguments recorded only as a digest.
+   */
+  const enforcement = object({
+    /** Cost of the call under the cost model in force. */
+    cost: z.number().nonnegative(),
+    /** Ids of the rate limits and budgets the call counts against (their `match` held). */
+    limits: z.array(z.string()).readonly(),
+    /** `sha256:` of the canonical JSON of the call's `arguments` (not of params: `_meta` differs per call). */
+    argumentsDigest: digest,
+    trip: limitTrip.optional(),
+  }).readonly();
 
-const dataSchemas = {
-  SessionOpened: z
-    .object({
+  /** Where a message came from, relative to the gateway. */
+  const peer = z.enum(['agent', 'upstream', 'gateway']);
+  const jsonrpcId = z.union([z.string(), z.number()]);
+
+  const data = {
+    SessionOpened: object({
       transport: z.enum(['streamable-http', 'sse', 'stdio']),
       endpoint: z.string(),
       upstreams: z.array(z.string()).readonly(),
-      /** The virtual server the session was opened on (`/servers/<name>/…`), when it was one. */
-      virtualServer: z.string().optional(),
       /**
        * The gateway instance that opened the session and alone appends to its stream (several
-       * replicas may share one log). Absent in logs written before it existed: such a session
-       * belongs to the instance of the latest GatewayStarted before it (those logs had one writer).
+       * replicas may share one log). Always written since 2.0; absent in older logs, where a
+       * session belongs to the instance of the latest GatewayStarted before it (one writer).
        */
-      instance: z.string().min(1).optional(),
+      // Required of writers, optional to readers; typed as the readers see it.
+      instance: (strength === 'write' ? z.string().min(1) : z.string().min(1).optional()) as z.ZodOptional<z.ZodString>,
+      /** The virtual server the session was opened on (`/servers/<name>/…`), when it was one. */
+      virtualServer: z.string().optional(),
       remoteAddress: z.string().optional(),
       userAgent: z.string().optional(),
-    })
-    .strict(),
-  SessionInitialized: z
-    .object({
+    }),
+    /** The agent's `initialize` was answered: what it said about itself, and the version agreed. */
+    SessionInitialized: object({
       protocolVersion: z.string(),
       clientInfo: z.unknown(),
       clientCapabilities: z.unknown(),
-    })
-    .strict(),
-  SessionClosed: z.object({ reason: z.string() }).strict(),
-  /** A JSON-RPC request: from the agent (a call), or from an upstream to the agent (sampling, elicitation, roots). */
-  RequestReceived: z
-    .object({
-      from: PeerSchema,
+    }),
+    SessionClosed: object({ reason: z.string() }),
+    /** A JSON-RPC request: from the agent (a call), or from an upstream to the agent (sampling, elicitation, roots). */
+    RequestReceived: object({
+      from: peer,
       method: z.string(),
-      jsonrpcId: JsonRpcIdSchema,
+      jsonrpcId,
       upstream: z.string().optional(),
-      /** The upstream-side name (tool, prompt) or URI the request targets, after namespace mapping. */
+      /** What the request targets on the upstream, after namespace mapping: the tool or prompt name, or the resource URI. */
       target: z.string().optional(),
-      params: RecordedPayloadSchema,
-    })
-    .strict(),
-  DecisionMade: z
-    .object({
+      params: payload,
+    }),
+    DecisionMade: object({
       decision: z.enum(['allow', 'deny']),
-      /** Stage of the decision pipeline that decided (e.g. `auth`, `tool-access`, `protocol`). */
-      stage: z.string(),
+      /** Stage of the decision pipeline that decided (STAGES in schemas/vocabulary.ts). */
+      stage,
+      /** The rule that decided: a built-in one (BUILTIN_RULE_IDS), a policy rule, a limit, or a key's tool list. */
       ruleId: z.string(),
       reason: z.string(),
       /** `forward` to an upstream, or answered by the gateway itself. */
       route: z.enum(['forward', 'local']),
       /** sha256 of the policy bundle in force, when one is configured. */
-      policyHash: DigestSchema.optional(),
+      policyHash: digest.optional(),
       /** What a metered call was charged (cost, limit ids, arguments digest) or the limit that refused it. */
-      enforcement: DecisionEnforcementSchema.optional(),
-    })
-    .strict(),
-  ResultReturned: z
-    .object({
-      from: PeerSchema,
+      enforcement: enforcement.optional(),
+    }),
+    ResultReturned: object({
+      from: peer,
       upstream: z.string().optional(),
       isError: z.boolean(),
       durationMs: z.number().nonnegative(),
-      result: RecordedPayloadSchema,
-    })
-    .strict(),
-  ErrorReturned: z
-    .object({
-      from: PeerSchema,
+      result: payload,
+    }),
+    ErrorReturned: object({
+      from: peer,
       upstream: z.string().optional(),
-      code: z.number().int(),
-      /** Stable string code for errors raised by the gateway (e.g. ATTEST_LOG_UNAVAILABLE). */
-      errorCode: z.string().optional(),
+      /** The JSON-RPC error code the requester got. */
+      jsonrpcCode: z.number().int(),
+      /** Stable string code for errors raised by the gateway (EVENT_ERROR_CODES, e.g. ATTEST_LOG_UNAVAILABLE). */
+      errorCode: errorCode.optional(),
       message: z.string(),
       durationMs: z.number().nonnegative(),
       /** The JSON-RPC error's `data`, recorded by the data policy like a result (absent when the error had none). */
-      data: RecordedPayloadSchema.optional(),
-    })
-    .strict(),
-  NotificationRelayed: z
-    .object({
-      from: PeerSchema,
+      data: payload.optional(),
+    }),
+    NotificationRelayed: object({
+      from: peer,
       method: z.string(),
       upstream: z.string().optional(),
-      params: RecordedPayloadSchema,
-    })
-    .strict(),
-  /** Input refused before it became a session-level request: malformed JSON, bad JSON-RPC, no key, oversized body … */
-  RequestRejected: z
-    .object({
-      errorCode: z.string(),
+      params: payload,
+    }),
+    /** Input refused before it became a session-level request: malformed JSON, bad JSON-RPC, no key, oversized body … */
+    RequestRejected: object({
+      errorCode,
       httpStatus: z.number().int().optional(),
       jsonrpcCode: z.number().int().optional(),
       message: z.string(),
@@ -160,27 +228,17 @@ const dataSchemas = {
       sessionId: z.string().optional(),
       remoteAddress: z.string().optional(),
       bodyBytes: z.number().int().nonnegative().optional(),
-    })
-    .strict(),
-  /** Emitted by the reconciler for a call that was forwarded but has no recorded outcome (crash in between). */
-  OutcomeUnknown: z
-    .object({ requestEventId: z.string(), method: z.string(), upstream: z.string().optional(), detectedAt: z.string() })
-    .strict(),
-  UpstreamConnected: z
-    .object({ upstream: z.string(), transport: z.enum(['stdio', 'streamable-http', 'sse']), pid: z.number().int().optional(), serverInfo: z.unknown().optional(), protocolVersion: z.string().optional() })
-    .strict(),
-  UpstreamLost: z
-    .object({ upstream: z.string(), reason: z.string(), willRestart: z.boolean(), exitCode: z.number().int().nullable().optional() })
-    .strict(),
-  GatewayStarted: z
-    .object({ instance: z.string(), version: z.string(), configHash: DigestSchema, policyHash: DigestSchema.optional(), upstreams: z.array(z.string()).readonly() })
-    .strict(),
-  GatewayStopped: z.object({ instance: z.string(), reason: z.string() }).strict(),
-  /** A virtual key issued at run time (admin API). `keyHash` is the sha256 of the key; the key itself is never recorded. */
-  KeyIssued: z
-    .object({
+    }),
+    /** Emitted by the reconciler for a call that was forwarded but has no recorded outcome (crash in between). */
+    OutcomeUnknown: object({ requestEventId: z.string(), method: z.string(), upstream: z.string().optional(), detectedAt: z.string() }),
+    UpstreamConnected: object({ upstream: z.string(), transport: z.enum(['stdio', 'streamable-http', 'sse']), pid: z.number().int().optional(), serverInfo: z.unknown().optional(), protocolVersion: z.string().optional() }),
+    UpstreamLost: object({ upstream: z.string(), reason: z.string(), willRestart: z.boolean(), exitCode: z.number().int().nullable().optional() }),
+    GatewayStarted: object({ instance: z.string(), version: z.string(), configHash: digest, policyHash: digest.optional(), upstreams: z.array(z.string()).readonly() }),
+    GatewayStopped: object({ instance: z.string(), reason: z.string() }),
+    /** A virtual key issued at run time (admin API). `keyHash` is the sha256 of the key; the key itself is never recorded. */
+    KeyIssued: object({
       keyId: z.string().min(1),
-      keyHash: DigestSchema,
+      keyHash: digest,
       tenant: z.string().min(1),
       team: z.string().optional(),
       agent: z.string().optional(),
@@ -188,29 +246,26 @@ const dataSchemas = {
       expiresAt: z.string().optional(),
       allowTools: z.array(z.string()).readonly(),
       denyTools: z.array(z.string()).readonly(),
-    })
-    .strict(),
-  /** Keys revoked at run time: one key, or every key of a team or tenant (`keyIds` lists them). */
-  KeyRevoked: z
-    .object({
+    }),
+    /** Keys revoked at run time: one key, or every key of a team or tenant (`keyIds` lists them). */
+    KeyRevoked: object({
       scope: z.enum(['key', 'team', 'tenant']),
       tenant: z.string().min(1),
       team: z.string().optional(),
       keyId: z.string().optional(),
       keyIds: z.array(z.string()).readonly(),
       reason: z.string().optional(),
-    })
-    .strict(),
-  /**
-   * A `hold` rule matched: the call (its `callId` is the approval id) waits for a person. Nothing
-   * is forwarded until an ApprovalGranted and an allow DecisionMade follow. Actor: the agent.
-   */
-  ApprovalRequested: z
-    .object({
+    }),
+    /**
+     * A `hold` rule matched: the call (its `callId` is the approval id) waits for a person. Nothing
+     * is forwarded until an ApprovalGranted and an allow DecisionMade follow. Actor: the agent.
+     */
+    ApprovalRequested: object({
       upstream: z.string(),
-      tool: z.string(),
+      /** The tool the held call targets, as RequestReceived.target. */
+      target: z.string(),
       /** `sha256:` of the canonical JSON of the call's `arguments`. */
-      argumentsDigest: DigestSchema,
+      argumentsDigest: digest,
       ruleId: z.string(),
       reason: z.string(),
       /** A principal with any of these roles may decide (never the agent itself). */
@@ -220,87 +275,101 @@ const dataSchemas = {
       expiresAt: z.string(),
       /** The gateway instance holding the call (a restarted instance expires its own dangling approvals). */
       instance: z.string(),
-    })
-    .strict(),
-  /** Actor: the approver. */
-  ApprovalGranted: z.object({ reason: z.string() }).strict(),
-  /** Actor: the approver. */
-  ApprovalDenied: z.object({ reason: z.string() }).strict(),
-  /** Nobody decided in time, or the gateway holding the call restarted. Actor: the gateway. */
-  ApprovalExpired: z.object({ reason: z.string(), expiresAt: z.string() }).strict(),
-  /** The agent cancelled the call or its session ended while it waited. */
-  ApprovalWithdrawn: z.object({ reason: z.string() }).strict(),
-  /** A reloaded config (SIGHUP or the admin API) was validated and is now in force for new decisions. */
-  ConfigApplied: z
-    .object({
+    }),
+    /** Actor: the approver. */
+    ApprovalGranted: object({ reason: z.string() }),
+    /** Actor: the approver. */
+    ApprovalDenied: object({ reason: z.string() }),
+    /** Nobody decided in time, or the gateway holding the call restarted. Actor: the gateway. */
+    ApprovalExpired: object({ reason: z.string(), expiresAt: z.string() }),
+    /** The agent cancelled the call or its session ended while it waited. */
+    ApprovalWithdrawn: object({ reason: z.string() }),
+    /** A reloaded config (SIGHUP or the admin API) was validated and is now in force for new decisions. */
+    ConfigApplied: object({
       instance: z.string(),
       trigger: z.enum(['signal', 'admin']),
-      configHash: DigestSchema,
-      previousConfigHash: DigestSchema,
-      policyHash: DigestSchema.optional(),
-      previousPolicyHash: DigestSchema.optional(),
+      configHash: digest,
+      previousConfigHash: digest,
+      policyHash: digest.optional(),
+      previousPolicyHash: digest.optional(),
       /** Top-level sections whose content changed (e.g. `policy`, `auth`, `upstreams`, `gateway.allowedOrigins`). */
       changed: z.array(z.string()).readonly(),
       upstreamsAdded: z.array(z.string()).readonly(),
       upstreamsRemoved: z.array(z.string()).readonly(),
-    })
-    .strict(),
-  /** A reload was refused; the config in force is unchanged. `issues` name key paths, never secret values. */
-  ConfigRejected: z
-    .object({
+    }),
+    /** A reload was refused; the config in force is unchanged. `issues` name key paths, never secret values. */
+    ConfigRejected: object({
       instance: z.string(),
       trigger: z.enum(['signal', 'admin']),
-      configHash: DigestSchema.optional(),
-      currentConfigHash: DigestSchema,
+      configHash: digest.optional(),
+      currentConfigHash: digest,
       issues: z.array(z.string()).readonly(),
-    })
-    .strict(),
-  /**
-   * Tool-definition pinning (docs/tool-pinning.md). `hash` is the digest of the pinned fields of the
-   * definition (name, title, description, inputSchema, outputSchema, annotations); the first one
-   * seen per upstream and tool is the pin.
-   */
-  ToolPinned: z.object({ upstream: z.string(), tool: z.string(), hash: DigestSchema, definition: z.unknown(), session: z.string().optional() }).strict(),
-  /** An upstream listed a definition differing from the pin: the tool is quarantined until an admin decides. */
-  ToolDefinitionChanged: z
-    .object({ upstream: z.string(), tool: z.string(), pinnedHash: DigestSchema, observedHash: DigestSchema, definition: z.unknown(), session: z.string().optional() })
-    .strict(),
-  /** An admin (the actor) approved a changed definition: `hash` is the new pin. */
-  ToolDefinitionApproved: z.object({ upstream: z.string(), tool: z.string(), previousHash: DigestSchema, hash: DigestSchema, reason: z.string() }).strict(),
-  /** An admin (the actor) rejected a changed definition: the pin stays, the definition stays refused. */
-  ToolDefinitionRejected: z.object({ upstream: z.string(), tool: z.string(), pinnedHash: DigestSchema, rejectedHash: DigestSchema, reason: z.string() }).strict(),
-} as const;
+    }),
+    /**
+     * Tool-definition pinning (docs/tool-pinning.md). `hash` is the digest of the pinned fields of the
+     * definition (name, title, description, inputSchema, outputSchema, annotations); the first one
+     * seen per upstream and tool is the pin. `sessionId`: the session whose listing showed it.
+     */
+    ToolPinned: object({ upstream: z.string(), tool: z.string(), hash: digest, definition: z.unknown(), sessionId: z.string().optional() }),
+    /** An upstream listed a definition differing from the pin: the tool is quarantined until an admin decides. */
+    ToolDefinitionChanged: object({ upstream: z.string(), tool: z.string(), pinnedHash: digest, observedHash: digest, definition: z.unknown(), sessionId: z.string().optional() }),
+    /** An admin (the actor) approved a changed definition: `hash` is the new pin. */
+    ToolDefinitionApproved: object({ upstream: z.string(), tool: z.string(), previousHash: digest, hash: digest, reason: z.string() }),
+    /** An admin (the actor) rejected a changed definition: the pin stays, the definition stays refused. */
+    ToolDefinitionRejected: object({ upstream: z.string(), tool: z.string(), pinnedHash: digest, rejectedHash: digest, reason: z.string() }),
+  } as const;
+
+  const envelope = {
+    id: z.string().uuid(),
+    schemaVersion: strength === 'write' ? z.literal(SCHEMA_VERSION) : z.string().regex(/^[1-9][0-9]*\.(0|[1-9][0-9]*)$/, 'a "MAJOR.MINOR" version'),
+    occurredAt: z.string().datetime({ precision: 3 }),
+    tenant: z.string().min(1),
+    stream: z.string().min(1),
+    traceparent: z.string().optional(),
+    callId: z.string().optional(),
+    actor: principal,
+  };
+  const chain = { seq: z.number().int().positive(), prevHash: hex64.nullable(), hash: hex64 };
+  const types = Object.keys(data) as (keyof typeof data)[];
+  const draftVariants = types.map((type) => object({ ...envelope, type: z.literal(type), data: data[type] }).readonly());
+  const sealedVariants = types.map((type) => object({ ...envelope, ...chain, type: z.literal(type), data: data[type] }).readonly());
+  // zod's discriminatedUnion needs a tuple; the maps above keep one entry per event type.
+  const draftSchema = z.discriminatedUnion('type', draftVariants as unknown as [(typeof draftVariants)[number], ...(typeof draftVariants)[number][]]);
+  const eventSchema = z.discriminatedUnion('type', sealedVariants as unknown as [(typeof sealedVariants)[number], ...(typeof sealedVariants)[number][]]);
+  return { principal, payload, limitTrip, enforcement, data, draftSchema, eventSchema, sealedVariants };
+}
+
+const WRITE = contract('write');
+const READ = contract('read');
+const dataSchemas = WRITE.data;
+
+export const PrincipalSchema = WRITE.principal;
+export type Principal = z.infer<typeof PrincipalSchema>;
+export const SYSTEM_PRINCIPAL: Principal = Object.freeze({ kind: 'system', id: 'attest', tenant: 'system', roles: Object.freeze([]) });
+export const RecordedPayloadSchema = WRITE.payload;
+export type RecordedPayload = z.infer<typeof RecordedPayloadSchema>;
+export const LimitTripSchema = WRITE.limitTrip;
+export type LimitTrip = z.infer<typeof LimitTripSchema>;
+export const DecisionEnforcementSchema = WRITE.enforcement;
+export type DecisionEnforcement = z.infer<typeof DecisionEnforcementSchema>;
+/** What a reader accepts as a DecisionMade's `enforcement` (keeps fields a newer minor version added). */
+export const DecisionEnforcementReadSchema = READ.enforcement;
 
 export type EventType = keyof typeof dataSchemas;
 export const EVENT_TYPES = Object.freeze(Object.keys(dataSchemas) as EventType[]);
+const EVENT_TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);
 
-const envelopeShape = {
-  id: z.string().uuid(),
-  schemaVersion: z.literal(SCHEMA_VERSION),
-  occurredAt: z.string().datetime({ precision: 3 }),
-  tenant: z.string().min(1),
-  stream: z.string().min(1),
-  traceparent: z.string().optional(),
-  callId: z.string().optional(),
-  actor: PrincipalSchema,
-};
-const chainShape = { seq: z.number().int().positive(), prevHash: hex64.nullable(), hash: hex64 };
-
-function variants<C extends Record<string, z.ZodTypeAny>>(chain: C) {
-  return (Object.keys(dataSchemas) as EventType[]).map((type) =>
-    z.object({ ...envelopeShape, ...chain, type: z.literal(type), data: dataSchemas[type] }).strict().readonly(),
-  );
-}
-
-// zod's discriminatedUnion needs a tuple; the map above keeps one entry per event type.
-const draftVariants = variants({});
-const sealedVariants = variants(chainShape);
-export const EventDraftSchema = z.discriminatedUnion('type', draftVariants as unknown as [(typeof draftVariants)[number], ...(typeof draftVariants)[number][]]);
-export const AttestEventSchema = z.discriminatedUnion('type', sealedVariants as unknown as [(typeof sealedVariants)[number], ...(typeof sealedVariants)[number][]]);
+/** Drafts the gateway appends: the write strength of the current version. */
+export const EventDraftSchema = WRITE.draftSchema;
+/** A sealed event of the current version, as written (write strength): what this code appends. */
+export const AttestEventSchema = WRITE.eventSchema;
+/** A sealed event as a reader accepts it (read strength, current major): unknown keys kept. */
+export const AttestEventReadSchema = READ.eventSchema;
 
 type Envelope = {
   readonly id: string;
-  readonly schemaVersion: typeof SCHEMA_VERSION;
+  /** "MAJOR.MINOR" as written; `1` for events of the first contract (upcast when read). */
+  readonly schemaVersion: string | 1;
   readonly occurredAt: string;
   readonly tenant: string;
   readonly stream: string;
@@ -311,7 +380,111 @@ type Envelope = {
 type Chain = { readonly seq: number; readonly prevHash: string | null; readonly hash: string };
 export type EventData<T extends EventType> = Readonly<z.infer<(typeof dataSchemas)[T]>>;
 /** An event before the log seals it into its stream's chain. */
-export type EventDraft = { [T in EventType]: Envelope & { readonly type: T; readonly data: EventData<T> } }[EventType];
-/** An event as stored: sealed into its stream's hash chain. */
+export type EventDraft = { [T in EventType]: Omit<Envelope, 'schemaVersion'> & { readonly schemaVersion: typeof SCHEMA_VERSION; readonly type: T; readonly data: EventData<T> } }[EventType];
+/** An event as stored: sealed into its stream's hash chain; read from the log, in the current major version's shape. */
 export type AttestEvent = { [T in EventType]: Envelope & Chain & { readonly type: T; readonly data: EventData<T> } }[EventType];
 export type EventOfType<T extends EventType> = Extract<AttestEvent, { type: T }>;
+
+// ── reading: versions and upcasting ──────────────────────────────────────────────────────────
+
+export interface SchemaVersion {
+  readonly major: number;
+  readonly minor: number;
+}
+
+/** The version an event says it was written under: `1` (the first contract) or "MAJOR.MINOR"; undefined when neither. */
+export function schemaVersionOf(written: unknown): SchemaVersion | undefined {
+  if (written === 1) return { major: 1, minor: 0 };
+  if (typeof written !== 'string') return undefined;
+  const match = /^([1-9][0-9]*)\.(0|[1-9][0-9]*)$/.exec(written);
+  if (match === null) return undefined;
+  return { major: Number(match[1]), minor: Number(match[2]) };
+}
+
+type RawEvent = Record<string, unknown>;
+
+function renamed(data: unknown, from: string, to: string): unknown {
+  if (typeof data !== 'object' || data === null || !(from in data)) return data;
+  const { [from]: value, ...rest } = data as RawEvent;
+  return { ...rest, [to]: value };
+}
+
+/**
+ * Upcasters, by the major version they read: each turns an event of that major version into the
+ * next one's shape. 1 → 2: one name per concept — ApprovalRequested.tool is `target` as in
+ * RequestReceived, ErrorReturned.code is `jsonrpcCode` as in RequestRejected, the tool-pinning
+ * events' `session` is `sessionId` as in RequestRejected.
+ */
+const UPCASTERS: Readonly<Record<number, (event: RawEvent) => RawEvent>> = {
+  1: (event) => {
+    const next: RawEvent = { ...event, schemaVersion: '2.0' };
+    switch (event['type']) {
+      case 'ApprovalRequested':
+        next['data'] = renamed(event['data'], 'tool', 'target');
+        break;
+      case 'ErrorReturned':
+        next['data'] = renamed(event['data'], 'code', 'jsonrpcCode');
+        break;
+      case 'ToolPinned':
+      case 'ToolDefinitionChanged':
+        next['data'] = renamed(event['data'], 'session', 'sessionId');
+        break;
+      default:
+        break;
+    }
+    return next;
+  },
+};
+
+/**
+ * An event read back, in the current major version's shape. `written` is the event as it was
+ * written when that differs (it was upcast from an older major version): the chain hash and the
+ * Merkle leaf cover `written`, not `event`.
+ */
+export type EventReading =
+  | { readonly ok: true; readonly event: AttestEvent; readonly written?: Readonly<Record<string, unknown>> }
+  | { readonly ok: false; readonly problem: UnreadableProblem; readonly reason: string };
+
+/**
+ * Why a record that is an event (it has an envelope) cannot be read by this version:
+ *   version  written by a newer major version (or no version at all): upgrade the reader
+ *   type     an event type this version does not know (a newer minor version added it)
+ *   shape    a known type that does not match its schema (a writer bug, or tampering)
+ */
+export type UnreadableProblem = 'version' | 'type' | 'shape';
+
+/**
+ * Reads a parsed event of any version this code knows: older major versions are upcast, the
+ * current one is validated at read strength (unknown keys kept). Pure; never throws.
+ */
+export function readEvent(raw: unknown): EventReading {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, problem: 'shape', reason: 'the record is not a JSON object' };
+  const written = raw as RawEvent;
+  const version = schemaVersionOf(written['schemaVersion']);
+  if (version === undefined) return { ok: false, problem: 'version', reason: `schemaVersion ${JSON.stringify(written['schemaVersion'])} is not a contract version (1 or "MAJOR.MINOR")` };
+  if (version.major > SCHEMA_MAJOR) {
+    return { ok: false, problem: 'version', reason: `written under contract version ${version.major}.${version.minor}; this reader understands major version ${SCHEMA_MAJOR} and older: upgrade it` };
+  }
+  let current = written;
+  for (let major = version.major; major < SCHEMA_MAJOR; major++) {
+    const upcast = UPCASTERS[major];
+    if (upcast === undefined) return { ok: false, problem: 'version', reason: `no upcaster from contract version ${major}` };
+    current = upcast(current);
+  }
+  const type = current['type'];
+  if (typeof type !== 'string' || !EVENT_TYPE_SET.has(type)) {
+    return { ok: false, problem: 'type', reason: `event type ${JSON.stringify(type)} is not one this reader knows (contract ${SCHEMA_VERSION}; a newer minor version may have added it)` };
+  }
+  const parsed = AttestEventReadSchema.safeParse(version.major === SCHEMA_MAJOR ? written : { ...current, schemaVersion: SCHEMA_VERSION });
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ');
+    return { ok: false, problem: 'shape', reason: `the ${type} does not match the event schema (${issues})` };
+  }
+  // Loose parsing keeps unknown keys; the declared type is the shape this version knows.
+  const event = parsed.data as unknown as AttestEvent;
+  if (version.major === SCHEMA_MAJOR) return { ok: true, event };
+  return { ok: true, event: { ...event, schemaVersion: written['schemaVersion'] as string | 1 }, written };
+}
+
+/** The read-strength schema of every event type (for the JSON Schema consumers outside TypeScript read). */
+export const EVENT_READ_VARIANTS = READ.sealedVariants;

@@ -24,16 +24,28 @@ export type { ParsedConfig } from './config-parse.ts';
 export { GATEWAY_ERRORS, GatewayError, JSONRPC } from './errors.ts';
 export type { GatewayErrorCode } from './errors.ts';
 export {
+  AttestEventReadSchema,
   AttestEventSchema,
+  DecisionEnforcementReadSchema,
+  DecisionEnforcementSchema,
   DigestSchema,
+  EVENT_READ_VARIANTS,
   EVENT_TYPES,
   EventDraftSchema,
+  LimitTripSchema,
   PrincipalSchema,
+  readEvent,
   RecordedPayloadSchema,
+  SCHEMA_MAJOR,
+  SCHEMA_MINOR,
   SCHEMA_VERSION,
+  schemaVersionOf,
   SYSTEM_PRINCIPAL,
 } from './events.ts';
-export type { AttestEvent, EventData, EventDraft, EventOfType, EventType, Principal, RecordedPayload } from './events.ts';
+export type { AttestEvent, DecisionEnforcement, EventData, EventDraft, EventOfType, EventReading, EventType, LimitTrip, Principal, RecordedPayload, SchemaVersion, UnreadableProblem } from './events.ts';
+export { eventContractJsonSchema } from './json-schema.ts';
+export { BUILTIN_RULE_IDS, EVENT_ERROR_CODES, STAGE_NAMES, STAGES } from './vocabulary.ts';
+export type { Stage } from './vocabulary.ts';
 export { newEventId, nowIso } from './ids.ts';
 export {
   APPROVER_ROLE,
@@ -43,9 +55,7 @@ export {
   BudgetSchema,
   DEFAULT_CALL_COST,
   DEFAULT_RULE_ID,
-  DecisionEnforcementSchema,
   LOOP_GUARD_ID,
-  LimitTripSchema,
   LoopGuardSchema,
   PolicyBundleSchema,
   PolicyEffectSchema,
@@ -59,9 +69,7 @@ export type {
   ApprovalSettings,
   BudgetPeriod,
   BudgetRule,
-  DecisionEnforcement,
   LimitScope,
-  LimitTrip,
   LoopGuardConfig,
   ParsedPolicyBundle,
   PolicyBundle,

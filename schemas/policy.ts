@@ -4,8 +4,8 @@
  * its key path. CEL expressions are only checked for shape here; `gateway/policy` compiles them
  * (syntax and types) and names the rule on failure.
  *
- * Also the records a decision carries about enforcement (`DecisionEnforcementSchema`), so that
- * limits can be rebuilt from the log exactly as they were charged.
+ * What a decision records about enforcement (`DecisionEnforcementSchema`, `LimitTripSchema`) is
+ * part of the event contract: schemas/events.ts.
  */
 import { z } from 'zod';
 import { digestOf } from './canonical.ts';
@@ -166,77 +166,3 @@ export function parsePolicyBundle(raw: unknown): ParsedPolicyBundle {
   const bundle = deepFreeze(parsed.data);
   return { bundle, hash: policyBundleHash(bundle) };
 }
-
-// ── what a decision records about enforcement ───────────────────────────────────────────────
-
-const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/);
-
-/** Why a call was refused by a limit: which limit, its value, the spend, and when it resets. */
-export const LimitTripSchema = z.discriminatedUnion('kind', [
-  z
-    .object({
-      kind: z.literal('rate'),
-      limitId: z.string(),
-      scope: z.enum(['key', 'team', 'tenant', 'tool']),
-      scopeValue: z.string(),
-      /** Bucket capacity (calls). */
-      limit: z.number(),
-      refillPerSecond: z.number(),
-      retryAfterMs: z.number().int().nonnegative(),
-      resetsAt: z.string(),
-      reason: z.string(),
-    })
-    .strict(),
-  z
-    .object({
-      kind: z.literal('budget'),
-      limitId: z.string(),
-      scope: z.enum(['key', 'team', 'tenant']),
-      scopeValue: z.string(),
-      period: z.enum(['hour', 'day', 'month']),
-      metric: z.enum(['calls', 'cost']),
-      limit: z.number(),
-      /** Spent in the current period before this call. */
-      spent: z.number(),
-      /** What this call would have added (1 for calls, its cost for cost). */
-      requested: z.number(),
-      retryAfterMs: z.number().int().nonnegative(),
-      resetsAt: z.string(),
-      reason: z.string(),
-    })
-    .strict(),
-  z
-    .object({
-      kind: z.literal('loop'),
-      limitId: z.literal(LOOP_GUARD_ID),
-      /** maxRepeats. */
-      limit: z.number(),
-      /** Identical calls within the window, this one included. */
-      count: z.number().int(),
-      windowMs: z.number().int(),
-      retryAfterMs: z.number().int().nonnegative(),
-      resetsAt: z.string(),
-      reason: z.string(),
-    })
-    .strict(),
-]);
-export type LimitTrip = z.infer<typeof LimitTripSchema>;
-
-/**
- * Carried by DecisionMade (proposed field `enforcement`): what an allowed call was charged, or
- * which limit refused it. Rebuilding limits from the log reads this instead of re-evaluating
- * `match` expressions, which may depend on arguments recorded only as a digest.
- */
-export const DecisionEnforcementSchema = z
-  .object({
-    /** Cost of the call under the cost model in force. */
-    cost: z.number().nonnegative(),
-    /** Ids of the rate limits and budgets the call counts against (their `match` held). */
-    limits: z.array(z.string()).readonly(),
-    /** `sha256:` of the canonical JSON of the call's `arguments` (not of params: `_meta` differs per call). */
-    argumentsDigest: digest,
-    trip: LimitTripSchema.optional(),
-  })
-  .strict()
-  .readonly();
-export type DecisionEnforcement = z.infer<typeof DecisionEnforcementSchema>;

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PolicyError, parsePolicyBundle, policyBundleHash } from './index.ts';
-import { DecisionEnforcementSchema } from './policy.ts';
+import { DecisionEnforcementSchema } from './events.ts';
 
 function rejection(raw: unknown): string {
   try {

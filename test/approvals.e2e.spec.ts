@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { hashApiKey, serveStdio } from '#gateway';
 import { openFileLog } from '#eventlog';
-import { newEventId, nowIso } from '#schemas';
+import { newEventId, nowIso, SCHEMA_VERSION } from '#schemas';
 import type { AttestEvent, PolicyBundleInput, Principal } from '#schemas';
 import { parseJournal } from './fixtures/upstream/journal.ts';
 import type { JournalEntry } from './fixtures/upstream/journal.ts';
@@ -296,11 +296,11 @@ describe('approvals across a gateway stop', () => {
       // What a crash leaves behind: a held call with no outcome, requested by this instance (gw-1).
       const crashed = newEventId();
       const agent: Principal = { kind: 'apiKey', id: 'agent', tenant: 't1', roles: ['dev'] };
-      const envelope = { schemaVersion: 1 as const, tenant: 't1', stream: 'session-crashed', actor: agent, callId: crashed };
+      const envelope = { schemaVersion: SCHEMA_VERSION, tenant: 't1', stream: 'session-crashed', actor: agent, callId: crashed };
       const log = await openFileLog({ dir: logDir, segmentBytes: 1 << 20, appendTimeoutMs: 5000, maxBatchEvents: 100, fsync: true });
       await log.append([
         { ...envelope, id: newEventId(), occurredAt: nowIso(), type: 'RequestReceived', data: { from: 'agent', method: 'tools/call', jsonrpcId: 1, upstream: 'fixture', target: 'add', params: { recording: 'digest', digest: `sha256:${'0'.repeat(64)}`, bytes: 2 } } },
-        { ...envelope, id: newEventId(), occurredAt: nowIso(), type: 'ApprovalRequested', data: { upstream: 'fixture', tool: 'add', argumentsDigest: `sha256:${'0'.repeat(64)}`, ruleId: 'adds-need-approval', reason: 'held', approverRoles: ['payments-lead'], timeoutMs: 3_600_000, expiresAt: new Date(Date.now() + 3_600_000).toISOString(), instance: 'gw-1' } },
+        { ...envelope, id: newEventId(), occurredAt: nowIso(), type: 'ApprovalRequested', data: { upstream: 'fixture', target: 'add', argumentsDigest: `sha256:${'0'.repeat(64)}`, ruleId: 'adds-need-approval', reason: 'held', approverRoles: ['payments-lead'], timeoutMs: 3_600_000, expiresAt: new Date(Date.now() + 3_600_000).toISOString(), instance: 'gw-1' } },
       ]);
       await log.close();
 

@@ -139,7 +139,7 @@ describe('tool pinning through the gateway', () => {
     assert.ok(changed[0]?.type === 'ToolDefinitionChanged' && changed[0].data.pinnedHash === pinnedHash && changed[0].data.observedHash === newHash);
     assert.deepEqual((changed[0]?.data as { definition: { description: string } }).definition.description, CHANGED);
     assert.ok(events.some((e) => e.type === 'DecisionMade' && e.data.decision === 'deny' && e.data.stage === 'tool-pinning'), 'the refusal is a recorded decision');
-    assert.ok(events.some((e) => e.type === 'ErrorReturned' && e.data.code === -32026));
+    assert.ok(events.some((e) => e.type === 'ErrorReturned' && e.data.jsonrpcCode === -32026));
 
     // The single-upstream endpoint applies the same pins.
     const single = `${second.gw.url}/servers/fixture/mcp`;

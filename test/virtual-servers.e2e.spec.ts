@@ -97,6 +97,11 @@ describe('virtual servers', () => {
     assert.equal(opened.data.endpoint, '/servers/mixed/mcp');
     assert.equal(opened.data.virtualServer, 'mixed');
     assert.deepEqual([...opened.data.upstreams].sort(), ['alpha', 'beta']);
+    assert.equal(opened.data.instance, gateway.config.gateway.instance, 'the session names the instance that owns its stream');
+    const initialized = events.find((e) => e.type === 'SessionInitialized');
+    assert.ok(initialized?.type === 'SessionInitialized', 'an answered initialize is recorded with what the agent said about itself');
+    assert.equal(typeof initialized.data.protocolVersion, 'string');
+    assert.ok(initialized.data.clientInfo !== null && typeof initialized.data.clientInfo === 'object');
     const refusal = events.find((e) => e.type === 'DecisionMade' && e.data.ruleId === 'virtual-server');
     assert.ok(refusal?.type === 'DecisionMade' && refusal.data.decision === 'deny', 'the refusal outside the bundle is a recorded decision');
   });

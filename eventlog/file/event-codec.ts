@@ -4,9 +4,9 @@
  * one serialisation per event on the hot path, and the stored bytes hash correctly by
  * construction. Readers never rely on that layout — they parse the JSON and recompute.
  */
-import { AttestEventSchema } from '#schemas';
-import type { AttestEvent } from '#schemas';
 import type { SealedEvent } from '../chain.ts';
+import { claimedIdentity, decodeWritten } from '../record-decode.ts';
+import type { ClaimedIdentity, RecordDecodeResult } from '../record-decode.ts';
 import { FRAME_HEADER_BYTES, writeFrameHeader } from './framing.ts';
 
 const HASH_PREFIX = Buffer.from('{"hash":"', 'latin1');
@@ -47,46 +47,18 @@ export function encodeEvents(sealed: readonly SealedEvent[]): EncodedEvents {
   return { bytes, frameOffsets };
 }
 
-/** What a damaged payload says about itself, when it still parses: for naming it in reports. */
-export interface ClaimedIdentity {
-  readonly eventId?: string;
-  readonly stream?: string;
-  readonly seq?: number;
-}
+export type { ClaimedIdentity, RecordDecodeResult } from '../record-decode.ts';
+export { claimedIdentity } from '../record-decode.ts';
 
-export type DecodeResult =
-  | { readonly ok: true; readonly event: AttestEvent }
-  | { readonly ok: false; readonly skipped: true }
-  | { readonly ok: false; readonly skipped: false; readonly reason: string; readonly claimed: ClaimedIdentity };
-
-const SKIPPED: DecodeResult = Object.freeze({ ok: false, skipped: true });
-
-/** Parses and validates a payload (zod: the file is a boundary). With `stream`, other streams are skipped before validation. */
-export function decodeEvent(payload: Buffer, stream?: string): DecodeResult {
+/** Parses a payload and decodes it (record-decode.ts). With `stream`, other streams are skipped before the shape is checked. */
+export function decodeEvent(payload: Buffer, stream?: string): RecordDecodeResult {
   let raw: unknown;
   try {
     raw = JSON.parse(payload.toString('utf8'));
   } catch {
     return { ok: false, skipped: false, reason: 'the record is not valid JSON', claimed: {} };
   }
-  if (stream !== undefined && claimedIdentity(raw).stream !== stream) return SKIPPED;
-  const parsed = AttestEventSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ');
-    return { ok: false, skipped: false, reason: `the record does not match the event schema (${issues})`, claimed: claimedIdentity(raw) };
-  }
-  return { ok: true, event: parsed.data as AttestEvent };
-}
-
-/** Identity fields of a parsed payload, whatever else is wrong with it. */
-export function claimedIdentity(raw: unknown): ClaimedIdentity {
-  if (typeof raw !== 'object' || raw === null) return {};
-  const { id, stream, seq } = raw as Record<string, unknown>;
-  return {
-    ...(typeof id === 'string' ? { eventId: id } : {}),
-    ...(typeof stream === 'string' ? { stream } : {}),
-    ...(typeof seq === 'number' ? { seq } : {}),
-  };
+  return decodeWritten(raw, stream);
 }
 
 /** Best-effort identity of a payload that may be damaged (never throws). */

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { digestOf } from '#schemas';
 import { testEventLog } from '../contract.ts';
+import { cursorOf } from '../cursor.ts';
 import { ChainHeads } from '../chain.ts';
 import type { EventLogLogger } from '../logger.ts';
 import { LogUnavailableError } from '../port.ts';
@@ -15,7 +16,8 @@ import { encodeEvents } from './event-codec.ts';
 import { openFileLog } from './file-log.ts';
 import type { RecoveryReport } from './recovery.ts';
 import { listSegments, segmentFileName, segmentPath } from './segments.ts';
-import { collect, recordsOf, spawnWriter, tempDir } from './spec-support.ts';
+import { appendFrames, collect, recordsOf, spawnWriter, tempDir } from './spec-support.ts';
+import { openFileLogReader } from './file-reader.ts';
 import { verifyFileLog } from './verify-file-log.ts';
 
 // Small segments, so the contract also runs across segment boundaries.
@@ -23,6 +25,8 @@ testEventLog('file', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'attest-contract-'));
   return {
     open: () => openFileLog({ dir, segmentBytes: 16 * 1024 }),
+    openReader: () => openFileLogReader(dir),
+    appendWritten: (records) => appendFrames(dir, records),
     dispose: () => rm(dir, { recursive: true, force: true }),
   };
 });
@@ -133,7 +137,7 @@ void describe('file log: segments', () => {
     const read = await collect(log.read());
     assert.deepEqual(read, acked);
     const middle = bases[3] as number;
-    const fromMiddle = await collect(log.read({ fromIndex: middle + 1 }));
+    const fromMiddle = await collect(log.read({ after: cursorOf(read[middle] as StoredEvent) }));
     assert.equal(fromMiddle[0]?.position.index, middle + 1);
     assert.equal(fromMiddle.length, 60 - middle - 1);
 

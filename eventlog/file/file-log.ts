@@ -14,7 +14,7 @@ import type { ChainHead } from '../chain.ts';
 import type { EventLogLogger } from '../logger.ts';
 import { silentLogger } from '../logger.ts';
 import { LogUnavailableError, refuseWhenQueueFull } from '../port.ts';
-import type { BatchListener, EventLog, ReadOptions, FilePosition, StoredEvent } from '../port.ts';
+import type { BatchListener, EventLog, FilePosition, FollowOptions, LogEntry, ReadOptions, StoredEvent } from '../port.ts';
 import { acquireDirLock } from './dir-lock.ts';
 import type { DirLock } from './dir-lock.ts';
 import { deferred } from './deferred.ts';
@@ -22,9 +22,9 @@ import { fsyncDir } from './durable-fs.ts';
 import { encodeEvents } from './event-codec.ts';
 import { GroupCommitWriter } from './group-commit.ts';
 import type { FileLogStats } from './group-commit.ts';
-import { changeOrAbort, scanLog } from './log-scanner.ts';
+import { readableOnly, scanEntries } from './file-reader.ts';
+import { changeOrAbort } from './log-scanner.ts';
 import type { ScanSource } from './log-scanner.ts';
-import { corruptionError, readError } from './read-errors.ts';
 import { recoverLog } from './recovery.ts';
 import type { RecoveryReport } from './recovery.ts';
 import { segmentPath } from './segments.ts';
@@ -140,11 +140,16 @@ class FileLog implements FileEventLog {
   }
 
   read(options: ReadOptions = {}): AsyncIterable<StoredEvent<FilePosition>> {
-    return this.#scan(options, false);
+    return readableOnly(this.entries(options), this.dir);
   }
 
-  follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<StoredEvent<FilePosition>> {
-    return this.#scan(options, true);
+  follow(options: FollowOptions): AsyncIterable<StoredEvent<FilePosition>> {
+    return readableOnly(this.entries({ ...options, follow: true }), this.dir);
+  }
+
+  /** Every byte below the durable end was synced by this process: damage there is corruption (tail policy strict). */
+  entries(options: ReadOptions & { readonly follow?: boolean } = {}): AsyncIterable<LogEntry<FilePosition>> {
+    return scanEntries(this.dir, this.#source, options, 'strict');
   }
 
   head(stream: string): ChainHead {
@@ -174,17 +179,5 @@ class FileLog implements FileEventLog {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
-  }
-
-  async *#scan(options: ReadOptions, follow: boolean): AsyncGenerator<StoredEvent<FilePosition>, void, undefined> {
-    // Every byte below the durable end was synced by this process: damage there is corruption.
-    try {
-      for await (const item of scanLog(this.#source, { ...options, follow, tail: 'strict' })) {
-        if (item.kind === 'defect') throw corruptionError(this.dir, item.defect);
-        yield item.stored;
-      }
-    } catch (error) {
-      throw readError(this.dir, error);
-    }
   }
 }

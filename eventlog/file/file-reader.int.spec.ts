@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { cursorOf } from '../cursor.ts';
 import { LogUnavailableError } from '../port.ts';
 import type { StoredEvent } from '../port.ts';
 import { sampleDraft } from '../sample-drafts.ts';
@@ -59,11 +60,12 @@ void describe('file log reader (another process)', () => {
     await writeFile(segmentPath(dir, 0), bytes.subarray(0, cut));
     const reader = await openFileLogReader(dir, { pollMs: 20 });
     t.after(() => reader.close());
-    assert.equal((await collect(reader.read())).length, 5, 'read ends before the incomplete record');
+    const complete = await collect(reader.read());
+    assert.equal(complete.length, 5, 'read ends before the incomplete record');
     const controller = new AbortController();
     const seen: StoredEvent[] = [];
     const following = (async () => {
-      for await (const stored of reader.follow({ signal: controller.signal, fromIndex: 3 })) {
+      for await (const stored of reader.follow({ signal: controller.signal, after: cursorOf(complete[2] as StoredEvent) })) {
         seen.push(stored);
         if (seen.length === 3) controller.abort();
       }

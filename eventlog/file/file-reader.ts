@@ -12,11 +12,13 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { setTimeout } from 'node:timers/promises';
 import { LogUnavailableError } from '../port.ts';
-import type { EventLogReader, ReadOptions, FilePosition, StoredEvent } from '../port.ts';
-import { scanLog } from './log-scanner.ts';
-import type { ScanSource } from './log-scanner.ts';
+import type { EventLogReader, FilePosition, FollowOptions, LogEntry, ReadOptions, StoredEvent } from '../port.ts';
+import { readable } from '../record-decode.ts';
+import { scanLog, scanStart } from './log-scanner.ts';
+import type { ScanSource, TailPolicy } from './log-scanner.ts';
 import { corruptionError, readError } from './read-errors.ts';
-import { listSegments } from './segments.ts';
+import { SegmentReader } from './segment-reader.ts';
+import { listSegments, segmentPath } from './segments.ts';
 
 export interface FileLogReaderOptions {
   /** How often `follow` looks for new records (default 100 ms). */
@@ -56,26 +58,60 @@ class FileLogReader implements EventLogReader<FilePosition> {
   }
 
   read(options: ReadOptions = {}): AsyncIterable<StoredEvent<FilePosition>> {
-    return this.#scan(options, false);
+    return readableOnly(this.entries(options), this.#dir);
   }
 
-  follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<StoredEvent<FilePosition>> {
-    return this.#scan(options, true);
+  follow(options: FollowOptions): AsyncIterable<StoredEvent<FilePosition>> {
+    return readableOnly(this.entries({ ...options, follow: true }), this.#dir);
+  }
+
+  entries(options: ReadOptions & { readonly follow?: boolean } = {}): AsyncIterable<LogEntry<FilePosition>> {
+    const signal = options.signal === undefined ? this.#closed.signal : AbortSignal.any([options.signal, this.#closed.signal]);
+    return scanEntries(this.#dir, this.#source, { ...options, signal }, 'wait');
+  }
+
+  /** Records on disk: the last segment's base index plus the valid records in it (a write in progress is not counted). */
+  async size(): Promise<number> {
+    const bases = await listSegments(this.#dir);
+    const last = bases.at(-1);
+    if (last === undefined) return 0;
+    const reader = await SegmentReader.open(segmentPath(this.#dir, last));
+    try {
+      const limit = await reader.size();
+      let count = 0;
+      let offset = 0;
+      for (let read = await reader.next(offset, limit); read.status === 'ok'; read = await reader.next(offset, limit)) {
+        count++;
+        offset = read.frameEnd;
+      }
+      return last + count;
+    } finally {
+      await reader.close();
+    }
   }
 
   async close(): Promise<void> {
     this.#closed.abort();
   }
+}
 
-  async *#scan(options: ReadOptions, follow: boolean): AsyncGenerator<StoredEvent<FilePosition>, void, undefined> {
-    const signal = options.signal === undefined ? this.#closed.signal : AbortSignal.any([options.signal, this.#closed.signal]);
-    try {
-      for await (const item of scanLog(this.#source, { ...options, signal, follow, tail: 'wait' })) {
-        if (item.kind === 'defect') throw corruptionError(this.#dir, item.defect);
-        yield item.stored;
-      }
-    } catch (error) {
-      throw readError(this.#dir, error);
+/** The entries of a file log: damage becomes ATTEST_LOG_CORRUPT, file-system errors ATTEST_LOG_UNAVAILABLE. */
+export async function* scanEntries(dir: string, source: ScanSource, options: ReadOptions & { readonly follow?: boolean }, tail: TailPolicy): AsyncGenerator<LogEntry<FilePosition>, void, undefined> {
+  try {
+    const { after, follow = false, ...rest } = options;
+    for await (const item of scanLog(source, { ...rest, ...(after !== undefined && { after: scanStart(after) }), follow, tail })) {
+      if (item.kind === 'defect') throw corruptionError(dir, item.defect);
+      yield item.stored;
     }
+  } catch (error) {
+    throw readError(dir, error);
+  }
+}
+
+/** What read() and follow() yield of the entries (record-decode.ts `readable`). */
+export async function* readableOnly<P extends FilePosition>(entries: AsyncIterable<LogEntry<P>>, dir: string): AsyncGenerator<StoredEvent<P>, void, undefined> {
+  for await (const entry of entries) {
+    const stored = readable(entry, `the event log in ${dir}`);
+    if (stored !== null) yield stored;
   }
 }

@@ -53,7 +53,7 @@ void describe('event codec', () => {
       assert.equal(eventHash(parsed), event.hash);
       const decoded = decodeEvent(payload);
       assert.ok(decoded.ok);
-      assert.deepEqual(decoded.event, AttestEventSchema.parse(parsed));
+      assert.deepEqual(decoded.entry.event, AttestEventSchema.parse(parsed));
       assert.deepEqual(decodeChainFields(payload), { stream: event.stream, seq: event.seq, hash: event.hash });
       at += length;
     }
@@ -66,7 +66,7 @@ void describe('event codec', () => {
     assert.equal(notAnEvent.ok, false);
     assert.ok(!notAnEvent.ok && !notAnEvent.skipped);
     assert.deepEqual(!notAnEvent.ok && !notAnEvent.skipped && notAnEvent.claimed, { eventId: 'x-1', stream: 's', seq: 2 });
-    assert.match(!notAnEvent.ok && !notAnEvent.skipped ? notAnEvent.reason : '', /event schema/);
+    assert.match(!notAnEvent.ok && !notAnEvent.skipped ? notAnEvent.reason : '', /not an Attest event/);
     assert.deepEqual(decodeEvent(Buffer.from(JSON.stringify({ stream: 'a' })), 'b'), { ok: false, skipped: true });
     assert.equal(decodeChainFields(Buffer.from('[1]')), null);
   });

@@ -5,13 +5,16 @@
  * verifier (every byte must be a valid record). Damage ends the scan with a `defect` item that
  * names its position; it never throws for it, so the verifier can report instead of crash.
  */
-import type { FilePosition, StoredEvent } from '../port.ts';
+import { invalidCursor, matchesCursor, parseCursor } from '../cursor.ts';
+import type { ParsedCursor } from '../cursor.ts';
+import type { FilePosition, LogEntry } from '../port.ts';
+import { positioned } from '../record-decode.ts';
 import type { ClaimedIdentity } from './event-codec.ts';
 import { claimedIdentityOf, decodeEvent } from './event-codec.ts';
 import { describeFrameDefect, FRAME_BAD_CRC, FRAME_HEADER_BYTES, MAX_PAYLOAD_BYTES } from './framing.ts';
 import type { FrameDefect } from './framing.ts';
 import { SegmentReader } from './segment-reader.ts';
-import { segmentHolding, segmentPath } from './segments.ts';
+import { segmentPath } from './segments.ts';
 
 export interface ScanSegment {
   readonly base: number;
@@ -34,8 +37,19 @@ export interface ScanSource {
  */
 export type TailPolicy = 'wait' | 'strict';
 
+/** Resume right after the event a cursor was taken at; `cursor` is the text, for error messages. */
+export interface ScanStart {
+  readonly cursor: string;
+  readonly at: Extract<ParsedCursor, { readonly backend: 'file' }>;
+}
+
+/** A file cursor as the scanner takes it (ATTEST_CURSOR_INVALID when it is not one). */
+export function scanStart(cursor: string): ScanStart {
+  return { cursor, at: parseCursor(cursor, 'file') };
+}
+
 export interface ScanOptions {
-  readonly fromIndex?: number;
+  readonly after?: ScanStart;
   readonly stream?: string;
   readonly signal?: AbortSignal;
   readonly follow: boolean;
@@ -54,18 +68,22 @@ export interface LogDefect {
   readonly claimed: ClaimedIdentity;
 }
 
-export type ScanItem = { readonly kind: 'event'; readonly stored: StoredEvent<FilePosition> } | { readonly kind: 'defect'; readonly defect: LogDefect };
+export type ScanItem = { readonly kind: 'event'; readonly stored: LogEntry<FilePosition> } | { readonly kind: 'defect'; readonly defect: LogDefect };
 
 export async function* scanLog(source: ScanSource, options: ScanOptions): AsyncGenerator<ScanItem, void, undefined> {
-  const { fromIndex = 0, stream, signal, follow, tail, tailGraceMs = 0 } = options;
-  if (!Number.isSafeInteger(fromIndex) || fromIndex < 0) throw new RangeError(`fromIndex must be a non-negative integer, not ${fromIndex}`);
+  const { after, stream, signal, follow, tail, tailGraceMs = 0 } = options;
   let segments = await source.segments();
-  let at = segmentHolding(
-    segments.map((s) => s.base),
-    fromIndex,
-  );
+  let at = 0;
   let index = -1;
   let offset = 0;
+  /** The cursor's own event, checked (its hash) before anything after it is yielded. */
+  let unchecked = after;
+  if (after !== undefined) {
+    at = segments.findIndex((s) => s.base === after.at.segment);
+    if (at < 0) throw invalidCursor(after.cursor, `names segment ${after.at.segment}, which this log does not hold (was the log replaced or truncated?)`);
+    index = after.at.index;
+    offset = after.at.offset;
+  }
   let graced = false;
   let reader: SegmentReader | null = null;
   const defect = (segment: number, reason: string, claimed: ClaimedIdentity = {}): ScanItem => ({
@@ -87,16 +105,23 @@ export async function* scanLog(source: ScanSource, options: ScanOptions): AsyncG
           return;
         }
         let read = await reader.next(offset, limit);
+        if (unchecked !== undefined) {
+          if (read.status !== 'ok' || !matchesCursor(unchecked.at, hashField(read.payload))) {
+            throw invalidCursor(unchecked.cursor, `does not match the log: the record at ${segment.base}+${offset} is ${read.status === 'ok' ? 'another event' : 'missing or damaged'} (was the log replaced, truncated or rewritten?)`);
+          }
+          unchecked = undefined;
+          index++;
+          offset = read.frameEnd;
+          read = await reader.next(offset, limit);
+        }
         while (read.status === 'ok') {
-          if (index >= fromIndex) {
-            const decoded = decodeEvent(read.payload, stream);
-            if (decoded.ok) {
-              yield { kind: 'event', stored: { event: decoded.event, position: { backend: 'file', index, segment: segment.base, offset } } };
-              if (isAborted(signal)) return;
-            } else if (!decoded.skipped) {
-              yield defect(segment.base, decoded.reason, decoded.claimed);
-              return;
-            }
+          const decoded = decodeEvent(read.payload, stream);
+          if (decoded.ok) {
+            yield { kind: 'event', stored: positioned(decoded.entry, { backend: 'file', index, segment: segment.base, offset }) };
+            if (isAborted(signal)) return;
+          } else if (!decoded.skipped) {
+            yield defect(segment.base, decoded.reason, decoded.claimed);
+            return;
           }
           index++;
           offset = read.frameEnd;
@@ -153,6 +178,18 @@ async function claimAt(reader: SegmentReader, offset: number, limit: number): Pr
   const length = header.readUInt32BE(0);
   if (length > MAX_PAYLOAD_BYTES) return {};
   return claimedIdentityOf(await reader.region(offset + FRAME_HEADER_BYTES, Math.min(limit, offset + FRAME_HEADER_BYTES + length)));
+}
+
+/** The `hash` of a stored payload, which the writer puts first (`{"hash":"…"`); parsed when another layout is met. */
+function hashField(payload: Buffer): string {
+  const prefix = '{"hash":"';
+  if (payload.toString('latin1', 0, prefix.length) === prefix) return payload.toString('latin1', prefix.length, prefix.length + 64);
+  try {
+    const hash = (JSON.parse(payload.toString('utf8')) as { hash?: unknown }).hash;
+    return typeof hash === 'string' ? hash : '';
+  } catch {
+    return '';
+  }
 }
 
 // A function, not an inline check: the signal can abort while the generator is suspended at a yield.

@@ -1,15 +1,15 @@
 /** What the file adapter's specs share: temp dirs that clean up, a writer in another process, frame surgery. */
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import type { EventLog, FilePosition, StoredEvent } from '../port.ts';
 import { sampleDraft } from '../sample-drafts.ts';
-import { FRAME_HEADER_BYTES } from './framing.ts';
-import { segmentPath } from './segments.ts';
+import { encodeFrame, FRAME_HEADER_BYTES } from './framing.ts';
+import { listSegments, segmentPath } from './segments.ts';
 
 /** A fresh directory under the OS temp dir, removed when the test ends. */
 export async function tempDir(t: TestContext, prefix = 'attest-eventlog-'): Promise<string> {
@@ -120,4 +120,10 @@ export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const item of iterable) out.push(item);
   return out;
+}
+
+/** Appends records to the last segment as framed JSON, as another writer (another version) would have: the log must be closed. */
+export async function appendFrames(dir: string, records: readonly Readonly<Record<string, unknown>>[]): Promise<void> {
+  const last = (await listSegments(dir)).at(-1) ?? 0;
+  await appendFile(segmentPath(dir, last), Buffer.concat(records.map((record) => encodeFrame(Buffer.from(JSON.stringify(record))))));
 }

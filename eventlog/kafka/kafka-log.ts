@@ -17,7 +17,10 @@ import type { ChainHead } from '../chain.ts';
 import type { EventLogLogger } from '../logger.ts';
 import { silentLogger } from '../logger.ts';
 import { LogUnavailableError } from '../port.ts';
-import type { EventLog, EventLogReader, KafkaPosition, ReadOptions, StoredEvent } from '../port.ts';
+import type { EventLog, EventLogReader, FollowOptions, KafkaPosition, LogCursor, LogEntry, ReadOptions, StoredEvent } from '../port.ts';
+import { invalidCursor, matchesCursor, parseCursor } from '../cursor.ts';
+import type { ParsedCursor } from '../cursor.ts';
+import { positioned, readable } from '../record-decode.ts';
 import { clientOptions, describeKafkaError } from './kafka-client.ts';
 import type { KafkaConnection } from './kafka-client.ts';
 import { KafkaGroupCommit } from './kafka-writer.ts';
@@ -198,30 +201,48 @@ function corrupt(topic: string, record: RawRecord, reason: string): LogUnavailab
   return new LogUnavailableError('ATTEST_LOG_CORRUPT', `the Kafka event log is damaged: record at offset ${record.offset} of topic "${topic}" (partition 0): ${reason}. Run \`attest verify\` for a full report.`);
 }
 
-function checkFromIndex(options: ReadOptions): number {
-  const from = options.fromIndex ?? 0;
-  if (!Number.isSafeInteger(from) || from < 0) throw new RangeError(`fromIndex must be a non-negative integer (a Kafka offset), not ${String(options.fromIndex)}`);
-  return from;
+interface Resume {
+  readonly cursor: LogCursor;
+  readonly at: Extract<ParsedCursor, { readonly backend: 'kafka' }>;
+}
+
+function resumeOf(topic: string, options: ReadOptions): Resume | undefined {
+  if (options.after === undefined) return undefined;
+  const at = parseCursor(options.after, 'kafka');
+  if (at.topic !== topic || at.partition !== 0) throw invalidCursor(options.after, `is a cursor of topic "${at.topic}" partition ${at.partition}, not of this log (topic "${topic}" partition 0)`);
+  return { cursor: options.after, at };
 }
 
 /**
- * Events from a scan of the partition: validated (zod), repeats of an event id skipped, one
- * stream only when asked. Damage ends the iteration with ATTEST_LOG_CORRUPT.
+ * Entries from a scan of the partition: decoded (record-decode.ts), repeats of an event id skipped,
+ * one stream only when asked. Damage ends the iteration with ATTEST_LOG_CORRUPT. With `resume`, the
+ * scan starts at the cursor's own record, which must hold the cursor's event (ATTEST_CURSOR_INVALID
+ * otherwise), and yields what follows it.
  */
-async function* decodeScan(topic: string, batches: AsyncIterable<readonly RawRecord[]>, stream: string | undefined): AsyncGenerator<StoredEvent<KafkaPosition>, void, undefined> {
+async function* decodeScan(topic: string, batches: AsyncIterable<readonly RawRecord[]>, stream: string | undefined, resume: Resume | undefined): AsyncGenerator<LogEntry<KafkaPosition>, void, undefined> {
   const recent = new RecentIds();
+  let unchecked = resume;
   for await (const records of batches) {
     for (const record of records) {
+      if (unchecked !== undefined) {
+        const chain = decodeChainRecord(record);
+        if (record.offset !== String(unchecked.at.offset) || typeof chain === 'string' || !matchesCursor(unchecked.at, chain.hash)) {
+          throw invalidCursor(unchecked.cursor, `does not match the log: the record at offset ${unchecked.at.offset} of topic "${topic}" is ${record.offset === String(unchecked.at.offset) ? 'another event' : 'missing'} (was the topic recreated?)`);
+        }
+        recent.repeat(chain.id);
+        unchecked = undefined;
+        continue;
+      }
       const decoded = decodeRecord(record, stream);
       if (!decoded.ok) {
         if (decoded.skipped) continue;
         throw corrupt(topic, record, decoded.reason);
       }
-      if (recent.repeat(decoded.event.id)) continue;
-      const offset = Number(record.offset);
-      yield { event: decoded.event, position: { backend: 'kafka', index: offset, topic, partition: 0, offset: record.offset } };
+      if (recent.repeat((decoded.entry.event ?? decoded.entry.envelope).id)) continue;
+      yield positioned(decoded.entry, { backend: 'kafka', index: Number(record.offset), topic, partition: 0, offset: record.offset });
     }
   }
+  if (unchecked !== undefined) throw invalidCursor(unchecked.cursor, `does not match the log: topic "${topic}" holds no record at offset ${unchecked.at.offset} (was it recreated or truncated?)`);
 }
 
 /** The read side shared by the writer's log and stand-alone readers; `end()` says where a read stops. */
@@ -242,11 +263,15 @@ abstract class KafkaReadSide {
   protected abstract end(highWatermark: number): number;
 
   read(options: ReadOptions = {}): AsyncIterable<StoredEvent<KafkaPosition>> {
-    return this.#read(options);
+    return this.#readable(this.entries(options));
   }
 
-  follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<StoredEvent<KafkaPosition>> {
-    return this.#follow(options);
+  follow(options: FollowOptions): AsyncIterable<StoredEvent<KafkaPosition>> {
+    return this.#readable(this.entries({ ...options, follow: true }));
+  }
+
+  entries(options: ReadOptions & { readonly follow?: boolean } = {}): AsyncIterable<LogEntry<KafkaPosition>> {
+    return options.follow === true ? this.#follow(options) : this.#read(options);
   }
 
   /** Ends every follow in progress (the log closes). */
@@ -255,26 +280,44 @@ abstract class KafkaReadSide {
     this.#follows.clear();
   }
 
-  async *#read(options: ReadOptions): AsyncGenerator<StoredEvent<KafkaPosition>, void, undefined> {
-    const from = checkFromIndex(options);
-    let offsets: { low: number; high: number };
+  protected async offsets(): Promise<{ low: number; high: number }> {
     try {
-      offsets = await partitionOffsets(this.admin, this.topic);
+      return await partitionOffsets(this.admin, this.topic);
     } catch (error) {
       throw unavailable(this.connection, 'reading the partition offsets', error);
     }
-    // Below the log start offset, records were deleted by retention: the read starts at the first one kept.
-    const scan = scanTopic(this.connection, this.topic, { from: Math.max(from, offsets.low), end: this.end(offsets.high), ...(options.signal === undefined ? {} : { signal: options.signal }) });
-    yield* decodeScan(this.topic, scan, options.stream);
   }
 
-  async *#follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncGenerator<StoredEvent<KafkaPosition>, void, undefined> {
-    const from = checkFromIndex(options);
+  async *#readable(entries: AsyncIterable<LogEntry<KafkaPosition>>): AsyncGenerator<StoredEvent<KafkaPosition>, void, undefined> {
+    for await (const entry of entries) {
+      const stored = readable(entry, `the Kafka event log (topic "${this.topic}")`);
+      if (stored !== null) yield stored;
+    }
+  }
+
+  /** Where a scan starts: the log start offset, or the cursor's own record (which retention must not have deleted). */
+  async #start(resume: Resume | undefined): Promise<{ from: number; high: number }> {
+    const { low, high } = await this.offsets();
+    if (resume === undefined) return { from: low, high };
+    if (resume.at.offset < low) throw invalidCursor(resume.cursor, `points at offset ${resume.at.offset} of topic "${this.topic}", deleted by retention (the log now starts at offset ${low}): events after it may be gone too`);
+    return { from: resume.at.offset, high };
+  }
+
+  async *#read(options: ReadOptions): AsyncGenerator<LogEntry<KafkaPosition>, void, undefined> {
+    const resume = resumeOf(this.topic, options);
+    const { from, high } = await this.#start(resume);
+    const scan = scanTopic(this.connection, this.topic, { from, end: Math.max(this.end(high), resume === undefined ? 0 : resume.at.offset + 1), ...(options.signal === undefined ? {} : { signal: options.signal }) });
+    yield* decodeScan(this.topic, scan, options.stream, resume);
+  }
+
+  async *#follow(options: ReadOptions): AsyncGenerator<LogEntry<KafkaPosition>, void, undefined> {
+    const resume = resumeOf(this.topic, options);
+    const { from } = await this.#start(resume);
     const controller = new AbortController();
     this.#follows.add(controller);
     try {
-      const signal = AbortSignal.any([options.signal, controller.signal]);
-      yield* decodeScan(this.topic, scanTopic(this.connection, this.topic, { from, signal }), options.stream);
+      const signal = options.signal === undefined ? controller.signal : AbortSignal.any([options.signal, controller.signal]);
+      yield* decodeScan(this.topic, scanTopic(this.connection, this.topic, { from, signal }), options.stream, resume);
     } finally {
       this.#follows.delete(controller);
     }
@@ -340,6 +383,11 @@ class KafkaReader extends KafkaReadSide implements KafkaEventLogReader {
   /** The high watermark: every record acknowledged to acks=all producers. */
   protected end(highWatermark: number): number {
     return highWatermark;
+  }
+
+  /** The partition's high watermark: the offset the next record takes. */
+  async size(): Promise<number> {
+    return (await this.offsets()).high;
   }
 
   close(): Promise<void> {

@@ -5,12 +5,13 @@
  * session's events stay in order on one partition); the `attest-event-id` header lets consumers
  * deduplicate without parsing the value.
  */
-import type { AttestEvent } from '#schemas';
 import type { SealedEvent } from '../chain.ts';
+import type { RecordDecodeResult } from '../record-decode.ts';
 import { FRAME_HEADER_BYTES } from '../file/framing.ts';
 import { claimedIdentity, decodeEvent, encodeEvents } from '../file/event-codec.ts';
 
 export const EVENT_ID_HEADER = 'attest-event-id';
+const SKIPPED: RecordDecodeResult = Object.freeze({ ok: false, skipped: true });
 const EVENT_ID_HEADER_KEY = Buffer.from(EVENT_ID_HEADER);
 
 /** A record to produce on the topic's one partition: key = stream, value = the event, header = its id. */
@@ -57,18 +58,17 @@ export interface RawRecord {
   readonly headers?: Readonly<Record<string, Buffer | string | (Buffer | string)[] | undefined>>;
 }
 
-export type RecordDecodeResult = { readonly ok: true; readonly event: AttestEvent } | { readonly ok: false; readonly skipped: true } | { readonly ok: false; readonly skipped: false; readonly reason: string };
+export type { RecordDecodeResult } from '../record-decode.ts';
 
-const SKIPPED: RecordDecodeResult = Object.freeze({ ok: false, skipped: true });
-
-/** Parses and validates a record (zod: Kafka is a boundary). With `stream`, other streams are skipped by key, before parsing. */
+/** Parses and validates a record (Kafka is a boundary). With `stream`, other streams are skipped by key, before parsing. */
 export function decodeRecord(record: RawRecord, stream?: string): RecordDecodeResult {
   if (stream !== undefined && record.key !== null && !keyIs(record.key, stream)) return SKIPPED;
-  if (record.value === null) return { ok: false, skipped: false, reason: 'the record has no value (a tombstone: was the topic compacted?)' };
+  if (record.value === null) return { ok: false, skipped: false, reason: 'the record has no value (a tombstone: was the topic compacted?)', claimed: {} };
   const decoded = decodeEvent(record.value, stream);
-  if (!decoded.ok) return decoded.skipped ? SKIPPED : { ok: false, skipped: false, reason: decoded.reason };
-  const mismatch = identityMismatch(record, decoded.event.id, decoded.event.stream);
-  if (mismatch !== undefined) return { ok: false, skipped: false, reason: mismatch };
+  if (!decoded.ok) return decoded;
+  const { id, stream: eventStream } = decoded.entry.event ?? decoded.entry.envelope;
+  const mismatch = identityMismatch(record, id, eventStream);
+  if (mismatch !== undefined) return { ok: false, skipped: false, reason: mismatch, claimed: { eventId: id, stream: eventStream } };
   return decoded;
 }
 

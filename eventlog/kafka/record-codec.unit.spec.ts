@@ -29,8 +29,8 @@ void describe('kafka record codec', () => {
       assert.equal(idHeader(message), event?.id);
       const decoded = decodeRecord({ offset: String(i), key: message.key, value: message.value });
       assert.ok(decoded.ok);
-      assert.deepEqual(decoded.event, event);
-      assert.equal(eventHash(decoded.event), decoded.event.hash);
+      assert.deepEqual(decoded.entry.event, event);
+      assert.equal(eventHash(decoded.entry.event as unknown as Record<string, unknown>), event?.hash);
     }
   });
 

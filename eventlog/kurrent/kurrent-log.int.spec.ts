@@ -14,10 +14,12 @@ import { after, before, describe, it } from 'node:test';
 import { jsonEvent, KurrentDBClient, NO_STREAM } from '@kurrent/kurrentdb-client';
 import type { KurrentLogOptions } from './kurrent-log.ts';
 import { testEventLog } from '../contract.ts';
+import { cursorOf } from '../cursor.ts';
+import { connectKurrent } from './kurrent-client.ts';
 import { LogUnavailableError } from '../port.ts';
 import type { KurrentPosition, StoredEvent } from '../port.ts';
 import { sampleDraft } from '../sample-drafts.ts';
-import { openKurrentLog } from './kurrent-log.ts';
+import { openKurrentLog, openKurrentLogReader } from './kurrent-log.ts';
 
 const DEFAULT_IMAGE = 'kurrentplatform/kurrentdb:26.1.1';
 const CLIENT_PORT = 2113;
@@ -110,7 +112,19 @@ if (availability.available) {
   testEventLog('kurrent', async () => {
     const { connectionString } = await kurrentdb();
     const config = configFor(connectionString);
-    return { open: () => openKurrentLog(config), dispose: async () => undefined };
+    return {
+      open: () => openKurrentLog(config),
+      openReader: () => openKurrentLogReader(config),
+      appendWritten: async (records) => {
+        const client = connectKurrent(connectionString);
+        try {
+          for (const record of records) await client.appendToStream(`${config.streamPrefix ?? ''}${String(record['stream'])}`, [jsonEvent({ id: String(record['id']), type: String(record['type']), data: record as Record<string, string> })], { streamState: 'any' });
+        } finally {
+          await client.dispose();
+        }
+      },
+      dispose: async () => undefined,
+    };
   }, { contiguousIndex: false, totalCallOrder: false });
 } else {
   const names = await contractTestNames();
@@ -143,7 +157,7 @@ void describe('KurrentDB adapter on a real KurrentDB', { timeout: 180_000 }, () 
       const byId = new Map(read.map((s) => [s.event.id, s.position]));
       for (const stored of acked) assert.deepEqual(byId.get(stored.event.id), stored.position, `position of seq ${stored.event.seq} of ${stored.event.stream}`);
       const fromThird: string[] = [];
-      for await (const stored of log.read({ fromIndex: acked[2]?.position.index ?? -1 })) fromThird.push(stored.event.id);
+      for await (const stored of log.read({ after: cursorOf(acked[1] as StoredEvent) })) fromThird.push(stored.event.id);
       assert.deepEqual(
         fromThird,
         acked.slice(2).map((s) => s.event.id),

@@ -11,7 +11,8 @@ import type { EventDraft } from '#schemas';
 import { digestOf, eventHash } from '#schemas';
 import type { EventLogLogger } from '../logger.ts';
 import { LogUnavailableError } from '../port.ts';
-import type { KurrentPosition, StoredEvent } from '../port.ts';
+import type { KurrentPosition, LogCursor, StoredEvent } from '../port.ts';
+import { cursorOf } from '../cursor.ts';
 import { sampleDraft } from '../sample-drafts.ts';
 import { FakeKurrentDB } from './fake-kurrentdb.ts';
 import { openKurrentLog, openKurrentLogReader } from './kurrent-log.ts';
@@ -235,7 +236,7 @@ void describe(`KurrentDB adapter ${MOCK}`, () => {
     server.appendRaw(`${PREFIX}copy`, first?.event.type ?? '', { ...first?.event, stream: 'copy' }, crypto.randomUUID());
     await assert.rejects(collect(log.read()), isLogError('ATTEST_LOG_CORRUPT'), 'a copy under a different KurrentDB id is refused');
     const intruder = server.appendRaw(`${PREFIX}junk`, 'Whatever', { hello: 'world' });
-    await assert.rejects(collect(log.read({ stream: 'junk' })), isLogError('ATTEST_LOG_CORRUPT', new RegExp(`${intruder.id}.*${escapeRegex(`${PREFIX}junk`)}.*event schema`)));
+    await assert.rejects(collect(log.read({ stream: 'junk' })), isLogError('ATTEST_LOG_CORRUPT', new RegExp(`${intruder.id}.*${escapeRegex(`${PREFIX}junk`)}.*not an Attest event`)));
     const shifted = { ...sampleDraft('shift', 0), seq: 5, prevHash: null };
     const sealed = { ...shifted, hash: eventHash({ ...shifted, hash: '' }) };
     server.appendRaw(`${PREFIX}shift`, sealed.type, sealed, sealed.id);
@@ -265,7 +266,7 @@ void describe(`KurrentDB adapter ${MOCK}`, () => {
     await log.close();
   });
 
-  void it(`follows from an index it handed out: that event onwards, then live appends, with the same filter; ends on abort ${MOCK}`, async () => {
+  void it(`follows after a cursor: the events after it, then live appends, with the same filter; ends on abort ${MOCK}`, async () => {
     const server = new FakeKurrentDB();
     const log = await open(server);
     const acked: StoredEvent<KurrentPosition>[] = [];
@@ -273,7 +274,7 @@ void describe(`KurrentDB adapter ${MOCK}`, () => {
     const controller = new AbortController();
     const seen: number[] = [];
     const following = (async () => {
-      for await (const stored of log.follow({ fromIndex: acked[1]?.position.index ?? -1, signal: controller.signal })) seen.push(stored.event.seq);
+      for await (const stored of log.follow({ after: cursorOf(acked[0] as StoredEvent), signal: controller.signal })) seen.push(stored.event.seq);
     })();
     await log.append([sampleDraft('fol', 3)]);
     await waitUntil(() => seen.length === 3);
@@ -282,26 +283,27 @@ void describe(`KurrentDB adapter ${MOCK}`, () => {
     assert.deepEqual(seen, [2, 3, 4]);
     const subscription = server.subscribeCalls.at(-1);
     assert.deepEqual(subscription?.filter, { filterOn: 'streamName', prefixes: [PREFIX], checkpointInterval: 1, checkpointReached: undefined });
-    assert.deepEqual(subscription?.fromPosition, { commit: BigInt(acked[0]?.position.commit ?? ''), prepare: BigInt(acked[0]?.position.prepare ?? '') }, 'anchored on the record before (a subscription starts after its position)');
+    assert.deepEqual(subscription?.fromPosition, { commit: BigInt(acked[0]?.position.commit ?? ''), prepare: BigInt(acked[0]?.position.prepare ?? '') }, "anchored on the cursor's event (a subscription starts after its position)");
     await log.close();
   });
 
-  void it(`reads from an index it handed out, rejects a number that is not a position, and a bad one with RangeError ${MOCK}`, async () => {
+  void it(`reads after a cursor it handed out; a cursor whose position holds no such event is ATTEST_CURSOR_INVALID ${MOCK}`, async () => {
     const server = new FakeKurrentDB();
     const log = await open(server);
     const acked: StoredEvent<KurrentPosition>[] = [];
     for (let i = 0; i < 5; i++) acked.push(...(await log.append([sampleDraft(`idx-${i % 2}`, i)])));
-    const from = acked[2]?.position.index ?? -1;
+    const after = cursorOf(acked[1] as StoredEvent);
     assert.deepEqual(
-      (await collect(log.read({ fromIndex: from }))).map((s) => s.event.id),
+      (await collect(log.read({ after }))).map((s) => s.event.id),
       acked.slice(2).map((s) => s.event.id),
     );
     assert.deepEqual(
-      (await collect(log.read({ fromIndex: from, stream: 'idx-1' }))).map((s) => s.event.id),
+      (await collect(log.read({ after, stream: 'idx-1' }))).map((s) => s.event.id),
       [acked[3]?.event.id],
     );
-    await assert.rejects(collect(log.read({ fromIndex: from + 1 })), isLogError('ATTEST_LOG_UNAVAILABLE', /Invalid position/));
-    await assert.rejects(collect(log.read({ fromIndex: Number('x') })), RangeError);
+    const position = acked[2]?.position as KurrentPosition;
+    const between = `kurrent:${BigInt(position.commit) + 1n}:${BigInt(position.prepare) + 1n}:${(acked[2] as StoredEvent).event.hash.slice(0, 16)}` as LogCursor;
+    await assert.rejects(collect(log.read({ after: between })), isLogError('ATTEST_CURSOR_INVALID', /does not match the log/));
     await log.close();
   });
 
@@ -433,5 +435,12 @@ async function waitUntil(condition: () => boolean, ms = 5_000): Promise<void> {
 // here; the same suite runs against a real KurrentDB in kurrent-log.int.spec.ts where containers run.
 testEventLog(`kurrent ${MOCK}`, async () => {
   const server = new FakeKurrentDB();
-  return { open: () => open(server), dispose: async () => undefined };
+  return {
+    open: () => open(server),
+    openReader: () => openKurrentLogReader({ backend: 'kurrent', connectionString: 'kurrentdb://fake:2113?tls=false', streamPrefix: PREFIX }, { connect: () => server.client() }),
+    appendWritten: async (records) => {
+      for (const record of records) server.appendRaw(PREFIX + String(record['stream']), String(record['type']), record, String(record['id']));
+    },
+    dispose: async () => undefined,
+  };
 }, { contiguousIndex: false, totalCallOrder: false });

@@ -12,10 +12,11 @@ import type { ChainHead } from '../chain.ts';
 import type { EventLogLogger } from '../logger.ts';
 import { silentLogger } from '../logger.ts';
 import { LogUnavailableError } from '../port.ts';
-import type { EventLog, EventLogReader, KurrentPosition, ReadOptions, StoredEvent } from '../port.ts';
+import type { EventLog, EventLogReader, FollowOptions, KurrentPosition, LogEntry, ReadOptions, StoredEvent } from '../port.ts';
+import { chainOf } from '../record-decode.ts';
 import { connectKurrent, redactConnectionString } from './kurrent-client.ts';
 import type { KurrentClient } from './kurrent-client.ts';
-import { followLog, readLog } from './kurrent-reader.ts';
+import { countEntries, followEntries, readableEntries, readEntries } from './kurrent-reader.ts';
 import { KurrentWriter } from './kurrent-writer.ts';
 import type { KurrentWriterStats } from './kurrent-writer.ts';
 
@@ -64,9 +65,10 @@ export async function openKurrentLog(config: KurrentLogOptions, hooks: KurrentLo
   try {
     const heads = new Map<string, ChainHead>();
     let size = 0;
-    for await (const { event } of readLog(client, streamPrefix)) {
+    for await (const entry of readEntries(client, streamPrefix)) {
       size++;
-      heads.set(event.stream, { seq: event.seq, hash: event.hash });
+      const { stream, seq, hash } = chainOf(entry);
+      heads.set(stream, { seq, hash });
     }
     const chains = new ChainHeads(heads);
     const writer = new KurrentWriter(client, { prefix: streamPrefix, appendTimeoutMs, maxBatchEvents: MAX_BATCH_EVENTS, maxBatchBytes: MAX_BATCH_BYTES, maxQueuedBytes, logger }, chains, size);
@@ -86,8 +88,10 @@ export async function openKurrentLogReader(config: KurrentLogOptions, hooks: Pic
   let closing: Promise<void> | null = null;
   return {
     backend: 'kurrent',
-    read: (options?: ReadOptions) => readLog(client, streamPrefix, options),
-    follow: (options) => followLog(client, streamPrefix, { ...options, signal: AbortSignal.any([options.signal, closed.signal]) }),
+    read: (options?: ReadOptions) => readableEntries(readEntries(client, streamPrefix, options), streamPrefix),
+    follow: (options) => readableEntries(followEntries(client, streamPrefix, { ...options, signal: AbortSignal.any([options.signal, closed.signal]) }), streamPrefix),
+    entries: (options = {}) => (options.follow === true ? followEntries(client, streamPrefix, { ...options, signal: AbortSignal.any([options.signal ?? closed.signal, closed.signal]) }) : readEntries(client, streamPrefix, options)),
+    size: () => countEntries(client, streamPrefix),
     close: () => {
       closing ??= (async () => {
         closed.abort();
@@ -123,11 +127,16 @@ class KurrentLog implements KurrentEventLog {
   }
 
   read(options: ReadOptions = {}): AsyncIterable<StoredEvent<KurrentPosition>> {
-    return readLog(this.#client, this.streamPrefix, options);
+    return readableEntries(this.entries(options), this.streamPrefix);
   }
 
-  follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<StoredEvent<KurrentPosition>> {
-    return followLog(this.#client, this.streamPrefix, { ...options, signal: AbortSignal.any([options.signal, this.#closed.signal]) });
+  follow(options: FollowOptions): AsyncIterable<StoredEvent<KurrentPosition>> {
+    return readableEntries(this.entries({ ...options, follow: true }), this.streamPrefix);
+  }
+
+  entries(options: ReadOptions & { readonly follow?: boolean } = {}): AsyncIterable<LogEntry<KurrentPosition>> {
+    if (options.follow !== true) return readEntries(this.#client, this.streamPrefix, options);
+    return followEntries(this.#client, this.streamPrefix, { ...options, signal: AbortSignal.any([options.signal ?? this.#closed.signal, this.#closed.signal]) });
   }
 
   head(stream: string): ChainHead {

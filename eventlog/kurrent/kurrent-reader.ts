@@ -3,17 +3,19 @@
  * prefix (or on one stream), every record validated as an Attest event of this log, re-deliveries
  * dropped by event id. `follow` is a catch-up subscription to `$all` with the same filter.
  *
- * Positions: `fromIndex` is 0 (the start) or an index this log handed out — a `$all` commit
- * position. Reads include the event at `fromIndex`. Any other number is not a record boundary in
- * the server's transaction log, and the server refuses to read from it (an error, not an empty log).
+ * Resuming: a cursor (cursor.ts) holds the `$all` commit/prepare position of the event it was
+ * taken at; a read checks that event is still there with the cursor's hash, then yields what
+ * follows it.
  */
-import { BACKWARDS, ErrorType, FORWARDS, START } from '@kurrent/kurrentdb-client';
+import { ErrorType, FORWARDS, START } from '@kurrent/kurrentdb-client';
 import type { AllStreamResolvedEvent, Position, ReadPosition } from '@kurrent/kurrentdb-client';
 import type { AttestEvent } from '#schemas';
+import { invalidCursor, matchesCursor, parseCursor } from '../cursor.ts';
 import { LogUnavailableError } from '../port.ts';
-import type { KurrentPosition, ReadOptions, StoredEvent } from '../port.ts';
+import type { FollowOptions, KurrentPosition, LogCursor, LogEntry, ReadOptions, StoredEvent } from '../port.ts';
+import { positioned, readable } from '../record-decode.ts';
 import type { AllSubscription, KurrentClient } from './kurrent-client.ts';
-import { corruptRecordError, decodeRecord, isSystemRecord, kurrentPosition, logFilter, positionOfIndex, streamFilter } from './kurrent-records.ts';
+import { corruptRecordError, decodeRecord, isSystemRecord, kurrentPosition, logFilter, streamFilter } from './kurrent-records.ts';
 
 /** How many recent event ids a reader remembers to drop re-deliveries (a subscription resent after a reconnect). */
 const RECENT_IDS = 10_000;
@@ -41,54 +43,68 @@ export class RecentIds {
   }
 }
 
-export function checkFromIndex(fromIndex: number | undefined): number {
-  const index = fromIndex ?? 0;
-  if (!Number.isSafeInteger(index) || index < 0) {
-    throw new RangeError(`fromIndex must be 0 or an index of this KurrentDB log (a $all commit position), not ${String(fromIndex)}`);
-  }
-  return index;
-}
-
-/** The stored event of a resolved `$all` record of this log, or null for what is not this log's (or not this stream's). */
-export function storedOf(resolved: AllStreamResolvedEvent, prefix: string, stream: string | undefined): StoredEvent<KurrentPosition> | null {
+/** The stored entry of a resolved `$all` record of this log, or null for what is not this log's (or not this stream's). */
+export function entryOf(resolved: AllStreamResolvedEvent, prefix: string, stream: string | undefined): LogEntry<KurrentPosition> | null {
   const record = resolved.event;
   // The server filter already keeps to the prefix; system records and links are never Attest events.
   if (record === undefined || isSystemRecord(record) || !record.streamId.startsWith(prefix)) return null;
   const decoded = decodeRecord(record, prefix);
   if (!decoded.ok) throw corruptRecordError(record, decoded.reason);
-  if (stream !== undefined && decoded.event.stream !== stream) return null;
-  return { event: decoded.event, position: kurrentPosition(record.streamId, record.revision, record.position) };
+  if (stream !== undefined && (decoded.entry.event ?? decoded.entry.envelope).stream !== stream) return null;
+  return positioned(decoded.entry, kurrentPosition(record.streamId, record.revision, record.position));
 }
 
-export async function* readLog(client: KurrentClient, prefix: string, options: ReadOptions = {}): AsyncGenerator<StoredEvent<KurrentPosition>, void, undefined> {
-  const fromIndex = checkFromIndex(options.fromIndex);
+const chainHash = (entry: LogEntry): Pick<AttestEvent, 'id' | 'hash'> => entry.event ?? entry.envelope;
+
+/**
+ * The `$all` position right after which a read resumes: the cursor's own event, checked to be
+ * there with the hash the cursor holds (one forward read of one record of this log).
+ */
+async function resumePosition(client: KurrentClient, prefix: string, cursor: LogCursor): Promise<Position> {
+  const parsed = parseCursor(cursor, 'kurrent');
+  const position: Position = { commit: parsed.commit, prepare: parsed.prepare };
+  const mismatch = `does not match the log: no event with its hash at $all position ${parsed.commit}/${parsed.prepare} (was the log replaced or scavenged?)`;
+  try {
+    for await (const resolved of client.readAll({ fromPosition: position, direction: FORWARDS, maxCount: 1, filter: logFilter(prefix), resolveLinkTos: false })) {
+      const entry = entryOf(resolved, prefix, undefined);
+      if (entry !== null && BigInt(entry.position.commit) === parsed.commit && BigInt(entry.position.prepare) === parsed.prepare && matchesCursor(parsed, chainHash(entry).hash)) return position;
+      break;
+    }
+  } catch (error) {
+    // The server refuses to read from a position that is not a record boundary of its transaction log.
+    if (error instanceof LogUnavailableError) throw error;
+    throw invalidCursor(cursor, `${mismatch}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  throw invalidCursor(cursor, mismatch);
+}
+
+const after = (entry: LogEntry<KurrentPosition>, position: Position | undefined): boolean =>
+  position === undefined || BigInt(entry.position.commit) > position.commit || (BigInt(entry.position.commit) === position.commit && BigInt(entry.position.prepare) > position.prepare);
+
+export async function* readEntries(client: KurrentClient, prefix: string, options: ReadOptions = {}): AsyncGenerator<LogEntry<KurrentPosition>, void, undefined> {
   const { stream, signal } = options;
+  const from = options.after === undefined ? undefined : await resumePosition(client, prefix, options.after);
   const seen = new RecentIds();
   try {
     const records = client.readAll({
-      fromPosition: fromIndex === 0 ? START : positionOfIndex(fromIndex),
+      fromPosition: from ?? START,
       direction: FORWARDS,
       filter: stream === undefined ? logFilter(prefix) : streamFilter(prefix, stream),
       resolveLinkTos: false,
     });
     for await (const resolved of records) {
       if (signal?.aborted === true) return;
-      const stored = storedOf(resolved, prefix, stream);
-      if (stored === null || stored.position.index < fromIndex || seen.repeated(stored.event)) continue;
-      yield stored;
+      const entry = entryOf(resolved, prefix, stream);
+      if (entry === null || !after(entry, from) || seen.repeated(chainHash(entry))) continue;
+      yield entry;
     }
   } catch (error) {
-    throw readFailure(error, fromIndex === 0 ? 'reading $all from the start' : `reading $all from position ${fromIndex}`);
+    throw readFailure(error, from === undefined ? 'reading $all from the start' : `reading $all after position ${from.commit}/${from.prepare}`);
   }
 }
 
-/** Like `readLog`, then live events, until the signal aborts or the subscription ends (the log closed). */
-export async function* followLog(
-  client: KurrentClient,
-  prefix: string,
-  options: ReadOptions & { readonly signal: AbortSignal },
-): AsyncGenerator<StoredEvent<KurrentPosition>, void, undefined> {
-  const fromIndex = checkFromIndex(options.fromIndex);
+/** Like `readEntries`, then live events, until the signal aborts or the subscription ends (the log closed). */
+export async function* followEntries(client: KurrentClient, prefix: string, options: FollowOptions): AsyncGenerator<LogEntry<KurrentPosition>, void, undefined> {
   const { stream, signal } = options;
   if (signal.aborted) return;
   let subscription: AllSubscription | undefined;
@@ -97,9 +113,10 @@ export async function* followLog(
     stop = () => resolve(null);
     signal.addEventListener('abort', stop, { once: true });
   });
+  const from = options.after === undefined ? undefined : await resumePosition(client, prefix, options.after);
   try {
-    // A subscription starts *after* its position, so it is anchored on the record before fromIndex.
-    const anchor: ReadPosition = fromIndex === 0 ? START : ((await positionBefore(client, fromIndex)) ?? START);
+    // A subscription starts *after* its position: exactly what a cursor asks for.
+    const anchor: ReadPosition = from ?? START;
     if (signal.aborted) return;
     subscription = client.subscribeToAll({
       fromPosition: anchor,
@@ -117,28 +134,32 @@ export async function* followLog(
         return;
       }
       if (result.done === true) return;
-      const stored = storedOf(result.value, prefix, stream);
-      if (stored === null || stored.position.index < fromIndex || seen.repeated(stored.event)) continue;
-      yield stored;
+      const entry = entryOf(result.value, prefix, stream);
+      if (entry === null || !after(entry, from) || seen.repeated(chainHash(entry))) continue;
+      yield entry;
       if (signal.aborted) return;
     }
   } catch (error) {
-    throw readFailure(error, `following $all from position ${fromIndex}`);
+    throw readFailure(error, from === undefined ? 'following $all from the start' : `following $all after position ${from.commit}/${from.prepare}`);
   } finally {
     if (stop !== undefined) signal.removeEventListener('abort', stop);
     if (subscription !== undefined) await endSubscription(subscription);
   }
 }
 
-/** The position of the last record of `$all` (any stream) before `index`, or undefined at the start of the log. */
-async function positionBefore(client: KurrentClient, index: number): Promise<Position | undefined> {
-  const limit = BigInt(index);
-  // Two records: whether a backwards read includes its start position or not, one of them is before it.
-  for await (const resolved of client.readAll({ fromPosition: positionOfIndex(index), direction: BACKWARDS, maxCount: 2, resolveLinkTos: false })) {
-    const position = resolved.event?.position;
-    if (position !== undefined && position.commit < limit) return position;
+/** What read() and follow() yield of the entries (record-decode.ts `readable`). */
+export async function* readableEntries(entries: AsyncIterable<LogEntry<KurrentPosition>>, prefix: string): AsyncGenerator<StoredEvent<KurrentPosition>, void, undefined> {
+  for await (const entry of entries) {
+    const stored = readable(entry, `the KurrentDB event log (streams ${prefix}*)`);
+    if (stored !== null) yield stored;
   }
-  return undefined;
+}
+
+/** The log's events in `$all`: counted by a filtered read (there is no cheaper count). */
+export async function countEntries(client: KurrentClient, prefix: string): Promise<number> {
+  let count = 0;
+  for await (const _entry of readEntries(client, prefix)) count++;
+  return count;
 }
 
 async function endSubscription(subscription: AllSubscription): Promise<void> {

@@ -5,10 +5,10 @@
  */
 import { NO_STREAM, jsonEvent, streamNameFilter } from '@kurrent/kurrentdb-client';
 import type { AppendStreamState, EventData, Filter, Position, RecordedEvent } from '@kurrent/kurrentdb-client';
-import { AttestEventSchema } from '#schemas';
 import type { AttestEvent } from '#schemas';
-import { claimedIdentity, decodeEvent } from '../file/event-codec.ts';
-import type { ClaimedIdentity } from '../file/event-codec.ts';
+import { decodeEvent } from '../file/event-codec.ts';
+import { decodeWritten } from '../record-decode.ts';
+import type { ClaimedIdentity, DecodedEntry } from '../record-decode.ts';
 import { LogUnavailableError } from '../port.ts';
 import type { KurrentPosition } from '../port.ts';
 
@@ -62,12 +62,6 @@ export function kurrentPosition(streamName: string, revision: bigint, position: 
   };
 }
 
-/** The `$all` position an index names (commit = prepare, see `indexOfCommit`). */
-export function positionOfIndex(index: number): Position {
-  const at = BigInt(index);
-  return { commit: at, prepare: at };
-}
-
 /** Every stream of this log: a server-side prefix filter (system streams start with `$`, never with the prefix). */
 export function logFilter(prefix: string): Filter {
   return streamNameFilter({ prefixes: [prefix] });
@@ -94,44 +88,35 @@ export function isSystemRecord(record: Pick<RecordedEvent, 'type' | 'streamId'>)
   return record.type.startsWith('$') || record.streamId.startsWith('$');
 }
 
-export type RecordDecode = { readonly ok: true; readonly event: AttestEvent } | { readonly ok: false; readonly reason: string; readonly claimed: ClaimedIdentity };
+export type RecordDecode = { readonly ok: true; readonly entry: DecodedEntry } | { readonly ok: false; readonly reason: string; readonly claimed: ClaimedIdentity };
 
 /**
- * Validates a record of this log as an Attest event (zod: the server is a boundary) and checks it
- * sits where Attest put it: in the stream it names, under its own id, at revision seq − 1.
+ * Decodes a record of this log (record-decode.ts: the server is a boundary) and checks it sits
+ * where Attest put it: in the stream it names, under its own id and type, at revision seq − 1.
  */
 export function decodeRecord(record: RecordedEvent, prefix: string): RecordDecode {
   const { data } = record;
-  let event: AttestEvent;
-  if (data instanceof Uint8Array) {
-    const decoded = decodeEvent(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-    if (!decoded.ok) return { ok: false, reason: decoded.skipped ? 'the record is not an event' : decoded.reason, claimed: decoded.skipped ? {} : decoded.claimed };
-    event = decoded.event;
-  } else if (typeof data === 'string') {
-    // The client hands back the raw text when a JSON record does not parse.
-    return { ok: false, reason: 'the record is not valid JSON', claimed: {} };
-  } else {
-    const parsed = AttestEventSchema.safeParse(data);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ');
-      return { ok: false, reason: `the record does not match the event schema (${issues})`, claimed: claimedIdentity(data) };
-    }
-    event = parsed.data as AttestEvent;
+  let decoded;
+  if (data instanceof Uint8Array) decoded = decodeEvent(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  // The client hands back the raw text when a JSON record does not parse.
+  else if (typeof data === 'string') return { ok: false, reason: 'the record is not valid JSON', claimed: {} };
+  else decoded = decodeWritten(data);
+  if (!decoded.ok) return { ok: false, reason: decoded.skipped ? 'the record is not an event' : decoded.reason, claimed: decoded.skipped ? {} : decoded.claimed };
+  const { id, stream, seq, type } = decoded.entry.event ?? decoded.entry.envelope;
+  const claimed: ClaimedIdentity = { eventId: id, stream, seq };
+  if (!record.streamId.startsWith(prefix) || record.streamId.slice(prefix.length) !== stream) {
+    return { ok: false, reason: `it is stored in KurrentDB stream ${record.streamId} but names stream ${stream} (expected ${kurrentStreamName(prefix, stream)})`, claimed };
   }
-  const claimed: ClaimedIdentity = { eventId: event.id, stream: event.stream, seq: event.seq };
-  if (!record.streamId.startsWith(prefix) || record.streamId.slice(prefix.length) !== event.stream) {
-    return { ok: false, reason: `it is stored in KurrentDB stream ${record.streamId} but names stream ${event.stream} (expected ${kurrentStreamName(prefix, event.stream)})`, claimed };
+  if (record.id.toLowerCase() !== id.toLowerCase()) {
+    return { ok: false, reason: `its KurrentDB event id ${record.id} is not its own id ${id}`, claimed };
   }
-  if (record.id.toLowerCase() !== event.id.toLowerCase()) {
-    return { ok: false, reason: `its KurrentDB event id ${record.id} is not its own id ${event.id}`, claimed };
+  if (record.revision !== revisionOfSeq(seq)) {
+    return { ok: false, reason: `it sits at revision ${record.revision} of its stream but has seq ${seq} (seq n belongs at revision n − 1: events were removed, inserted or written around Attest)`, claimed };
   }
-  if (record.revision !== revisionOfSeq(event.seq)) {
-    return { ok: false, reason: `it sits at revision ${record.revision} of its stream but has seq ${event.seq} (seq n belongs at revision n − 1: events were removed, inserted or written around Attest)`, claimed };
+  if (record.type !== type) {
+    return { ok: false, reason: `its KurrentDB event type ${record.type} is not its own type ${type}`, claimed };
   }
-  if (record.type !== event.type) {
-    return { ok: false, reason: `its KurrentDB event type ${record.type} is not its own type ${event.type}`, claimed };
-  }
-  return { ok: true, event };
+  return { ok: true, entry: decoded.entry };
 }
 
 /** ATTEST_LOG_CORRUPT for a record of this log that is not the Attest event it should be. */

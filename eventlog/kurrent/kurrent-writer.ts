@@ -286,7 +286,7 @@ export class KurrentWriter {
     } else {
       const decoded = decodeRecord(record, prefix);
       if (!decoded.ok) throw corruptRecordError(record, `the last event of the stream is not a valid Attest event: ${decoded.reason}`);
-      const last = decoded.event;
+      const last = decoded.entry.event ?? decoded.entry.envelope;
       if (last.seq < known.seq || (last.seq === known.seq && last.hash !== known.hash)) {
         throw new LogUnavailableError(
           'ATTEST_LOG_CORRUPT',

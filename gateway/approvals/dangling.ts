@@ -36,7 +36,7 @@ export async function expireDanglingApprovals(log: LogReadable, recorder: Record
     drafts.push(
       draft(context, 'ApprovalExpired', { reason, expiresAt: requested.data.expiresAt }, extras),
       draft(context, 'DecisionMade', { decision: 'deny', stage: 'approval', ruleId: requested.data.ruleId, reason: message, route: 'local' }, extras),
-      draft(context, 'ErrorReturned', { from: 'gateway', upstream: requested.data.upstream, code: -32025, errorCode: 'ATTEST_APPROVAL_EXPIRED', message, durationMs: Math.max(0, now - Date.parse(requested.occurredAt)) }, extras),
+      draft(context, 'ErrorReturned', { from: 'gateway', upstream: requested.data.upstream, jsonrpcCode: -32025, errorCode: 'ATTEST_APPROVAL_EXPIRED', message, durationMs: Math.max(0, now - Date.parse(requested.occurredAt)) }, extras),
     );
   }
   await recorder.record(drafts);

@@ -5,14 +5,14 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiKeySchema, GatewayError, SYSTEM_PRINCIPAL } from '#schemas';
+import { ApiKeySchema, GatewayError, SYSTEM_PRINCIPAL, SCHEMA_VERSION } from '#schemas';
 import type { EventDraft } from '#schemas';
 import { ApiKeyStore, hashApiKey, looksLikeJwt } from './api-keys.ts';
 
 const NOW = Date.parse('2030-06-01T12:00:00Z');
 
 function envelope(type: string, data: Record<string, unknown>): EventDraft {
-  return { id: '0190a000-0000-7000-8000-000000000000', schemaVersion: 1, type, occurredAt: '2030-06-01T11:00:00.000Z', tenant: 'acme', stream: 'system-gw-1', actor: SYSTEM_PRINCIPAL, data } as unknown as EventDraft;
+  return { id: '0190a000-0000-7000-8000-000000000000', schemaVersion: SCHEMA_VERSION, type, occurredAt: '2030-06-01T11:00:00.000Z', tenant: 'acme', stream: 'system-gw-1', actor: SYSTEM_PRINCIPAL, data } as unknown as EventDraft;
 }
 
 function issued(keyId: string, team: string | undefined, extra: Record<string, unknown> = {}): EventDraft {

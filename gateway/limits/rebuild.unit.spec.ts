@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { digestOf, parsePolicyBundle } from '#schemas';
+import { digestOf, parsePolicyBundle, SCHEMA_VERSION } from '#schemas';
 import type { AttestEvent, DecisionEnforcement, Principal } from '#schemas';
 import { compileCostModel } from './cost-model.ts';
 import { checkLimits, emptyEnforcementState, evolveLimits, snapshotLimits } from './enforcement.ts';
@@ -29,7 +29,7 @@ function event(type: 'RequestReceived' | 'DecisionMade', at: number, actor: Prin
   seq += 1;
   return {
     id: `00000000-0000-7000-8000-${String(seq).padStart(12, '0')}`,
-    schemaVersion: 1,
+    schemaVersion: SCHEMA_VERSION,
     type,
     occurredAt: new Date(at).toISOString(),
     tenant: actor.tenant,

@@ -176,7 +176,7 @@ export class GatewayMetrics implements RecordObserver {
             this.#forget(draft.callId);
             break;
           }
-          if (draft.data.from === 'gateway' && draft.data.errorCode !== undefined) this.#refusalsTotal.inc(this.#refusalLabels(draft.data.errorCode, draft.data.code));
+          if (draft.data.from === 'gateway' && draft.data.errorCode !== undefined) this.#refusalsTotal.inc(this.#refusalLabels(draft.data.errorCode, draft.data.jsonrpcCode));
           this.#outcome(draft.callId, draft.data.upstream, draft.data.durationMs, startedAt, now);
           break;
         case 'RequestRejected':

@@ -142,8 +142,8 @@ class OtelTracing implements CallTracing {
           this.#end(callId, span, undefined);
           break;
         case 'ErrorReturned':
-          span.setAttribute('rpc.jsonrpc.error_code', draft.data.code);
-          this.#end(callId, span, draft.data.errorCode ?? `JSON-RPC ${draft.data.code}`);
+          span.setAttribute('rpc.jsonrpc.error_code', draft.data.jsonrpcCode);
+          this.#end(callId, span, draft.data.errorCode ?? `JSON-RPC ${draft.data.jsonrpcCode}`);
           break;
         default:
           break;

@@ -102,11 +102,11 @@ export class ToolPins {
       hashes.set(name, hash);
       const entry = this.#entries.get(keyOf(upstream, name));
       if (entry === undefined) {
-        drafts.push(draft(this.#context, 'ToolPinned', { upstream, tool: name, hash, definition, session }));
+        drafts.push(draft(this.#context, 'ToolPinned', { upstream, tool: name, hash, definition, sessionId: session }));
       } else if (entry.hash !== hash) {
         quarantined.add(name);
         if (!entry.pending.has(hash) && !entry.rejected.has(hash)) {
-          drafts.push(draft(this.#context, 'ToolDefinitionChanged', { upstream, tool: name, pinnedHash: entry.hash, observedHash: hash, definition, session }));
+          drafts.push(draft(this.#context, 'ToolDefinitionChanged', { upstream, tool: name, pinnedHash: entry.hash, observedHash: hash, definition, sessionId: session }));
         }
       }
     }

@@ -318,7 +318,9 @@ export class GatewaySession {
         await this.#finishWithError(request, toGatewayError(error), 'gateway', plan.upstream, started, extras, receiptBase);
         return;
       }
-      await this.#finishWithResult(request, result, 'gateway', plan.upstream, 'full', started, extras, receiptBase);
+      // An answered initialize is recorded with what the agent said about itself, in the same append.
+      const initialized = request.method === 'initialize' ? [draft(this.#context, 'SessionInitialized', { protocolVersion: String(result['protocolVersion']), clientInfo: this.#clientParams['clientInfo'] ?? null, clientCapabilities: this.#clientParams['capabilities'] ?? null })] : [];
+      await this.#finishWithResult(request, result, 'gateway', plan.upstream, 'full', started, extras, receiptBase, initialized);
       return;
     }
     await this.#forward(request, plan, started, extras, receiptBase, recording);
@@ -519,7 +521,7 @@ export class GatewaySession {
   #approvalRequested(plan: HoldPlan, extras: Extras): EventDraft {
     return draft(this.#context, 'ApprovalRequested', {
       upstream: plan.upstream,
-      tool: plan.target,
+      target: plan.target,
       argumentsDigest: plan.argumentsDigest,
       ruleId: plan.ruleId,
       reason: plan.reason,
@@ -616,7 +618,7 @@ export class GatewaySession {
         // A cancelled request gets no response (MCP cancellation); its end is recorded all the same.
         drafts.push(draft(this.#context, 'ApprovalWithdrawn', { reason: outcome.reason }, extras));
         drafts.push(draft(this.#context, 'DecisionMade', { decision: 'deny', stage: 'approval', ruleId: plan.ruleId, reason: `withdrawn: ${outcome.reason}`, route: 'local', ...policyHash }, extras));
-        drafts.push(draft(this.#context, 'ErrorReturned', { from: 'agent', upstream: plan.upstream, code: -32800, errorCode: 'ATTEST_CANCELLED', message: outcome.reason, durationMs: round(performance.now() - started) }, extras));
+        drafts.push(draft(this.#context, 'ErrorReturned', { from: 'agent', upstream: plan.upstream, jsonrpcCode: -32800, errorCode: 'ATTEST_CANCELLED', message: outcome.reason, durationMs: round(performance.now() - started) }, extras));
         break;
     }
     if (allowed !== undefined) governance?.charge(allowed, drafts[1] as EventDraft);
@@ -662,12 +664,13 @@ export class GatewaySession {
     return ready.length === 1 ? ready[0]?.name : undefined;
   }
 
-  async #finishWithResult(request: RpcRequest, result: JsonObject, from: 'upstream' | 'gateway', upstream: string | undefined, recording: Recording, started: number, extras: { callId: string; traceparent: string | undefined }, receiptBase: object): Promise<void> {
+  async #finishWithResult(request: RpcRequest, result: JsonObject, from: 'upstream' | 'gateway', upstream: string | undefined, recording: Recording, started: number, extras: { callId: string; traceparent: string | undefined }, receiptBase: object, after: readonly EventDraft[] = []): Promise<void> {
     const durationMs = round(performance.now() - started);
     let outcome: readonly StoredEvent[];
     try {
       outcome = await this.#deps.recorder.record([
         draft(this.#context, 'ResultReturned', { from, ...(upstream !== undefined && { upstream }), isError: result['isError'] === true, durationMs, result: recordPayload(result, recording) }, extras),
+        ...after,
       ]);
     } catch (error) {
       const withheld = new GatewayError('ATTEST_RESULT_NOT_RECORDED', `${request.method} was answered${upstream === undefined ? '' : ` by upstream "${upstream}"`} but the result could not be recorded, so it is withheld: ${(error as Error).message}`, { callId: extras.callId });
@@ -682,7 +685,7 @@ export class GatewaySession {
     let outcome: readonly StoredEvent[] | undefined;
     try {
       outcome = await this.#deps.recorder.record([
-        draft(this.#context, 'ErrorReturned', { from, ...(upstream !== undefined && { upstream }), code: error.jsonrpcCode, errorCode: error.code, message: error.message, durationMs: round(performance.now() - started) }, extras),
+        draft(this.#context, 'ErrorReturned', { from, ...(upstream !== undefined && { upstream }), jsonrpcCode: error.jsonrpcCode, errorCode: error.code, message: error.message, durationMs: round(performance.now() - started) }, extras),
       ]);
     } catch (logError) {
       this.#deps.logger.error({ session: this.id, err: logError }, 'could not record an error response');
@@ -693,7 +696,7 @@ export class GatewaySession {
   async #finishWithUpstreamError(request: RpcRequest, rpcError: RpcError, upstream: string, recording: Recording, started: number, extras: { callId: string; traceparent: string | undefined }, receiptBase: object): Promise<void> {
     try {
       await this.#deps.recorder.record([
-        draft(this.#context, 'ErrorReturned', { from: 'upstream', upstream, code: rpcError.code, message: recordText(String(rpcError.message), recording), durationMs: round(performance.now() - started), ...(rpcError.data !== undefined && { data: recordPayload(rpcError.data, recording) }) }, extras),
+        draft(this.#context, 'ErrorReturned', { from: 'upstream', upstream, jsonrpcCode: rpcError.code, message: recordText(String(rpcError.message), recording), durationMs: round(performance.now() - started), ...(rpcError.data !== undefined && { data: recordPayload(rpcError.data, recording) }) }, extras),
       ]);
     } catch (error) {
       const withheld = new GatewayError('ATTEST_RESULT_NOT_RECORDED', `Upstream "${upstream}" answered ${request.method} with an error, but it could not be recorded: ${(error as Error).message}`, { callId: extras.callId });
@@ -1089,7 +1092,7 @@ export class GatewaySession {
       if (!(await this.#recordAgentNotification(notification, entry.state.name))) return;
       entry.forward.reject(new CancelledByAgent());
       await entry.state.link?.send({ jsonrpc: '2.0', method: notification.method, params: { ...params, requestId: entry.forward.id } }).catch(() => undefined);
-      await this.#recordQuietly([draft(this.#context, 'ErrorReturned', { from: 'agent', upstream: entry.state.name, code: -32800, errorCode: 'ATTEST_CANCELLED', message: `cancelled by the agent${typeof params?.['reason'] === 'string' ? `: ${params['reason']}` : ''}`, durationMs: 0 }, { callId: entry.callId })]);
+      await this.#recordQuietly([draft(this.#context, 'ErrorReturned', { from: 'agent', upstream: entry.state.name, jsonrpcCode: -32800, errorCode: 'ATTEST_CANCELLED', message: `cancelled by the agent${typeof params?.['reason'] === 'string' ? `: ${params['reason']}` : ''}`, durationMs: 0 }, { callId: entry.callId })]);
       return;
     }
     const targets = [...this.#upstreams.values()].filter((s) => s.status === 'ready' && s.link !== undefined);
@@ -1121,7 +1124,7 @@ export class GatewaySession {
     const recording = recordingFor(state?.config);
     const recorded = await this.#recordQuietly([
       'error' in response
-        ? draft(this.#context, 'ErrorReturned', { from: 'agent', upstream: pending.upstream, code: response.error.code, message: recordText(String(response.error.message), recording), durationMs, ...(response.error.data !== undefined && { data: recordPayload(response.error.data, recording) }) }, { callId: pending.callId })
+        ? draft(this.#context, 'ErrorReturned', { from: 'agent', upstream: pending.upstream, jsonrpcCode: response.error.code, message: recordText(String(response.error.message), recording), durationMs, ...(response.error.data !== undefined && { data: recordPayload(response.error.data, recording) }) }, { callId: pending.callId })
         : draft(this.#context, 'ResultReturned', { from: 'agent', upstream: pending.upstream, isError: false, durationMs, result: recordPayload(response.result, recording) }, { callId: pending.callId }),
     ]);
     const reply = recorded

@@ -3,7 +3,7 @@
  * the gateway appends them (one array per append). The golden-event generator seals them into a
  * real file log; the compatibility test checks that every type appears.
  */
-import { digestOf, SYSTEM_PRINCIPAL } from '#schemas';
+import { digestOf, SYSTEM_PRINCIPAL, SCHEMA_VERSION } from '#schemas';
 import type { EventData, EventDraft, EventType, Principal } from '#schemas';
 
 const AGENT: Principal = Object.freeze({ kind: 'apiKey', id: 'key-ops', tenant: 'acme', team: 'platform', agent: 'release-bot', roles: Object.freeze(['deployer']) });
@@ -20,7 +20,7 @@ function draft<T extends EventType>(stream: string, actor: Principal, type: T, d
   ids++;
   const event = {
     id: `0190f000-0000-7000-8000-${ids.toString(16).padStart(12, '0')}`,
-    schemaVersion: 1 as const,
+    schemaVersion: SCHEMA_VERSION,
     type,
     occurredAt: new Date(clock).toISOString(),
     tenant: actor.tenant,
@@ -50,7 +50,7 @@ export function goldenDrafts(): EventDraft[][] {
     [s('UpstreamConnected', { upstream: 'files', transport: 'stdio', pid: 4242, protocolVersion: '2025-11-25', serverInfo: { name: 'files', version: '1.0.0' } } as never)],
     [s('ResultReturned', { from: 'gateway', isError: false, durationMs: 12.5, result: payload({ protocolVersion: '2025-11-25', capabilities: { tools: {} } }) } as never, 'call-init')],
     [s('SessionInitialized', { protocolVersion: '2025-11-25', clientInfo: { name: 'golden', version: '1' }, clientCapabilities: { elicitation: {} } } as never)],
-    [sys('ToolPinned', { upstream: 'files', tool: 'read_file', hash: digestOf('def-1'), definition: { name: 'read_file', inputSchema: { type: 'object' } }, session: SESSION } as never)],
+    [sys('ToolPinned', { upstream: 'files', tool: 'read_file', hash: digestOf('def-1'), definition: { name: 'read_file', inputSchema: { type: 'object' } }, sessionId: SESSION } as never)],
     [
       s('RequestReceived', { from: 'agent', method: 'tools/call', jsonrpcId: 1, upstream: 'files', target: 'read_file', params: payload({ name: 'read_file', arguments: args }) } as never, 'call-1'),
       s('DecisionMade', { decision: 'allow', stage: 'policy', ruleId: 'allow-reads', reason: 'reads are allowed', route: 'forward', policyHash: digestOf('policy'), enforcement: cost } as never, 'call-1'),
@@ -60,42 +60,42 @@ export function goldenDrafts(): EventDraft[][] {
       s('RequestReceived', { from: 'agent', method: 'tools/call', jsonrpcId: 2, upstream: 'files', target: 'write_file', params: payload({ name: 'write_file', arguments: { path: '/etc/passwd' } }) } as never, 'call-2'),
       s('DecisionMade', { decision: 'deny', stage: 'policy', ruleId: 'no-writes', reason: 'Denied by policy: writes are not allowed', route: 'local', policyHash: digestOf('policy') } as never, 'call-2'),
     ],
-    [s('ErrorReturned', { from: 'gateway', upstream: 'files', code: -32010, errorCode: 'ATTEST_DENIED', message: 'Denied by policy: writes are not allowed', durationMs: 0.5 } as never, 'call-2')],
+    [s('ErrorReturned', { from: 'gateway', upstream: 'files', jsonrpcCode: -32010, errorCode: 'ATTEST_DENIED', message: 'Denied by policy: writes are not allowed', durationMs: 0.5 } as never, 'call-2')],
     [
       s('RequestReceived', { from: 'agent', method: 'tools/call', jsonrpcId: 3, upstream: 'files', target: 'delete_file', params: payload({ name: 'delete_file', arguments: { path: '/tmp/x' } }) } as never, 'call-3'),
-      s('ApprovalRequested', { upstream: 'files', tool: 'delete_file', argumentsDigest: digestOf({ path: '/tmp/x' }), ruleId: 'hold-deletes', reason: 'deletes need a person', approverRoles: ['attest:approver'], timeoutMs: 60_000, expiresAt: '2026-11-30T09:01:00.000Z', instance: INSTANCE } as never, 'call-3'),
+      s('ApprovalRequested', { upstream: 'files', target: 'delete_file', argumentsDigest: digestOf({ path: '/tmp/x' }), ruleId: 'hold-deletes', reason: 'deletes need a person', approverRoles: ['attest:approver'], timeoutMs: 60_000, expiresAt: '2026-11-30T09:01:00.000Z', instance: INSTANCE } as never, 'call-3'),
     ],
     [
       draft(SESSION, ADMIN, 'ApprovalGranted', { reason: 'ticket OPS-1' }, 'call-3'),
       s('DecisionMade', { decision: 'allow', stage: 'approval', ruleId: 'hold-deletes', reason: 'approved by alice', route: 'forward', enforcement: { cost: 1, limits: [], argumentsDigest: digestOf({ path: '/tmp/x' }) } } as never, 'call-3'),
     ],
-    [s('ErrorReturned', { from: 'upstream', upstream: 'files', code: -32602, message: 'no such file', durationMs: 1.5, data: payload({ path: '/tmp/x' }) } as never, 'call-3')],
+    [s('ErrorReturned', { from: 'upstream', upstream: 'files', jsonrpcCode: -32602, message: 'no such file', durationMs: 1.5, data: payload({ path: '/tmp/x' }) } as never, 'call-3')],
     [
       s('RequestReceived', { from: 'agent', method: 'tools/call', jsonrpcId: 4, upstream: 'files', target: 'delete_file', params: payload({ name: 'delete_file', arguments: { path: '/tmp/y' } }) } as never, 'call-4'),
-      s('ApprovalRequested', { upstream: 'files', tool: 'delete_file', argumentsDigest: digestOf({ path: '/tmp/y' }), ruleId: 'hold-deletes', reason: 'deletes need a person', approverRoles: ['attest:approver'], timeoutMs: 60_000, expiresAt: '2026-11-30T09:01:00.000Z', instance: INSTANCE } as never, 'call-4'),
+      s('ApprovalRequested', { upstream: 'files', target: 'delete_file', argumentsDigest: digestOf({ path: '/tmp/y' }), ruleId: 'hold-deletes', reason: 'deletes need a person', approverRoles: ['attest:approver'], timeoutMs: 60_000, expiresAt: '2026-11-30T09:01:00.000Z', instance: INSTANCE } as never, 'call-4'),
     ],
     [
       draft(SESSION, ADMIN, 'ApprovalDenied', { reason: 'not on a Friday' }, 'call-4'),
       s('DecisionMade', { decision: 'deny', stage: 'approval', ruleId: 'hold-deletes', reason: 'Denied by approver', route: 'local' } as never, 'call-4'),
-      s('ErrorReturned', { from: 'gateway', upstream: 'files', code: -32024, errorCode: 'ATTEST_APPROVAL_DENIED', message: 'Denied by approver "alice": not on a Friday', durationMs: 4000 } as never, 'call-4'),
+      s('ErrorReturned', { from: 'gateway', upstream: 'files', jsonrpcCode: -32024, errorCode: 'ATTEST_APPROVAL_DENIED', message: 'Denied by approver "alice": not on a Friday', durationMs: 4000 } as never, 'call-4'),
     ],
     [
       s('RequestReceived', { from: 'agent', method: 'tools/call', jsonrpcId: 5, upstream: 'files', target: 'delete_file', params: payload({ name: 'delete_file', arguments: { path: '/tmp/z' } }) } as never, 'call-5'),
-      s('ApprovalRequested', { upstream: 'files', tool: 'delete_file', argumentsDigest: digestOf({ path: '/tmp/z' }), ruleId: 'hold-deletes', reason: 'deletes need a person', approverRoles: ['attest:approver'], timeoutMs: 1000, expiresAt: '2026-11-30T09:00:02.000Z', instance: INSTANCE } as never, 'call-5'),
+      s('ApprovalRequested', { upstream: 'files', target: 'delete_file', argumentsDigest: digestOf({ path: '/tmp/z' }), ruleId: 'hold-deletes', reason: 'deletes need a person', approverRoles: ['attest:approver'], timeoutMs: 1000, expiresAt: '2026-11-30T09:00:02.000Z', instance: INSTANCE } as never, 'call-5'),
     ],
     [
       s('ApprovalExpired', { reason: 'no decision within 1000 ms', expiresAt: '2026-11-30T09:00:02.000Z' } as never, 'call-5'),
       s('DecisionMade', { decision: 'deny', stage: 'approval', ruleId: 'hold-deletes', reason: 'No approver decided within 1000 ms', route: 'local' } as never, 'call-5'),
-      s('ErrorReturned', { from: 'gateway', upstream: 'files', code: -32025, errorCode: 'ATTEST_APPROVAL_EXPIRED', message: 'No approver decided within 1000 ms', durationMs: 1000 } as never, 'call-5'),
+      s('ErrorReturned', { from: 'gateway', upstream: 'files', jsonrpcCode: -32025, errorCode: 'ATTEST_APPROVAL_EXPIRED', message: 'No approver decided within 1000 ms', durationMs: 1000 } as never, 'call-5'),
     ],
     [
       s('RequestReceived', { from: 'agent', method: 'tools/call', jsonrpcId: 6, upstream: 'files', target: 'delete_file', params: payload({ name: 'delete_file', arguments: { path: '/tmp/w' } }) } as never, 'call-6'),
-      s('ApprovalRequested', { upstream: 'files', tool: 'delete_file', argumentsDigest: digestOf({ path: '/tmp/w' }), ruleId: 'hold-deletes', reason: 'deletes need a person', approverRoles: ['attest:approver'], timeoutMs: 60_000, expiresAt: '2026-11-30T09:01:00.000Z', instance: INSTANCE } as never, 'call-6'),
+      s('ApprovalRequested', { upstream: 'files', target: 'delete_file', argumentsDigest: digestOf({ path: '/tmp/w' }), ruleId: 'hold-deletes', reason: 'deletes need a person', approverRoles: ['attest:approver'], timeoutMs: 60_000, expiresAt: '2026-11-30T09:01:00.000Z', instance: INSTANCE } as never, 'call-6'),
     ],
     [
       s('ApprovalWithdrawn', { reason: 'cancelled by the agent' } as never, 'call-6'),
       s('DecisionMade', { decision: 'deny', stage: 'approval', ruleId: 'hold-deletes', reason: 'withdrawn: cancelled by the agent', route: 'local' } as never, 'call-6'),
-      s('ErrorReturned', { from: 'agent', upstream: 'files', code: -32800, errorCode: 'ATTEST_CANCELLED', message: 'cancelled by the agent', durationMs: 20 } as never, 'call-6'),
+      s('ErrorReturned', { from: 'agent', upstream: 'files', jsonrpcCode: -32800, errorCode: 'ATTEST_CANCELLED', message: 'cancelled by the agent', durationMs: 20 } as never, 'call-6'),
     ],
     [
       s('RequestReceived', { from: 'upstream', method: 'elicitation/create', jsonrpcId: 'e1', upstream: 'files', params: payload({ message: 'Which file?', requestedSchema: { type: 'object' } }) } as never, 'call-7'),
@@ -109,7 +109,7 @@ export function goldenDrafts(): EventDraft[][] {
     ],
     [s('UpstreamLost', { upstream: 'files', reason: 'process exited with code 1', willRestart: true, exitCode: 1 } as never)],
     [s('OutcomeUnknown', { requestEventId: '0190f000-0000-7000-8000-000000000027', method: 'tools/call', upstream: 'files', detectedAt: '2026-11-30T09:05:00.000Z' } as never, 'call-8')],
-    [sys('ToolDefinitionChanged', { upstream: 'files', tool: 'read_file', pinnedHash: digestOf('def-1'), observedHash: digestOf('def-2'), definition: { name: 'read_file', description: 'now also uploads', inputSchema: { type: 'object' } }, session: SESSION } as never)],
+    [sys('ToolDefinitionChanged', { upstream: 'files', tool: 'read_file', pinnedHash: digestOf('def-1'), observedHash: digestOf('def-2'), definition: { name: 'read_file', description: 'now also uploads', inputSchema: { type: 'object' } }, sessionId: SESSION } as never)],
     [sys('ToolDefinitionRejected', { upstream: 'files', tool: 'read_file', pinnedHash: digestOf('def-1'), rejectedHash: digestOf('def-2'), reason: 'exfiltration' } as never, ADMIN)],
     [sys('ToolDefinitionApproved', { upstream: 'files', tool: 'read_file', previousHash: digestOf('def-1'), hash: digestOf('def-3'), reason: 'reviewed' } as never, ADMIN)],
     [sys('KeyIssued', { keyId: 'key-ci', keyHash: digestOf('atk_secret'), tenant: 'acme', team: 'platform', agent: 'ci-bot', roles: [], expiresAt: '2027-01-01T00:00:00.000Z', allowTools: ['files__read_file'], denyTools: [] } as never, ADMIN)],
@@ -118,9 +118,6 @@ export function goldenDrafts(): EventDraft[][] {
     [sys('ConfigRejected', { instance: INSTANCE, trigger: 'signal', configHash: digestOf('config-3'), currentConfigHash: digestOf('config-2'), issues: ['policy.rules[0].when: not a CEL expression'] } as never)],
     [draft(SYSTEM, SYSTEM_PRINCIPAL, 'RequestRejected', { errorCode: 'ATTEST_UNAUTHENTICATED', httpStatus: 401, jsonrpcCode: -32030, message: 'Missing or invalid API key', method: 'tools/call', path: '/mcp', remoteAddress: '127.0.0.1', bodyBytes: 120 })],
     [s('SessionClosed', { reason: 'client closed the session' } as never)],
-    // A session as gateways before SessionOpened.instance recorded it.
-    [draft(`${SESSION}-legacy`, AGENT, 'SessionOpened', { transport: 'sse', endpoint: '/sse', upstreams: ['files'] } as never)],
-    [draft(`${SESSION}-legacy`, AGENT, 'SessionClosed', { reason: 'idle timeout' })],
     [sys('GatewayStopped', { instance: INSTANCE, reason: 'shutdown' } as never)],
   ];
 }
