@@ -11,8 +11,9 @@ import type { EventDraft } from '#schemas';
 import { ChainHeads } from '../chain.ts';
 import { testEventLog } from '../contract.ts';
 import { InvalidEventError, LogUnavailableError } from '../port.ts';
-import type { KafkaPosition, StoredEvent } from '../port.ts';
+import type { StoredEvent } from '../port.ts';
 import { sampleDraft } from '../sample-drafts.ts';
+import { appendFromTwoWriters, streamsOf, WRITER_NAMES } from '../several-writers.ts';
 import { verifyLog } from '../verify.ts';
 import { KafkaTopicError, openKafkaLog, openKafkaLogReader } from './kafka-log.ts';
 import type { KafkaEventLog } from './kafka-log.ts';
@@ -345,59 +346,21 @@ void describe('kafka log: several writers (gateway replicas) on one topic', { ti
     const brokers = await sharedBrokers();
     const topics = await topicAdmin(t, brokers);
     const topic = topics.track(uniqueTopic('attest-replicas'));
-    const writers = [
-      { name: 'gw-a', log: await closeAfter(t, await openKafkaLog(testLogOptions(brokers, topic, { clientId: 'attest-gw-a' }))) },
-      { name: 'gw-b', log: await closeAfter(t, await openKafkaLog(testLogOptions(brokers, topic, { clientId: 'attest-gw-b', createTopic: false }))) },
-    ];
-    const APPENDS = 2_000;
-    const LOOPS = 16;
-    const deadline = performance.now() + 20_000;
-    const acked = new Map<string, StoredEvent<KafkaPosition>[]>(writers.map((w) => [w.name, []]));
-    const refused: string[] = [];
-    const started = performance.now();
-    await Promise.all(
-      writers.flatMap(({ name, log }) =>
-        Array.from({ length: LOOPS }, async (_, loop) => {
-          // Each loop is one session of this writer; the first also writes the writer's system stream.
-          const stream = `${name}-session-${loop}`;
-          for (let n = 0; n < APPENDS / LOOPS && performance.now() < deadline; n++) {
-            const drafts = loop === 0 && n % 10 === 0 ? [sampleDraft(stream, n), sampleDraft(`system-${name}`, n)] : [sampleDraft(stream, n)];
-            try {
-              acked.get(name)?.push(...(await log.append(drafts)));
-            } catch (error) {
-              refused.push(`${name}: ${(error as Error).message}`);
-            }
-          }
-        }),
-      ),
-    );
-    const seconds = (performance.now() - started) / 1000;
-    assert.deepEqual(refused.slice(0, 5), [], `${refused.length} appends refused`);
-    const all = [...acked.values()].flat();
-    assert.equal(all.length, 2 * (APPENDS + Math.ceil(APPENDS / LOOPS / 10)), 'every append done within 20 s');
-
+    const a = await closeAfter(t, await openKafkaLog(testLogOptions(brokers, topic, { clientId: 'attest-gw-a' })));
+    const b = await closeAfter(t, await openKafkaLog(testLogOptions(brokers, topic, { clientId: 'attest-gw-b', createTopic: false })));
     const reader = await openKafkaLogReader(testLogOptions(brokers, topic));
     t.after(() => reader.close());
-    const read = await collect(reader.read());
-    assert.equal(read.length, all.length, 'nothing in the topic but the two writers’ acknowledged events');
-    const readAt = new Map(read.map((s) => [s.event.id, s.position.offset]));
-    assert.equal(readAt.size, read.length, 'each event once');
-    for (const { event, position } of all) assert.equal(readAt.get(event.id), position.offset, `${event.stream} seq ${event.seq} read back at its acknowledged offset`);
-    const verdict = await verifyLog(reader);
-    assert.equal(verdict.ok, true, verdict.firstFailure?.reason);
-    assert.equal(verdict.eventsChecked, all.length);
-    assert.equal(verdict.streams, 2 * (LOOPS + 1));
-
-    for (const { name, log } of writers) {
+    const { acked, events, seconds } = await appendFromTwoWriters([a, b], reader);
+    WRITER_NAMES.forEach((name, w) => {
+      const log = w === 0 ? a : b;
       const stats = log.stats();
       assert.equal(stats.failedBatches + stats.recoveries, 0, `${name}: no failure, no recovery`);
       assert.ok(stats.foreignRecords > 0, `${name}: the other writer's records really came between its batches`);
       const own = acked.get(name) ?? [];
       assert.equal(log.size(), Math.max(...own.map((s) => s.position.index)) + 1, `${name}: size() is the offset after its last acknowledged batch`);
-      assert.equal(log.head(`${name}-session-3`).seq, APPENDS / LOOPS);
-      assert.equal(log.head(`${writers.find((w) => w.name !== name)?.name ?? ''}-session-3`).seq, 0, `${name}: the other writer's streams are not in its chains`);
-    }
-    t.diagnostic(`${all.length} events in ${seconds.toFixed(1)} s by two writers (${Math.round(all.length / seconds)} events/s); foreign records stepped over: ${writers.map((w) => `${w.name} ${w.log.stats().foreignRecords}`).join(', ')}; batches: ${writers.map((w) => `${w.name} ${w.log.stats().batches}`).join(', ')}`);
+      for (const stream of streamsOf(WRITER_NAMES[1 - w] ?? '')) assert.equal(log.head(stream).seq, 0, `${name}: the other writer's stream ${stream} is not in its chains`);
+    });
+    t.diagnostic(`${events} events in ${seconds.toFixed(1)} s by two writers (${Math.round(events / seconds)} events/s); foreign records stepped over: a ${a.stats().foreignRecords}, b ${b.stats().foreignRecords}; batches: a ${a.stats().batches}, b ${b.stats().batches}`);
   });
 });
 
