@@ -42,7 +42,7 @@ import { InvalidEventError, LogUnavailableError, refuseWhenQueueFull } from '../
 import type { KafkaPosition, StoredEvent } from '../port.ts';
 import { describeKafkaError } from './kafka-client.ts';
 import { BATCH_OVERHEAD_BYTES, decodeChainRecord, encodeRecords, headerEventId, RecentIds } from './record-codec.ts';
-import type { EncodedRecords, OutgoingRecord, RawRecord } from './record-codec.ts';
+import type { ChainRecord, EncodedRecords, OutgoingRecord, RawRecord } from './record-codec.ts';
 
 interface PendingAppend {
   readonly events: readonly AttestEvent[];
@@ -485,9 +485,8 @@ export class KafkaGroupCommit {
   async #adoptTail(low: number, high: number): Promise<number> {
     const { logger, topic } = this.#options;
     if (this.#rebuild || high < this.#end) return this.#rebuildHeads(low, high);
-    let adopted = 0;
     let foreign = 0;
-    let heads: Map<string, ChainHead> | null = null;
+    const landed: ChainRecord[] = [];
     for await (const records of this.#io.scan(this.#end, high)) {
       for (const record of records) {
         const id = headerEventId(record);
@@ -497,12 +496,18 @@ export class KafkaGroupCommit {
         }
         const chain = decodeChainRecord(record);
         if (typeof chain === 'string') throw new LogUnavailableError('ATTEST_LOG_CORRUPT', `record at offset ${record.offset} of topic "${topic}": ${chain}`);
-        this.#unanswered.delete(id);
-        if (this.#recent.repeat(chain.id)) continue;
-        heads ??= new Map<string, ChainHead>(this.#heads.snapshot());
-        heads.set(chain.stream, { seq: chain.seq, hash: chain.hash });
-        adopted++;
+        landed.push(chain);
       }
+    }
+    // Applied once the whole tail was read: a scan that fails part-way is read again from the same end.
+    let adopted = 0;
+    let heads: Map<string, ChainHead> | null = null;
+    for (const chain of landed) {
+      this.#unanswered.delete(chain.id);
+      if (this.#recent.repeat(chain.id)) continue;
+      heads ??= new Map<string, ChainHead>(this.#heads.snapshot());
+      heads.set(chain.stream, { seq: chain.seq, hash: chain.hash });
+      adopted++;
     }
     if (heads !== null) this.#heads.restore(heads);
     if (adopted > 0) logger.warn({ topic, adoptedEvents: adopted }, 'event log: events of a failed Kafka write landed after all; the chains continue through them');

@@ -77,8 +77,15 @@ class FakePartition implements KafkaWriterIo {
     return { low: 0, high: this.records.length };
   }
 
+  /** Scans that deliver their records and then fail (the broker lost mid-read). */
+  scanFailures = 0;
+
   async *scan(from: number, end: number): AsyncGenerator<readonly RawRecord[]> {
     yield this.records.slice(from, end);
+    if (this.scanFailures > 0) {
+      this.scanFailures--;
+      throw new Error('Connection to 127.0.0.1:9 closed');
+    }
   }
 
   /** The partition as a reader sees it, for verifyLog. */
@@ -341,6 +348,29 @@ void describe('kafka writer (in-memory partition)', () => {
     const [next] = await writer.append([sampleDraft('mine', 2)]);
     assert.equal(next?.event.seq, 3);
     assert.equal(next?.position.index, partition.records.length - 1);
+    const verdict = await verifyLog(partition.stored());
+    assert.equal(verdict.ok, true, verdict.firstFailure?.reason);
+    await writer.close();
+  });
+
+  void it('a tail read that fails part-way during recovery is read again in full: the landed batch is still adopted', async () => {
+    const partition = new FakePartition();
+    const other = new OtherReplica(partition);
+    const { writer, heads } = await writerOn(partition);
+    await writer.append([sampleDraft('mine', 0)]);
+    partition.behaviours.push('land-then-fail');
+    const lost = assert.rejects(writer.append([sampleDraft('mine', 1)]), isLogError('ATTEST_LOG_UNAVAILABLE'));
+    await new Promise((resolve) => setImmediate(resolve));
+    other.write(2);
+    partition.scanFailures = 1;
+    partition.hung?.resolve();
+    await lost;
+    await recovered(writer);
+    assert.equal(partition.scanFailures, 0, 'the first tail read failed after delivering its records');
+    assert.equal(writer.stats().adoptedEvents, 1);
+    assert.equal(heads.durableHead('mine').seq, 2, 'the landed event is the head, although the first read of it failed');
+    const [next] = await writer.append([sampleDraft('mine', 2)]);
+    assert.equal(next?.event.seq, 3);
     const verdict = await verifyLog(partition.stored());
     assert.equal(verdict.ok, true, verdict.firstFailure?.reason);
     await writer.close();
