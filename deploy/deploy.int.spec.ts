@@ -403,6 +403,27 @@ describe('deploy/compose', () => {
     for (const later of ['projector', 'reporting']) assert.deepEqual(service(later)['profiles'], ['read-side'], `${later} arrives with a later issue: behind the read-side profile`);
   });
 
+  it('every gateway service runs under its own gateway.instance and Kafka client id (one name per live replica)', () => {
+    const names = new Map<string, string>();
+    const clientIds = new Map<string, string>();
+    for (const [name, raw] of Object.entries(services)) {
+      const command = list(obj(raw, name)['command'] ?? [], `${name}.command`).map(String);
+      if (command[0] !== 'gateway') continue;
+      const file = path.basename(command[command.indexOf('--config') + 1] ?? '');
+      const config = obj(parseYaml(readFileSync(path.join(COMPOSE_DIR, 'config', file), 'utf8')), file);
+      const instance = str(obj(config['gateway'], `${file} gateway`)['instance'], `${file} gateway.instance`);
+      assert.ok(!names.has(instance), `${name} and ${names.get(instance) ?? ''} both run as gateway instance ${instance} (one name per gateway: two live ones on one log fork its chains)`);
+      names.set(instance, name);
+      const log = obj(config['log'], `${file} log`);
+      if (log['backend'] === 'kafka') {
+        const clientId = str(log['clientId'], `${file} log.clientId`);
+        assert.ok(!clientIds.has(clientId), `${name} and ${clientIds.get(clientId) ?? ''} share Kafka client id ${clientId}`);
+        clientIds.set(clientId, name);
+      }
+    }
+    assert.ok(names.size >= 2, `the gateway services: ${[...names.values()].join(', ')}`);
+  });
+
   it('the example gateway configs load with the config schema', () => {
     for (const file of ['gateway-kafka.yaml', 'gateway-kurrent.yaml']) {
       const text = readFileSync(path.join(COMPOSE_DIR, 'config', file), 'utf8');
@@ -531,6 +552,12 @@ describe('deploy/helm/attest', () => {
         }
       }
 
+      // One gateway instance per pod: ATTEST_INSTANCE is the pod's name, and the config takes the
+      // instance (and the Kafka client id) from it.
+      const gateway = obj(list(pod['containers'], 'containers').map((c) => obj(c, 'container')).find((c) => c['name'] === 'gateway'), 'gateway container');
+      const instanceEnv = list(gateway['env'], 'gateway.env').map((e) => obj(e, 'env entry')).find((e) => e['name'] === 'ATTEST_INSTANCE');
+      assert.equal(asText(obj(obj(instanceEnv?.['valueFrom'], 'ATTEST_INSTANCE.valueFrom')['fieldRef'], 'ATTEST_INSTANCE fieldRef')['fieldPath']), 'metadata.name', 'ATTEST_INSTANCE is the pod name: unique per replica');
+
       const [pdb] = byKind(objects, 'PodDisruptionBudget');
       assert.ok(pdb !== undefined, 'a PodDisruptionBudget');
       const replicas = Number(obj(obj(deployment, 'Deployment')['spec'], 'spec')['replicas']);
@@ -550,6 +577,8 @@ describe('deploy/helm/attest', () => {
       assert.deepEqual(literalSecrets(parseYaml(configText) as Json), [], 'the rendered config holds no secret');
       const log = checkGatewayConfig(configText, `${path.basename(file)} ConfigMap attest.yaml`);
       assert.equal(log['backend'], backend);
+      assert.equal(obj(obj(parseYaml(configText), 'attest.yaml')['gateway'], 'attest.yaml gateway')['instance'], '${ATTEST_INSTANCE}', 'gateway.instance from the pod name');
+      if (backend === 'kafka') assert.match(str(log['clientId'], 'log.clientId'), /\$\{ATTEST_INSTANCE\}$/, 'the Kafka client id names the pod');
       if (backend === 'kafka') {
         assert.equal(log['replicationFactor'], 3);
         assert.equal(log['minInsyncReplicas'], 2);

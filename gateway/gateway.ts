@@ -104,7 +104,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     // calls, dangling approvals, run-time keys, limits and pins.
     const [forGaps, forApprovals, forKeys, forPins, forLimits] = shareRead(log, governance === undefined ? 4 : 5);
     const [gaps, expired] = await Promise.all([
-      reconcileOutcomes(forGaps as LogReadable, recorder),
+      reconcileOutcomes(forGaps as LogReadable, recorder, config.gateway.instance),
       expireDanglingApprovals(forApprovals as LogReadable, recorder, config.gateway.instance),
       keys.rebuild(forKeys as LogReadable),
       pins.rebuild(forPins as LogReadable),

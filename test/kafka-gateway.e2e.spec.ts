@@ -2,6 +2,10 @@
  * The gateway on a real Kafka broker (issue 3's fault tests), each bounded in time and count:
  *   - kill -9 of the gateway under load and a restart against Kafka: chains verify, every call
  *     the upstream received has its request and decision in Kafka (support/crash-under-load.ts);
+ *   - two gateway processes (two instances, as the Helm chart runs them) on one topic under load
+ *     from agents split across both, one killed -9 and restarted while the other serves: the whole
+ *     topic verifies, every answered call is recorded, every forwarded call has its request and
+ *     decision first, OutcomeUnknown only in the killed instance's sessions (issue 11);
  *   - the broker stopped under concurrent load: calls fail closed with a clear error and none is
  *     forwarded without an acknowledged request event; the broker restarted: the gateway recovers
  *     by itself; no acknowledged event is lost and duplicates, if any, carry the same event id.
@@ -14,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import kafkajs from 'kafkajs';
 import { openEventLogReader, verifyEventLog } from '#eventlog';
 import { parseConfig } from '#schemas';
 import type { AttestEvent } from '#schemas';
@@ -29,6 +34,17 @@ function kafkaLog(brokers: readonly string[]): Record<string, unknown> {
   return { backend: 'kafka', brokers: [...brokers], topic: `attest-test-${randomUUID()}`, createTopic: true, replicationFactor: 1, minInsyncReplicas: 1, appendTimeoutMs: 3000 };
 }
 
+/** Deletes the test's topic on the shared broker (a second client, kafkajs, behind the gateway's back). */
+async function deleteTopic(brokers: readonly string[], topic: string): Promise<void> {
+  const admin = new kafkajs.Kafka({ clientId: 'attest-e2e-cleanup', brokers: [...brokers], logLevel: kafkajs.logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: [topic], timeout: 10_000 });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 describe('gateway on Kafka', () => {
   const cleanup: (() => Promise<void>)[] = [];
   after(async () => {
@@ -38,8 +54,22 @@ describe('gateway on Kafka', () => {
   it('kill -9 under load and restart: chains verify and no forwarded call is unrecorded', { timeout: 240_000 }, async (t) => {
     const kafka = await kafkaBrokers();
     cleanup.push(() => kafka.stop());
-    const outcome = await crashUnderLoad(kafkaLog(kafka.brokers));
+    const log = kafkaLog(kafka.brokers);
+    cleanup.push(() => deleteTopic(kafka.brokers, String(log['topic'])));
+    const outcome = await crashUnderLoad(log);
     t.diagnostic(`answered before the crash: ${outcome.answeredBeforeCrash}; received by the upstream: ${outcome.receivedByUpstream}; OutcomeUnknown recorded: ${outcome.outcomeUnknown}; ${outcome.eventsVerified}`);
+  });
+
+  it('two gateway replicas on one topic, one killed -9 under load and restarted: the topic verifies, no call unrecorded, OutcomeUnknown only in its own sessions', { timeout: 300_000 }, async (t) => {
+    const kafka = await kafkaBrokers();
+    cleanup.push(() => kafka.stop());
+    const log = kafkaLog(kafka.brokers);
+    cleanup.push(() => deleteTopic(kafka.brokers, String(log['topic'])));
+    const outcome = await crashUnderLoad(log, { replicas: 2 });
+    t.diagnostic(
+      `answered before the crash: ${outcome.answeredBeforeCrash}; ${outcome.replicas.map((r) => `${r.instance}: ${r.answered} answered, ${r.received} received by its upstream`).join('; ')}; OutcomeUnknown in the killed instance's sessions: ${outcome.outcomeUnknown}; writer switches in log order: ${outcome.writerSwitches}; ${outcome.eventsVerified}`,
+    );
+    assert.ok(outcome.writerSwitches >= 20, `the two replicas' events interleave in the topic (${outcome.writerSwitches} switches)`);
   });
 
   it('broker stopped under load: fails closed; restarted: recovers by itself; nothing acknowledged is lost', { timeout: 300_000 }, async (t) => {

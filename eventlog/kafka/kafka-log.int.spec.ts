@@ -14,6 +14,7 @@ import { cursorOf } from '../cursor.ts';
 import { InvalidEventError, LogUnavailableError } from '../port.ts';
 import type { StoredEvent } from '../port.ts';
 import { sampleDraft } from '../sample-drafts.ts';
+import { appendFromTwoWriters, streamsOf, WRITER_NAMES } from '../several-writers.ts';
 import { verifyLog } from '../verify.ts';
 import { KafkaTopicError, openKafkaLog, openKafkaLogReader } from './kafka-log.ts';
 import type { KafkaEventLog } from './kafka-log.ts';
@@ -340,6 +341,29 @@ void describe('kafka log: group commit', { timeout: 120_000 }, () => {
     const verdict = await verifyLog(log.read());
     assert.equal(verdict.ok, true, verdict.firstFailure?.reason);
     assert.equal(verdict.eventsChecked, 202);
+  });
+});
+
+void describe('kafka log: several writers (gateway replicas) on one topic', { timeout: 120_000 }, () => {
+  void it('two writers appending concurrently to their own streams: nothing refused, every acknowledged event read back once at its offset, the whole topic verifies', async (t) => {
+    const brokers = await sharedBrokers();
+    const topics = await topicAdmin(t, brokers);
+    const topic = topics.track(uniqueTopic('attest-replicas'));
+    const a = await closeAfter(t, await openKafkaLog(testLogOptions(brokers, topic, { clientId: 'attest-gw-a' })));
+    const b = await closeAfter(t, await openKafkaLog(testLogOptions(brokers, topic, { clientId: 'attest-gw-b', createTopic: false })));
+    const reader = await openKafkaLogReader(testLogOptions(brokers, topic));
+    t.after(() => reader.close());
+    const { acked, events, seconds } = await appendFromTwoWriters([a, b], reader);
+    WRITER_NAMES.forEach((name, w) => {
+      const log = w === 0 ? a : b;
+      const stats = log.stats();
+      assert.equal(stats.failedBatches + stats.recoveries, 0, `${name}: no failure, no recovery`);
+      assert.ok(stats.foreignRecords > 0, `${name}: the other writer's records really came between its batches`);
+      const own = acked.get(name) ?? [];
+      assert.equal(log.size(), Math.max(...own.map((s) => s.position.index)) + 1, `${name}: size() is the offset after its last acknowledged batch`);
+      for (const stream of streamsOf(WRITER_NAMES[1 - w] ?? '')) assert.equal(log.head(stream).seq, 0, `${name}: the other writer's stream ${stream} is not in its chains`);
+    });
+    t.diagnostic(`${events} events in ${seconds.toFixed(1)} s by two writers (${Math.round(events / seconds)} events/s); foreign records stepped over: a ${a.stats().foreignRecords}, b ${b.stats().foreignRecords}; batches: a ${a.stats().batches}, b ${b.stats().batches}`);
   });
 });
 

@@ -1,9 +1,15 @@
 /**
- * The single writer of a Kafka event log: group commit (ARCHITECTURE.md "Group commit"), as in the
- * file adapter (file/group-commit.ts). Appends queue their records; one loop sends everything
+ * One gateway's writer on a Kafka event log: group commit (ARCHITECTURE.md "Group commit"), as in
+ * the file adapter (file/group-commit.ts). Appends queue their records; one loop sends everything
  * queued as one produce request (one record batch on the topic's one partition, acks=all,
  * idempotent producer), then resolves every caller of that batch with the offsets the broker
  * acknowledged. While a batch is in flight new appends queue for the next one.
+ *
+ * Several writers share the partition (ARCHITECTURE.md "Several replicas"): each gateway replica
+ * seals only the streams it owns (its sessions, its `system-<instance>` stream), so another
+ * producer's records are normal. A batch acknowledged *beyond* the known end means others wrote in
+ * between: the end advances over them and they never touch this writer's chains. Only a batch
+ * acknowledged *behind* the known end is damage (the topic deleted and recreated, or truncated).
  *
  * Timeouts are the file adapter's: a caller not confirmed within appendTimeoutMs is told
  * ATTEST_LOG_TIMEOUT, and its batch stays in flight (it may still land; if it does, the chain
@@ -17,8 +23,9 @@
  *      broker can never take a later batch for a retry of the failed one (a client that rewinds
  *      its sequence numbers after a failure — kafkajs did — gets the *old* batch's offset back for
  *      a batch with a known sequence: an acknowledgement without a write);
- *   2. the partition's tail past the last acknowledged offset is read back, and whatever did land
- *      becomes part of the chains (heads and size re-established from the broker, not from memory);
+ *   2. the partition's tail past the last acknowledged offset is read back, and whatever of the
+ *      failed batch did land becomes part of the chains (found by event id: other producers'
+ *      records in the tail are stepped over);
  *   3. a new producer connects.
  * Until then appends are refused at once with ATTEST_LOG_UNAVAILABLE, naming the cause; recovery
  * retries with backoff until the broker answers, so the log recovers by itself.
@@ -34,8 +41,8 @@ import type { EventLogLogger } from '../logger.ts';
 import { InvalidEventError, LogUnavailableError, refuseWhenQueueFull } from '../port.ts';
 import type { KafkaPosition, StoredEvent } from '../port.ts';
 import { describeKafkaError } from './kafka-client.ts';
-import { BATCH_OVERHEAD_BYTES, decodeChainRecord, encodeRecords } from './record-codec.ts';
-import type { EncodedRecords, OutgoingRecord, RawRecord, RecentIds } from './record-codec.ts';
+import { BATCH_OVERHEAD_BYTES, decodeChainRecord, encodeRecords, headerEventId, RecentIds } from './record-codec.ts';
+import type { ChainRecord, EncodedRecords, OutgoingRecord, RawRecord } from './record-codec.ts';
 
 interface PendingAppend {
   readonly events: readonly AttestEvent[];
@@ -97,6 +104,8 @@ export type KafkaLogStats = {
   readonly recoveries: number;
   /** Events found in the tail during recoveries that no caller had been told about (landed after a failure or timeout). */
   readonly adoptedEvents: number;
+  /** Records of other producers (other replicas) this writer stepped over: between its batches, or in a tail it re-read. */
+  readonly foreignRecords: number;
   /** 1 while appends are refused until the tail has been re-read, else 0. */
   readonly recovering: 0 | 1;
 };
@@ -122,9 +131,13 @@ export class KafkaGroupCommit {
   readonly #options: KafkaWriterOptions;
   readonly #io: KafkaWriterIo;
   readonly #heads: ChainHeads;
-  readonly #recent: RecentIds;
+  #recent: RecentIds;
   #producer: PartitionProducer | null;
-  /** Offset after the last event known to be in the partition: the log's size and next index. */
+  /**
+   * Offset after the last record known to be in the partition: after this writer's last
+   * acknowledged batch (every record before it, anyone's, is in the partition), or the high
+   * watermark read at start or by a recovery. Other producers may have written past it since.
+   */
   #end: number;
   #queue: PendingAppend[] = [];
   #queueHead = 0;
@@ -136,6 +149,10 @@ export class KafkaGroupCommit {
   /** Why appends are refused until recovery completes; null when accepting. */
   #recovering: Error | null = null;
   #recovery: Promise<void> | null = null;
+  /** Ids of events sent in a failed batch that the recovery has not found in the partition yet: they may still land. */
+  readonly #unanswered = new Set<string>();
+  /** Set when a batch landed behind the known end: the next tail read rebuilds every head from the topic's start. */
+  #rebuild = false;
   readonly #closed = new AbortController();
   #closing: Promise<void> | null = null;
 
@@ -146,6 +163,7 @@ export class KafkaGroupCommit {
   #failedBatches = 0;
   #recoveries = 0;
   #adopted = 0;
+  #foreign = 0;
 
   constructor(options: KafkaWriterOptions, io: KafkaWriterIo, heads: ChainHeads, recent: RecentIds, producer: PartitionProducer, end: number) {
     this.#options = options;
@@ -157,7 +175,12 @@ export class KafkaGroupCommit {
     this.#end = end;
   }
 
-  /** Events in the partition (acknowledged, or found there by a recovery): the next index. */
+  /**
+   * The offset after the last record this writer knows to be in the partition (see #end): every
+   * event below it is readable, and the writer's own next event lands at or after it. With other
+   * writers on the topic it is a lower bound of the partition's end, not a count of this writer's
+   * events; readers that want the whole partition ask the broker (its high watermark).
+   */
   get size(): number {
     return this.#end;
   }
@@ -218,6 +241,7 @@ export class KafkaGroupCommit {
       pendingBytes: this.#pendingBytes,
       recoveries: this.#recoveries,
       adoptedEvents: this.#adopted,
+      foreignRecords: this.#foreign,
       recovering: this.#recovering === null ? 0 : 1,
     };
   }
@@ -260,8 +284,8 @@ export class KafkaGroupCommit {
         const took = performance.now() - started;
         this.#lastSendMs = took;
         if (took > this.#maxSendMs) this.#maxSendMs = took;
-        if (base !== this.#end) {
-          this.#misplaced(batch, base);
+        if (base < this.#end) {
+          this.#landedBehind(batch, base);
           break;
         }
         this.#committed(batch, base);
@@ -295,7 +319,9 @@ export class KafkaGroupCommit {
     return { entries, events, bytes: bytes - BATCH_OVERHEAD_BYTES };
   }
 
+  /** `base` beyond the known end is normal: other producers (replicas) wrote in between, into streams of their own. */
   #committed(batch: Batch, base: number): void {
+    this.#foreign += base - this.#end;
     let offset = base;
     const { topic } = this.#options;
     for (const entry of batch.entries) {
@@ -318,12 +344,12 @@ export class KafkaGroupCommit {
   }
 
   /**
-   * The broker put the batch somewhere other than right after the last known record: someone else
-   * wrote to the topic (a second gateway on the same topic?) or it was recreated. The batch is in
-   * Kafka, so its callers get their true positions; the chains behind it cannot be trusted, so
-   * everything queued is refused and the heads are re-read from the broker.
+   * The broker put the batch *behind* the last record known to be in the partition: the topic
+   * holds fewer records than were acknowledged — it was deleted and recreated, or truncated. The
+   * batch is in Kafka, so its callers get their true positions; the chains behind it cannot be
+   * trusted, so everything queued is refused and every head is rebuilt from what the topic holds.
    */
-  #misplaced(batch: Batch, base: number): void {
+  #landedBehind(batch: Batch, base: number): void {
     const expected = this.#end;
     let offset = base;
     for (const entry of batch.entries) {
@@ -334,13 +360,14 @@ export class KafkaGroupCommit {
         entry.resolve(stored);
       }
     }
-    const cause = new Error(`the broker acknowledged a batch at offset ${base} where offset ${expected} was expected: another producer writes to the topic, or it was recreated`);
+    const cause = new Error(`the broker acknowledged a batch at offset ${base}, behind offset ${expected} that earlier acknowledgements reached: the topic was deleted and recreated, or truncated`);
     this.#options.logger.error(
-      { topic: this.#options.topic, expectedOffset: expected, acknowledgedOffset: base },
-      'event log: the Kafka topic changed under the writer (is a second gateway writing to it?); appends refused until the chain heads are re-read from the broker',
+      { topic: this.#options.topic, knownEnd: expected, acknowledgedOffset: base },
+      'event log: the Kafka topic holds fewer records than were acknowledged (deleted and recreated? truncated?); appends refused until the chain heads are rebuilt from the topic',
     );
     this.#rejectQueued(new LogUnavailableError('ATTEST_LOG_UNAVAILABLE', `${cause.message}; this append, queued behind it, was not written.`, { cause }));
     this.#heads.rollback();
+    this.#rebuild = true;
     this.#startRecovery(cause);
   }
 
@@ -357,7 +384,10 @@ export class KafkaGroupCommit {
       `Kafka did not acknowledge the write (${reason}). The events were not acknowledged; they may still have reached the topic, in which case the log adopts them when it recovers.`,
       { cause: error },
     );
-    for (const entry of batch.entries) settleRejected(entry, failure);
+    for (const entry of batch.entries) {
+      settleRejected(entry, failure);
+      for (const event of entry.events) this.#unanswered.add(event.id);
+    }
     this.#rejectQueued(new LogUnavailableError('ATTEST_LOG_UNAVAILABLE', `an earlier write to Kafka failed (${reason}); this append, queued behind it, was not written.`, { cause: error }));
     this.#heads.rollback();
     this.#startRecovery(error instanceof Error ? new Error(reason, { cause: error }) : new Error(reason));
@@ -405,11 +435,14 @@ export class KafkaGroupCommit {
     for (let attempt = 1; !signal.aborted; attempt++) {
       try {
         const adopted = await this.#reReadTail();
+        // What did not land by now is taken as never written (README.md, "Left / risky": a stalled broker).
+        const notLanded = this.#unanswered.size;
+        this.#unanswered.clear();
         this.#producer = await this.#io.connectProducer();
         if (signal.aborted) return;
         this.#recoveries++;
         this.#recovering = null;
-        logger.info({ topic, attempt, adoptedEvents: adopted, size: this.#end }, 'event log: Kafka writer recovered; appends accepted again');
+        logger.info({ topic, attempt, adoptedEvents: adopted, notLanded, size: this.#end }, 'event log: Kafka writer recovered; appends accepted again');
         return;
       } catch (error) {
         this.#recovering = new Error(describeKafkaError(error), { cause: error });
@@ -421,48 +454,89 @@ export class KafkaGroupCommit {
   }
 
   /**
-   * Makes whatever the partition holds past the last known offset part of the chains; returns how
-   * many events that was. The high watermark must then hold still for TAIL_SETTLE_MS: a broker that
-   * was stalled (not dead) may still append requests the old producer sent before it was
-   * discarded, on a connection other than the one this check uses; those land within moments of
-   * the broker resuming, and are adopted here rather than forking a chain later.
+   * Makes whatever of the failed batch landed part of the chains; returns how many events that was.
+   * Then the broker must show TAIL_SETTLE_MS in which none of it landed: a broker that was stalled
+   * (not dead) may still append requests the old producer sent before it was discarded, on a
+   * connection other than the one this check uses; those land within moments of the broker
+   * resuming, and are adopted here rather than forking a chain later. Other producers' records do
+   * not count: the high watermark never holds still while other replicas write. Done at once when
+   * all of the failed batch is found (nothing more of this writer's can land), and after at most
+   * TAIL_SETTLE_ROUNDS rounds whatever the broker does.
    */
   async #reReadTail(): Promise<number> {
     const signal = this.#closed.signal;
     let adopted = 0;
-    let { low, high } = await this.#io.offsets();
     for (let round = 0; ; round++) {
-      adopted += await this.#adoptTail(low, high);
-      if (round === TAIL_SETTLE_ROUNDS || signal.aborted) return adopted;
+      const { low, high } = await this.#io.offsets();
+      const landed = await this.#adoptTail(low, high);
+      adopted += landed;
+      if (this.#unanswered.size === 0 || (round > 0 && landed === 0) || round === TAIL_SETTLE_ROUNDS || signal.aborted) return adopted;
       await sleep(TAIL_SETTLE_MS, undefined, { signal }).catch(() => undefined);
-      ({ low, high } = await this.#io.offsets());
-      if (high === this.#end) return adopted;
     }
   }
 
+  /**
+   * Reads the partition from the known end to `high`. Only this writer's unanswered events (by
+   * event id) move its chains; other producers' records are stepped over unparsed (they belong to
+   * streams this writer never seals; `attest verify` checks them). After a batch landed behind the
+   * end, or when the partition is shorter than the end, every head is rebuilt from the topic's
+   * start instead, as at start-up.
+   */
   async #adoptTail(low: number, high: number): Promise<number> {
-    let from = this.#end;
-    const heads = new Map<string, ChainHead>(this.#heads.snapshot());
-    if (high < this.#end) {
-      // Fewer records than were acknowledged: the topic was deleted and recreated, or truncated.
-      this.#options.logger.error(
-        { topic: this.#options.topic, acknowledgedEnd: this.#end, highWatermark: high },
-        'event log: the Kafka topic holds fewer records than were acknowledged (deleted and recreated? truncated?); rebuilding the chain heads from what it holds',
-      );
-      heads.clear();
-      from = low;
+    const { logger, topic } = this.#options;
+    if (this.#rebuild || high < this.#end) return this.#rebuildHeads(low, high);
+    let foreign = 0;
+    const landed: ChainRecord[] = [];
+    for await (const records of this.#io.scan(this.#end, high)) {
+      for (const record of records) {
+        const id = headerEventId(record);
+        if (id === undefined || !this.#unanswered.has(id)) {
+          foreign++;
+          continue;
+        }
+        const chain = decodeChainRecord(record);
+        if (typeof chain === 'string') throw new LogUnavailableError('ATTEST_LOG_CORRUPT', `record at offset ${record.offset} of topic "${topic}": ${chain}`);
+        landed.push(chain);
+      }
     }
+    // Applied once the whole tail was read: a scan that fails part-way is read again from the same end.
     let adopted = 0;
-    for await (const records of this.#io.scan(from, high)) {
+    let heads: Map<string, ChainHead> | null = null;
+    for (const chain of landed) {
+      this.#unanswered.delete(chain.id);
+      if (this.#recent.repeat(chain.id)) continue;
+      heads ??= new Map<string, ChainHead>(this.#heads.snapshot());
+      heads.set(chain.stream, { seq: chain.seq, hash: chain.hash });
+      adopted++;
+    }
+    if (heads !== null) this.#heads.restore(heads);
+    if (adopted > 0) logger.warn({ topic, adoptedEvents: adopted }, 'event log: events of a failed Kafka write landed after all; the chains continue through them');
+    this.#end = high;
+    this.#foreign += foreign;
+    this.#adopted += adopted;
+    return adopted;
+  }
+
+  async #rebuildHeads(low: number, high: number): Promise<number> {
+    const { logger, topic } = this.#options;
+    logger.error({ topic, knownEnd: this.#end, highWatermark: high }, 'event log: the Kafka topic holds fewer records than were acknowledged (deleted and recreated? truncated?); rebuilding the chain heads from what it holds');
+    const heads = new Map<string, ChainHead>();
+    // Fresh: ids seen before the damage may be exactly the records that are still there.
+    const recent = new RecentIds();
+    let adopted = 0;
+    for await (const records of this.#io.scan(low, high)) {
       for (const record of records) {
         const chain = decodeChainRecord(record);
-        if (typeof chain === 'string') throw new LogUnavailableError('ATTEST_LOG_CORRUPT', `record at offset ${record.offset} of topic "${this.#options.topic}": ${chain}`);
-        if (this.#recent.repeat(chain.id)) continue;
+        if (typeof chain === 'string') throw new LogUnavailableError('ATTEST_LOG_CORRUPT', `record at offset ${record.offset} of topic "${topic}": ${chain}`);
+        if (recent.repeat(chain.id)) continue;
         heads.set(chain.stream, { seq: chain.seq, hash: chain.hash });
         adopted++;
       }
     }
     this.#heads.restore(heads);
+    this.#recent = recent;
+    this.#unanswered.clear();
+    this.#rebuild = false;
     this.#end = high;
     this.#adopted += adopted;
     return adopted;

@@ -1,6 +1,7 @@
 /**
  * The KurrentDB adapter against a real KurrentDB: the EventLog contract suite, and what only a
- * real server can show (positions, WrongExpectedVersion, idempotent retries).
+ * real server can show (positions, WrongExpectedVersion, idempotent retries, two writers — two
+ * gateway replicas — on one database).
  *
  * The server comes from ATTEST_KURRENTDB_CONNECTION_STRING when set, else from a container
  * started with testcontainers (image ATTEST_KURRENTDB_IMAGE, default the one deploy/compose runs).
@@ -19,6 +20,7 @@ import { connectKurrent } from './kurrent-client.ts';
 import { LogUnavailableError } from '../port.ts';
 import type { KurrentPosition, StoredEvent } from '../port.ts';
 import { sampleDraft } from '../sample-drafts.ts';
+import { appendFromTwoWriters } from '../several-writers.ts';
 import { openKurrentLog, openKurrentLogReader } from './kurrent-log.ts';
 
 const DEFAULT_IMAGE = 'kurrentplatform/kurrentdb:26.1.1';
@@ -196,6 +198,28 @@ void describe('KurrentDB adapter on a real KurrentDB', { timeout: 180_000 }, () 
       assert.equal(count, 1);
     } finally {
       await client.dispose();
+    }
+  });
+});
+
+void describe('KurrentDB adapter: several writers (gateway replicas) on one database', { timeout: 180_000 }, () => {
+  let connectionString = '';
+
+  before(async () => {
+    if (availability.available) connectionString = (await kurrentdb()).connectionString;
+  });
+
+  void it('two writers appending concurrently to their own streams: nothing refused, every acknowledged event read back once at its position, the whole log verifies', { skip }, async () => {
+    const config = configFor(connectionString);
+    const a = await openKurrentLog(config);
+    const b = await openKurrentLog(config);
+    const reader = await openKurrentLogReader(config);
+    try {
+      await appendFromTwoWriters([a, b], reader);
+    } finally {
+      await reader.close();
+      await a.close();
+      await b.close();
     }
   });
 });

@@ -14,6 +14,7 @@ import { LogUnavailableError } from '../port.ts';
 import type { KurrentPosition, LogCursor, StoredEvent } from '../port.ts';
 import { cursorOf } from '../cursor.ts';
 import { sampleDraft } from '../sample-drafts.ts';
+import { appendFromTwoWriters } from '../several-writers.ts';
 import { FakeKurrentDB } from './fake-kurrentdb.ts';
 import { openKurrentLog, openKurrentLogReader } from './kurrent-log.ts';
 import type { KurrentEventLog } from './kurrent-log.ts';
@@ -444,3 +445,18 @@ testEventLog(`kurrent ${MOCK}`, async () => {
     dispose: async () => undefined,
   };
 }, { contiguousIndex: false, totalCallOrder: false });
+
+void describe(`KurrentDB adapter: two writers (gateway replicas) on one database ${MOCK}`, () => {
+  void it(`two writers appending concurrently to their own streams: nothing refused, every event read back once at its position, the whole log verifies ${MOCK}`, async () => {
+    const server = new FakeKurrentDB();
+    const [a, b] = [await open(server), await open(server)];
+    const reader = await openKurrentLogReader({ backend: 'kurrent', connectionString: 'kurrentdb://fake:2113', streamPrefix: PREFIX, appendTimeoutMs: 1_000 }, { connect: () => server.client() });
+    try {
+      await appendFromTwoWriters([a, b], reader, { appends: 400 });
+    } finally {
+      await reader.close();
+      await a.close();
+      await b.close();
+    }
+  });
+});

@@ -5,10 +5,11 @@
  * DecisionMade and an ErrorReturned on the call's own session stream — so the log keeps no
  * request without an outcome.
  *
- * Several replicas may share one log (Kafka, KurrentDB): an approval another live replica holds
- * must not be expired. So only approvals requested by this same instance (it restarted, so they
- * are dead) are expired at once; another instance's only once past their deadline, which a live
- * holder would have recorded itself.
+ * Several replicas may share one log (Kafka, KurrentDB): only approvals held by this same instance
+ * are expired (it restarted, so they are dead). Another instance's are never touched, not even past
+ * their deadline: their events belong in that instance's session stream, which only it appends to
+ * (appending there would fork the chain). A live holder expires them itself when they time out;
+ * a stopped one settles them when it restarts under its name.
  */
 import { SYSTEM_PRINCIPAL } from '#schemas';
 import type { EventDraft, EventOfType } from '#schemas';
@@ -25,13 +26,13 @@ export async function expireDanglingApprovals(log: LogReadable, recorder: Record
     if (event.type === 'ApprovalRequested') open.set(event.callId, event);
     else if (SETTLED.has(event.type)) open.delete(event.callId);
   }
-  const dead = [...open.values()].filter((e) => e.data.instance === instance || Date.parse(e.data.expiresAt) <= now);
+  const dead = [...open.values()].filter((e) => e.data.instance === instance);
   if (dead.length === 0) return 0;
   const drafts: EventDraft[] = [];
   for (const requested of dead) {
     const context = { tenant: requested.tenant, stream: requested.stream, actor: SYSTEM_PRINCIPAL };
     const extras = { callId: requested.callId };
-    const reason = requested.data.instance === instance ? `gateway instance "${instance}" restarted while the call waited for approval` : `no decision by ${requested.data.expiresAt} (instance "${requested.data.instance}" did not settle it)`;
+    const reason = `gateway instance "${instance}" restarted while the call waited for approval`;
     const message = `Approval for rule "${requested.data.ruleId}" expired: ${reason}; denied (fail closed)`;
     drafts.push(
       draft(context, 'ApprovalExpired', { reason, expiresAt: requested.data.expiresAt }, extras),
