@@ -86,6 +86,15 @@ describe('attest CLI', () => {
     assert.equal(hashed.stdout.trim(), hash);
   });
 
+  it('keys hash refuses empty or whitespace-only input: exit 2, no hash, says to pipe it in', async () => {
+    for (const input of ['', '\n', '  \t\r\n  \n']) {
+      const result = await run(['keys', 'hash'], { input });
+      assert.equal(result.code, 2, `input ${JSON.stringify(input)}: ${result.stdout}${result.stderr}`);
+      assert.equal(result.stdout, '', `no hash printed for ${JSON.stringify(input)}`);
+      assert.match(result.stderr, /^attest keys: hash needs the key on stdin and got nothing \(empty or only whitespace\): pipe it in/);
+    }
+  });
+
   it('gateway --stdio serves one agent over stdin/stdout; events and verify read what it wrote; a flipped byte fails verify', { timeout: 120_000 }, async () => {
     const transport = new StdioClientTransport({ command: process.execPath, args: ['--conditions=attest-source', CLI, 'gateway', '--stdio', '--config', configFile], env: { ...process.env, ATTEST_API_KEY: KEY, ATTEST_LOG_LEVEL: 'warn' }, stderr: 'pipe' });
     const client = new Client({ name: 'cli-stdio-test', version: '1.0.0' });

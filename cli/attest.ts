@@ -164,7 +164,10 @@ const commands: Record<string, Command> = {
       if (action === 'hash') {
         const chunks: Buffer[] = [];
         for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-        process.stdout.write(`${hashApiKey(Buffer.concat(chunks).toString('utf8').trim())}\n`);
+        const key = Buffer.concat(chunks).toString('utf8').trim();
+        // The hash of nothing is a valid-looking hash that matches no key anyone holds.
+        if (key === '') throw new UsageError('hash needs the key on stdin and got nothing (empty or only whitespace): pipe it in, e.g. printf %s "$KEY" | attest keys hash');
+        process.stdout.write(`${hashApiKey(key)}\n`);
         return 0;
       }
       throw new UsageError('keys needs an action: new | hash | issue | list | show | revoke');

@@ -6,7 +6,7 @@
  * - the example gateway configs load with the gateway's own config schema;
  * - the Helm chart lints and renders (`helm`), its values schema refuses weakened settings, and the
  *   rendered objects validate strictly against the Kubernetes schemas (`kubernetes-validate`);
- * - the invariants ../shared/COMPLIANCE.md §1 rests on hold everywhere: the Kafka topic settings,
+ * - the invariants docs/compliance.md §1 rests on hold everywhere: the Kafka topic settings,
  *   no secret written into a file, health checks and probes on every long-running process.
  * helm and kubernetes-validate are installed by deploy/helm/install-tools.sh; a test that needs
  * one says plainly that it skipped, and why, when it is not there.
@@ -153,7 +153,7 @@ function literalSecretEnv(environment: Json | undefined, at: string): string[] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The Kafka topic settings COMPLIANCE.md §1 requires, wherever they are written down.
+// The Kafka topic settings docs/compliance.md §1 requires, wherever they are written down.
 // ---------------------------------------------------------------------------------------------
 function assertTopicSettings(config: Readonly<Record<string, string>>, replicationFactor: number, where: string): void {
   assert.equal(replicationFactor, 3, `${where}: replication factor 3`);

@@ -21,6 +21,7 @@ import { fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
 import type { TestGateway } from './support/gateway.ts';
 import { runCli } from './harness/cli.ts';
 import { stdioAgent } from './support/stdio-agent.ts';
+import { testLogger } from './harness/log.ts';
 import type { CliResult } from './harness/cli.ts';
 
 const KEYS = {
@@ -350,7 +351,7 @@ describe('approvals on a stdio gateway', () => {
     const agent = stdioAgent();
     const gateway = await serveStdio(
       { log: { backend: 'file', dir: path.join(base, 'log') }, auth: { keys: gatewayKeys() }, upstreams: { fixture: fixtureStdioUpstream() }, policy: POLICY },
-      { stdin: agent.stdin, stdout: agent.stdout, env: { ATTEST_API_KEY: KEYS.agent } },
+      { stdin: agent.stdin, stdout: agent.stdout, env: { ATTEST_API_KEY: KEYS.agent }, logger: testLogger() },
     );
     try {
       await agent.initialize();

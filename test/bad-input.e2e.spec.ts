@@ -14,6 +14,7 @@ import path from 'node:path';
 import { openFileLog } from '#eventlog';
 import { fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
 import { stdioAgent } from './support/stdio-agent.ts';
+import { testLogger } from './harness/log.ts';
 import type { TestGateway } from './support/gateway.ts';
 
 describe('bad input through the gateway', () => {
@@ -317,7 +318,7 @@ describe('bad input over stdio', () => {
     const base = await mkdtemp(path.join(os.tmpdir(), 'attest-bad-stdio-'));
     const agent = stdioAgent();
     const key = 'atk_stdio_key_0123456789';
-    const gateway = await serveStdio({ log: { backend: 'file', dir: path.join(base, 'log') }, auth: { keys: [{ id: 'stdio', hash: hashApiKey(key), tenant: 't1' }] }, upstreams: { fixture: fixtureStdioUpstream() } }, { stdin: agent.stdin, stdout: agent.stdout, env: { ATTEST_API_KEY: key } });
+    const gateway = await serveStdio({ log: { backend: 'file', dir: path.join(base, 'log') }, auth: { keys: [{ id: 'stdio', hash: hashApiKey(key), tenant: 't1' }] }, upstreams: { fixture: fixtureStdioUpstream() } }, { stdin: agent.stdin, stdout: agent.stdout, env: { ATTEST_API_KEY: key }, logger: testLogger() });
     try {
       await agent.initialize();
       agent.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fixture__echo","arguments":{"text":"x"},"_meta":{"deep":${'['.repeat(5000)}${']'.repeat(5000)}}}}`);

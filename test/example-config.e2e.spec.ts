@@ -19,6 +19,7 @@ import { loadConfigFile } from '../cli/config-file.ts';
 import { closeAllClients, connectClient } from './harness/client.ts';
 import type { TestClient } from './harness/client.ts';
 import { makeTempDir, removeAllTempDirs } from './harness/tmp.ts';
+import { testLogger } from './harness/log.ts';
 
 const REPO = path.join(import.meta.dirname, '..');
 const EXAMPLE = path.join(REPO, 'attest.example.yaml');
@@ -48,7 +49,7 @@ describe('attest.example.yaml, as the README starts it', { timeout: 180_000 }, (
     assert.equal(loaded.config.log.backend, 'file');
     if (loaded.config.log.backend !== 'file') return;
     const config: AttestConfig = { ...loaded.config, gateway: { ...loaded.config.gateway, port: 0 }, log: { ...loaded.config.log, dir: logDir } };
-    gateway = await startGateway(config, { port: 0 });
+    gateway = await startGateway(config, { port: 0, logger: testLogger() });
     agent = await connectClient({ transport: 'streamable-http', url: `${gateway.url}/mcp`, headers: HEADERS }, { roots: false, timeoutMs: 30_000 });
 
     const direct = await connectClient({ transport: 'stdio', command: process.execPath, args: ['node_modules/@modelcontextprotocol/server-everything/dist/index.js', 'stdio'], cwd: REPO }, { roots: false });

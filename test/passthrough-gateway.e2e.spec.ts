@@ -18,6 +18,7 @@ import type { ClientTarget } from './harness/client.ts';
 import { startNodeServer, stopAllProcesses } from './harness/processes.ts';
 import type { ListeningProcess } from './harness/processes.ts';
 import { makeTempDir, removeAllTempDirs, removeTempDir } from './harness/tmp.ts';
+import { testLogger } from './harness/log.ts';
 import { describePassthrough } from './passthrough.ts';
 import type { PassthroughTarget } from './passthrough.ts';
 
@@ -55,7 +56,7 @@ async function gatewayTarget(upstream: 'stdio' | 'streamable-http' | 'sse', endp
     auth: { keys: [{ id: 'test', hash: `sha256:${createHash('sha256').update(API_KEY).digest('hex')}`, tenant: 't1' }] },
     upstreams: { [UPSTREAM]: upstreamConfig },
   };
-  const gateway = await startGateway(config, { port: 0 });
+  const gateway = await startGateway(config, { port: 0, logger: testLogger() });
 
   const clientTarget: ClientTarget =
     endpoint === 'aggregate-sse'

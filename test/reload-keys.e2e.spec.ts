@@ -14,6 +14,7 @@ import type { Gateway } from '#gateway';
 import { loadConfigFile } from '../cli/config-file.ts';
 import { rawPost } from './support/raw-mcp.ts';
 import { fixtureStdioUpstream } from './support/gateway.ts';
+import { testLogger } from './harness/log.ts';
 
 const ADMIN = 'atk_reload_keys_admin_0123456789';
 
@@ -38,7 +39,7 @@ describe('run-time keys across a config reload', () => {
     logDir = path.join(dir, 'log');
     await writeFile(file, stringify(configDoc(logDir, [])));
     const loaded = loadConfigFile(file);
-    gateway = await startGateway(loaded.config, { port: 0, configHash: loaded.configHash, reloadFrom: () => loadConfigFile(file) });
+    gateway = await startGateway(loaded.config, { port: 0, logger: testLogger(), configHash: loaded.configHash, reloadFrom: () => loadConfigFile(file) });
   });
   after(async () => {
     await gateway.close();

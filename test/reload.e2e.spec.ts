@@ -18,6 +18,7 @@ import type { AttestConfigInput, AttestEvent } from '#schemas';
 import { loadConfigFile } from '../cli/config-file.ts';
 import { errorOf, rawInitialize, rawPost } from './support/raw-mcp.ts';
 import { fixtureStdioUpstream } from './support/gateway.ts';
+import { testLogger } from './harness/log.ts';
 
 const AGENT = 'atk_reload_agent_key_0123456789';
 const ADMIN = 'atk_reload_admin_key_0123456789';
@@ -64,7 +65,7 @@ describe('config hot reload via the admin API', () => {
     logDir = path.join(dir, 'log');
     await writeFile(file, stringify(configDoc(logDir)));
     const loaded = loadConfigFile(file);
-    gateway = await startGateway(loaded.config, { port: 0, configHash: loaded.configHash, reloadFrom: () => loadConfigFile(file) });
+    gateway = await startGateway(loaded.config, { port: 0, logger: testLogger(), configHash: loaded.configHash, reloadFrom: () => loadConfigFile(file) });
   });
   after(async () => {
     await gateway.close();
@@ -181,7 +182,7 @@ describe('config hot reload via the admin API', () => {
   });
 
   it('a gateway started without a config file refuses to reload, saying so', { timeout: 30_000 }, async () => {
-    const other = await startGateway(configDoc(path.join(dir, 'log-no-file')) as AttestConfigInput, { port: 0 });
+    const other = await startGateway(configDoc(path.join(dir, 'log-no-file')) as AttestConfigInput, { port: 0, logger: testLogger() });
     try {
       const response = await fetch(`${other.url}/admin/v1/config/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } });
       assert.equal(response.status, 409);

@@ -15,6 +15,7 @@ import type { AttestEvent } from '#schemas';
 import { errorOf, rawInitialize, rawPost } from './support/raw-mcp.ts';
 import { fixtureStdioUpstream } from './support/gateway.ts';
 import { closeAllClients, connectClient } from './harness/client.ts';
+import { testLogger } from './harness/log.ts';
 
 const KEY = 'atk_virtual_servers_key_0123456789';
 const AUTH = { authorization: `Bearer ${KEY}` };
@@ -37,7 +38,7 @@ describe('virtual servers', () => {
           alphaOnly: { tools: ['alpha__e*'] },
         },
       },
-      { port: 0 },
+      { port: 0, logger: testLogger() },
     );
   });
   after(async () => {

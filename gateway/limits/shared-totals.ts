@@ -1,5 +1,5 @@
 /**
- * The multi-replica seam (README.md "Several replicas"): budget spend seen by a decision as the
+ * The multi-replica seam (docs/architecture.md "Several replicas"): budget spend seen by a decision as the
  * projector's totals over every replica's calls, up to a log watermark, plus this replica's own
  * calls the projection does not include yet. The projector side is a later issue; it only has
  * to implement ProjectedBudgetTotals from the DecisionMade `enforcement` records.

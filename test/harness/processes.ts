@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { childLogEnv, ECHO_CHILD_STDERR } from './log.ts';
 
 export interface ExitStatus {
   code: number | null;
@@ -53,7 +54,7 @@ const running = new Set<NodeProcess>();
 
 /** Spawns `node [nodeArgs] script [args]` with piped stdio, tracked until it exits. */
 export function spawnNode(script: string, options: SpawnNodeOptions = {}): NodeProcess {
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...childLogEnv() };
   for (const [key, value] of Object.entries(options.env ?? {})) {
     if (value === undefined) delete env[key];
     else env[key] = value;
@@ -76,6 +77,7 @@ export function spawnNode(script: string, options: SpawnNodeOptions = {}): NodeP
   });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
     err += chunk;
+    if (ECHO_CHILD_STDERR) process.stderr.write(chunk);
   });
   // A child that exits early must not crash the test run through an EPIPE on its stdin.
   child.stdin.on('error', () => undefined);

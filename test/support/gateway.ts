@@ -8,6 +8,7 @@ import path from 'node:path';
 import { hashApiKey, startGateway } from '#gateway';
 import type { Gateway } from '#gateway';
 import type { AttestConfigInput, AttestEvent } from '#schemas';
+import { testLogger } from '../harness/log.ts';
 
 export const FIXTURE_SERVER = path.join(import.meta.dirname, '..', 'fixtures', 'upstream', 'server.ts');
 
@@ -50,7 +51,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     ...(options.policy !== undefined && { policy: options.policy }),
     ...(options.observability !== undefined && { observability: options.observability }),
   };
-  const gateway = await startGateway(config, { port: 0 });
+  const gateway = await startGateway(config, { port: 0, logger: testLogger() });
   return {
     gateway,
     url: gateway.url,
