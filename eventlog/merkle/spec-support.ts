@@ -1,4 +1,4 @@
-/** Spec support for the Merkle specs: a seeded PRNG so property tests replay exactly. Not part of the barrel. */
+/** Spec support for the Merkle specs: a seeded PRNG so property tests replay exactly, synthetic leaves. Not part of the barrel. */
 
 /** mulberry32: a small seeded 32-bit generator (deterministic across runs and machines). */
 export function seededRandom(seed: number): () => number {
@@ -23,4 +23,9 @@ export function flipBit(bytes: Uint8Array, bit: number): Buffer {
   const byte = Math.floor(bit / 8);
   copy[byte] = (copy[byte] as number) ^ (1 << (bit % 8));
   return copy;
+}
+
+/** Leaf i of the test trees: deterministic bytes, up to a few hundred, like an event's canonical JSON. */
+export function syntheticLeaf(i: number): Buffer {
+  return Buffer.from(`{"i":${i},"pad":"${'x'.repeat(i % 300)}"}`);
 }

@@ -10,7 +10,7 @@ import { hashLeaf } from './hash.ts';
 import { MerkleError } from './errors.ts';
 import { LEAF_INPUTS_HEX, NODE_HASHES, ROOT_HASHES } from './merkle-vectors.ts';
 import { referenceConsistencyProof, referenceInclusionProof, referenceRoot } from './reference-tree.ts';
-import { randomInt, seededRandom } from './spec-support.ts';
+import { randomInt, seededRandom, syntheticLeaf } from './spec-support.ts';
 import { verifyConsistency, verifyInclusion } from './verify-proof.ts';
 import probes from './testdata/transparency-dev-proof-probes.json' with { type: 'json' };
 
@@ -37,11 +37,6 @@ export interface OpenedTree {
 
 const hex = (hashes: readonly Buffer[]): string[] => hashes.map((hash) => hash.toString('hex'));
 const b64 = (text: string | null): Buffer => Buffer.from(text ?? '', 'base64');
-
-/** Leaf i of the seeded trees: deterministic bytes of a few hundred bytes, like an event. */
-export function syntheticLeaf(i: number): Buffer {
-  return Buffer.from(`{"i":${i},"pad":"${'x'.repeat(i % 300)}"}`);
-}
 
 async function withTree(open: () => Promise<OpenedTree>, test: (opened: OpenedTree) => Promise<void>): Promise<void> {
   const opened = await open();

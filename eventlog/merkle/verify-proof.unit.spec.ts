@@ -5,8 +5,7 @@ import type { ProofFailure } from './errors.ts';
 import { emptyRoot, hashLeaf } from './hash.ts';
 import { MemoryTree } from './memory-tree.ts';
 import { ARGON2020, LEAF_INPUTS_HEX, ROOT_HASHES } from './merkle-vectors.ts';
-import { flipBit, randomInt, seededRandom } from './spec-support.ts';
-import { syntheticLeaf } from './tree-contract.ts';
+import { flipBit, randomInt, seededRandom, syntheticLeaf } from './spec-support.ts';
 import { consistencyProofLength, inclusionProofLength, verifyConsistency, verifyInclusion } from './verify-proof.ts';
 import probes from './testdata/transparency-dev-proof-probes.json' with { type: 'json' };
 
