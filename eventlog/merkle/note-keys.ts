@@ -111,16 +111,20 @@ interface KeyParts {
   readonly material: Buffer;
 }
 
-/** Splits `<name>+<hex id>+<base64>` and checks each part's form; `what` names the key in errors. */
-function splitKey(text: string, what: string): KeyParts {
+/**
+ * Splits `<name>+<hex id>+<base64>` and checks each part's form; `what` names the key in errors.
+ * For a signer key (`secret`) no part is quoted: a mangled separator can shift key data into them.
+ */
+function splitKey(text: string, what: string, secret: boolean): KeyParts {
   const first = text.indexOf('+');
   const second = first < 0 ? -1 : text.indexOf('+', first + 1);
   if (second < 0) throw new NoteError('malformed-key', `${what} is not <name>+<key id>+<key>`);
   const name = text.slice(0, first);
   const id = text.slice(first + 1, second);
   const material = decodeBase64(text.slice(second + 1));
-  if (!isValidKeyName(name)) throw new NoteError('malformed-key', `${what} has an invalid name ${JSON.stringify(name)}`);
-  if (!/^[0-9a-f]{8}$/.test(id)) throw new NoteError('malformed-key', `${what} has key id ${JSON.stringify(id)}, not 8 lowercase hex digits`);
+  const quoted = (part: string): string => (secret ? '' : ` ${JSON.stringify(part)}`);
+  if (!isValidKeyName(name)) throw new NoteError('malformed-key', `${what} has an invalid name${quoted(name)}`);
+  if (!/^[0-9a-f]{8}$/.test(id)) throw new NoteError('malformed-key', `${what} has a key id${quoted(id)} that is not 8 lowercase hex digits`);
   if (material === undefined) throw new NoteError('malformed-key', `${what} has key data that is not canonical base64`);
   if (material[0] !== ED25519) throw new NoteError('malformed-key', `${what} is of signature type ${material.length === 0 ? 'none' : `0x${(material[0] as number).toString(16).padStart(2, '0')}`}, only 0x01 (Ed25519) is supported`);
   if (material.length !== 1 + ED25519_KEY_BYTES) throw new NoteError('malformed-key', `${what} has ${material.length - 1} bytes of Ed25519 key, not ${ED25519_KEY_BYTES}`);
@@ -129,7 +133,7 @@ function splitKey(text: string, what: string): KeyParts {
 
 /** Parses a verifier key (`<name>+<key id>+<base64(0x01 ‖ public key)>`); the key id must match. */
 export function parseVerifierKey(text: string): NoteVerifier {
-  const { name, keyId, material } = splitKey(text, 'the verifier key');
+  const { name, keyId, material } = splitKey(text, 'the verifier key', false);
   const verifier = new NoteVerifier(name, material);
   if (verifier.keyId !== keyId) throw new NoteError('key-id-mismatch', `the verifier key says key id ${hex8(keyId)}, its name and public key give ${hex8(verifier.keyId)}`);
   return verifier;
@@ -138,7 +142,7 @@ export function parseVerifierKey(text: string): NoteVerifier {
 /** Parses a signer key (`PRIVATE+KEY+<name>+<key id>+<base64(0x01 ‖ seed)>`); the key id must match the derived public key. Errors never include the key. */
 export function parseSignerKey(text: string): NoteSigner {
   if (!text.startsWith(SIGNER_PREFIX)) throw new NoteError('malformed-key', `a signer key starts with ${SIGNER_PREFIX}`);
-  const { name, keyId, material } = splitKey(text.slice(SIGNER_PREFIX.length), 'the signer key');
+  const { name, keyId, material } = splitKey(text.slice(SIGNER_PREFIX.length), 'the signer key', true);
   const signer = new NoteSigner(name, material);
   if (signer.keyId !== keyId) throw new NoteError('key-id-mismatch', `the signer key says key id ${hex8(keyId)}, its name and derived public key give ${hex8(signer.keyId)}`);
   return signer;

@@ -50,16 +50,19 @@ void describe('signed-note keys (golang.org/x/mod sumdb/note vectors)', () => {
 
   void it('refuses every substring and every one-byte change of the published signer key, without printing the key', () => {
     const key = GO_NOTE.peterSignerKey;
-    const secret = key.slice(key.lastIndexOf('+') - 10);
+    // The key data (after PRIVATE+KEY+<name>+<id>+; base64 may itself contain '+'): no 8 characters of it in any message.
+    const secret = key.split('+').slice(4).join('+');
+    const windows = Array.from({ length: secret.length - 7 }, (_, i) => secret.slice(i, i + 8));
+    const quiet = (error: unknown) => error instanceof NoteError && windows.every((window) => !error.message.includes(window));
     for (let i = 0; i <= key.length; i++) {
       for (let j = i + 1; j <= key.length; j += 3) {
         if (i === 0 && j === key.length) continue;
-        assert.throws(() => parseSignerKey(key.slice(i, j)), (error: unknown) => error instanceof NoteError && !error.message.includes(secret), key.slice(i, j));
+        assert.throws(() => parseSignerKey(key.slice(i, j)), quiet, key.slice(i, j));
       }
     }
     for (let i = 0; i < key.length; i++) {
       const mangled = key.slice(0, i) + String.fromCharCode(key.charCodeAt(i) + 1) + key.slice(i + 1);
-      assert.throws(() => parseSignerKey(mangled), NoteError, mangled);
+      assert.throws(() => parseSignerKey(mangled), quiet, mangled);
     }
     assert.throws(() => parseSignerKey(GO_NOTE.peterSignerKey.replace('c74f20a3', 'c74f20a4')), rejectsWith('key-id-mismatch'));
   });
@@ -71,7 +74,7 @@ void describe('signed-note keys (golang.org/x/mod sumdb/note vectors)', () => {
     const signer = parseSignerKey(generated.signerKey);
     assert.equal(signer.verifier.key, generated.verifierKey);
     assert.equal(parseVerifierKey(generated.verifierKey).keyId, generated.signer.keyId);
-    const seed = Buffer.from(generated.signerKey.slice(generated.signerKey.lastIndexOf('+') + 1), 'base64').subarray(1);
+    const seed = Buffer.from(generated.signerKey.split('+').slice(4).join('+'), 'base64').subarray(1);
     assert.equal(formatSignerKey('example.com/attest/test', seed), generated.signerKey);
     assert.equal(formatVerifierKey('example.com/attest/test', signer.verifier.publicKey), generated.verifierKey);
     const shown = `${JSON.stringify(signer)} ${String(Object.keys(signer))} ${inspect(signer, { depth: 5, showHidden: true })}`;
