@@ -40,6 +40,7 @@ export class CompactRange {
 
   /** Appends a leaf hash (SHA-256(0x00 ‖ bytes)); `sink` hears of every node that becomes complete. */
   append(leafHash: Buffer, sink?: NodeSink): void {
+    if (leafHash.length !== HASH_SIZE) throw new MerkleError('ATTEST_MERKLE_RANGE', `a leaf hash is ${HASH_SIZE} bytes, not ${leafHash.length}`);
     let index = this.#size;
     let level = 0;
     let hash = leafHash;

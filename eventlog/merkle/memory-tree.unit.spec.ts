@@ -38,6 +38,7 @@ void describe('CompactRange', () => {
     assert.equal(resumed.root().toString('hex'), ROOT_HASHES[8]);
     assert.throws(() => CompactRange.fromSubtrees(7, full.subtrees().slice(1)), (error: unknown) => error instanceof MerkleError && /3 complete subtrees/.test(error.message));
     assert.throws(() => CompactRange.fromSubtrees(1, [Buffer.alloc(31)]), MerkleError);
+    assert.throws(() => new CompactRange().append(Buffer.alloc(33)), (error: unknown) => error instanceof MerkleError && /33/.test(error.message));
     assert.equal(new CompactRange().root().toString('hex'), ROOT_HASHES[0]);
   });
 

@@ -219,6 +219,9 @@ void describe('MerkleStore on real files', () => {
       assert.equal(store.syncedSize, undefined);
       await store.sync();
       assert.equal(store.syncedSize, 10);
+      const head = await stat(join(dir, 'HEAD'), { bigint: true });
+      await store.sync();
+      assert.equal((await stat(join(dir, 'HEAD'), { bigint: true })).mtimeNs, head.mtimeNs, 'a sync with nothing new writes nothing');
       await store.close();
       await store.close();
       const closed = (error: unknown) => error instanceof MerkleError && error.code === 'ATTEST_MERKLE_CLOSED';

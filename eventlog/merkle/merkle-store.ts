@@ -288,6 +288,7 @@ export class MerkleStore implements AsyncDisposable {
 
   async #sync(): Promise<void> {
     const size = this.size;
+    if (size === this.#syncedSize && this.#levels.every((level) => !level.dirty && level.pending === 0)) return;
     const root = this.root();
     await this.#flushUpTo(size);
     for (const level of this.#levels) {
