@@ -85,6 +85,11 @@ export interface FollowOptions extends ReadOptions {
   readonly signal: AbortSignal;
 }
 
+/** What a fold needs of a log to read it from the start or after a cursor. */
+export interface LogReadable<P extends LogPosition = LogPosition> {
+  read(options?: ReadOptions): AsyncIterable<StoredEvent<P>>;
+}
+
 /** The read side of a log, for processes that must not write (`attest events --follow`, `attest verify`, the projector). */
 export interface EventLogReader<P extends LogPosition = LogPosition> {
   readonly backend: P['backend'];

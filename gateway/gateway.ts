@@ -4,14 +4,15 @@
  */
 import { parseConfig, SYSTEM_PRINCIPAL } from '#schemas';
 import type { AttestConfig, AttestConfigInput, ParsedConfig, Principal } from '#schemas';
-import { openEventLog, shareRead } from '#eventlog';
-import type { EventLog, LogReadable } from '#eventlog';
+import { openEventLog } from '#eventlog';
+import type { EventLog } from '#eventlog';
 import type { ApiKeyStore } from './auth/api-keys.ts';
 import { keyStoreFor } from './auth/key-store.ts';
 import { buildHttpServer, SessionRegistry } from './http/server.ts';
 import { createLogger, redactSecretValues, secretValuesOf } from './logger.ts';
 import type { Logger } from './logger.ts';
-import { reconcileOutcomes } from './reconciler.ts';
+import { closeLeftoverSessions, reconcileOutcomes } from './reconciler.ts';
+import { ProjectionsFold } from '#projections';
 import { draft, Recorder } from './recorder.ts';
 import type { SessionDeps } from './session/session.ts';
 import { createUpstreamLink } from './upstreams/link.ts';
@@ -100,18 +101,21 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
   // Tool-definition pins belong to the gateway, not to a config version: a reload keeps them.
   const pins = new ToolPins(recorder, systemContext);
   try {
-    // Every projection of the log rebuilt from one read of it (eventlog/shared-read.ts): interrupted
-    // calls, dangling approvals, run-time keys, limits and pins.
-    const [forGaps, forApprovals, forKeys, forPins, forLimits] = shareRead(log, governance === undefined ? 4 : 5);
-    const [gaps, expired] = await Promise.all([
-      reconcileOutcomes(forGaps as LogReadable, recorder, config.gateway.instance),
-      expireDanglingApprovals(forApprovals as LogReadable, recorder, config.gateway.instance),
-      keys.rebuild(forKeys as LogReadable),
-      pins.rebuild(forPins as LogReadable),
-      governance?.rebuild(forLimits as LogReadable),
-    ]);
+    // Every projection of the log from one fold of it (#projections): open calls, approvals and
+    // sessions, run-time keys, pins and limits.
+    const fold = new ProjectionsFold(governance?.policy.limits);
+    for await (const { event } of log.read()) fold.push(event);
+    const { calls } = fold.state;
+    keys.load(fold.state.keys);
+    pins.load(fold.state.pins);
+    if (fold.state.limits !== undefined) governance?.load(fold.state.limits);
+    const instance = config.gateway.instance;
+    const gaps = await reconcileOutcomes(calls, recorder, instance);
+    const expired = await expireDanglingApprovals(calls, recorder, instance);
+    const closed = await closeLeftoverSessions(calls, recorder, instance);
     if (gaps > 0) logger.warn({ gaps }, 'calls forwarded before a crash had no recorded outcome; recorded OutcomeUnknown for each');
     if (expired > 0) logger.warn({ expired }, 'approvals left pending by a stopped gateway; recorded ApprovalExpired for each');
+    if (closed > 0) logger.warn({ closed }, 'sessions left open by a stopped gateway; recorded SessionClosed for each');
     await recorder.record([draft(systemContext, 'GatewayStarted', { instance: config.gateway.instance, version: GATEWAY_VERSION, configHash, ...(governance !== undefined && { policyHash: governance.policyHash }), upstreams: Object.keys(config.upstreams) })]);
   } catch (error) {
     await log.close();

@@ -10,8 +10,8 @@ import type { DecisionEnforcement, LimitTrip } from '#schemas';
 import type { LogReadable } from '#eventlog';
 import { applicableLimits, compilePolicy, decide, visibleTools } from './policy/index.ts';
 import type { CompiledPolicy } from './policy/index.ts';
-import { LimitsRebuilder, checkLimits, compileCostModel, evolveLimits } from './limits/index.ts';
-import type { CostModel, EnforcementState, MeteredCall } from './limits/index.ts';
+import { LimitsRebuilder, checkLimits, compileCostModel, evolveLimits } from '#projections';
+import type { CostModel, EnforcementState, LimitsFoldState, MeteredCall } from '#projections';
 
 export type GovernanceVerdict =
   | { readonly effect: 'deny'; readonly error: GatewayError; readonly stage: string; readonly ruleId: string; readonly enforcement?: DecisionEnforcement }
@@ -38,7 +38,12 @@ export class Governance {
     return this.policy.hash;
   }
 
-  /** Enforcement state from the log: a restart never resets a budget, a window or a loop count. */
+  /** Enforcement state folded from the log at start (projections): a restart never resets a budget, a window or a loop count. */
+  load(fold: LimitsFoldState): void {
+    this.#state = fold.enforcement;
+  }
+
+  /** Enforcement state from a read of the whole log (a reload that changed the policy: the fold depends on its limits). */
   async rebuild(log: LogReadable, seenDecisions?: Set<string>): Promise<void> {
     const rebuilder = new LimitsRebuilder(this.policy.limits);
     for await (const { event } of log.read()) {

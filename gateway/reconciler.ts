@@ -1,63 +1,44 @@
 /**
- * Finds calls that were forwarded but never got an outcome — the gateway died between
- * forwarding and recording the result — and records an OutcomeUnknown for each, in the
- * session's own stream, so the gap is part of the chain and every report lists it.
- *
- * Runs at start, before the gateway serves, and touches only sessions this instance owns
- * (session-owners.ts): having restarted, none of them can still be running. Several replicas may
- * share the log (Kafka, KurrentDB), and another replica's session may be live, its call merely in
- * flight; appending into its stream would fork its chain. Another instance's interrupted calls are
- * settled by that instance when it restarts under its name.
+ * What a restarted instance finds of its previous life in the log, and records so that the log
+ * keeps no call without an outcome and no session without an end (projections/calls.ts folds
+ * what is open; this records it):
+ *   - calls forwarded but never answered (the gateway died in between): an OutcomeUnknown each,
+ *     in the session's own stream, so the gap is part of the chain and every report lists it;
+ *   - sessions never closed: a SessionClosed each, after their calls' outcomes.
+ * Runs at start, before the gateway serves, and touches only sessions this instance owns: having
+ * restarted, none of them can still be running. Several replicas may share the log (Kafka,
+ * KurrentDB), and another replica's session may be live, its call merely in flight; appending into
+ * its stream would fork its chain. Another instance's are settled by that instance when it
+ * restarts under its name.
  */
 import { SYSTEM_PRINCIPAL, nowIso } from '#schemas';
-import type { AttestEvent } from '#schemas';
-import type { LogReadable } from '#eventlog';
+import { interruptedCalls, openSessionsOf } from '#projections';
+import type { CallsState } from '#projections';
 import { draft } from './recorder.ts';
 import type { Recorder } from './recorder.ts';
-import { OwnSessions } from './session-owners.ts';
 
-interface OpenCall {
-  readonly request: AttestEvent & { type: 'RequestReceived' };
-  forwarded: boolean;
-}
-
-export async function reconcileOutcomes(log: LogReadable, recorder: Recorder, instance: string): Promise<number> {
-  const open = new Map<string, OpenCall>();
-  const own = new OwnSessions(instance);
-  for await (const { event } of log.read()) {
-    own.evolve(event);
-    const callId = event.callId;
-    if (callId === undefined) continue;
-    switch (event.type) {
-      case 'RequestReceived':
-        if (event.data.from === 'agent') open.set(callId, { request: event, forwarded: false });
-        break;
-      case 'DecisionMade': {
-        const call = open.get(callId);
-        if (call !== undefined && event.data.decision === 'allow' && event.data.route === 'forward') call.forwarded = true;
-        break;
-      }
-      case 'ResultReturned':
-      case 'ErrorReturned':
-      case 'OutcomeUnknown':
-        open.delete(callId);
-        break;
-      default:
-        break;
-    }
-  }
-  const gaps = [...open.values()].filter((call) => call.forwarded && own.owns(call.request.stream));
+export async function reconcileOutcomes(calls: CallsState, recorder: Recorder, instance: string): Promise<number> {
+  const gaps = interruptedCalls(calls, instance);
   if (gaps.length === 0) return 0;
   const detectedAt = nowIso();
   await recorder.record(
-    gaps.map(({ request }) =>
-      draft({ tenant: request.tenant, stream: request.stream, actor: SYSTEM_PRINCIPAL }, 'OutcomeUnknown', {
-        requestEventId: request.id,
-        method: request.data.method,
-        ...(request.data.upstream !== undefined && { upstream: request.data.upstream }),
+    gaps.map((call) =>
+      draft({ tenant: call.tenant, stream: call.stream, actor: SYSTEM_PRINCIPAL }, 'OutcomeUnknown', {
+        requestEventId: call.requestEventId,
+        method: call.method,
+        ...(call.upstream !== undefined && { upstream: call.upstream }),
         detectedAt,
-      }, { callId: request.callId }),
+      }, { callId: call.callId }),
     ),
   );
   return gaps.length;
+}
+
+/** Sessions of this instance a crash left open: each gets its SessionClosed (call after the calls and approvals are settled). */
+export async function closeLeftoverSessions(calls: CallsState, recorder: Recorder, instance: string): Promise<number> {
+  const open = openSessionsOf(calls, instance);
+  if (open.length === 0) return 0;
+  const reason = `gateway instance "${instance}" restarted: the session ended with the previous process`;
+  await recorder.record(open.map(({ stream, tenant }) => draft({ tenant, stream, actor: SYSTEM_PRINCIPAL }, 'SessionClosed', { reason })));
+  return open.length;
 }

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { digestOf, SYSTEM_PRINCIPAL } from '#schemas';
 import type { AttestEvent, EventDraft, Principal } from '#schemas';
 import { InMemoryLog } from './given-log.ts';
+import { ProjectionsFold } from '#projections';
 import { reconcileOutcomes } from './reconciler.ts';
 import { draft, Recorder } from './recorder.ts';
 
@@ -27,7 +28,9 @@ const answered = (stream: string, callId: string): EventDraft => draft(session(s
 /** When `instance` reconciles the given log: what it appended. */
 async function whenReconciled(given: readonly EventDraft[], instance: string): Promise<{ count: number; appended: readonly AttestEvent[] }> {
   const log = new InMemoryLog(given);
-  const count = await reconcileOutcomes(log, new Recorder(log), instance);
+  const fold = new ProjectionsFold(undefined);
+  for await (const { event } of log.read()) fold.push(event);
+  const count = await reconcileOutcomes(fold.state.calls, new Recorder(log), instance);
   return { count, appended: log.appended };
 }
 

@@ -101,15 +101,15 @@ describe('reload: limits across the switch', () => {
     }
   });
 
-  it('hands a key revoked or issued after the new store read the log on to the new store', { timeout: 30_000 }, async () => {
+  it('hands a key revoked or issued after the new store took over the run-time keys on to the new store', { timeout: 30_000 }, async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'attest-reload-keys-int-'));
     dirs.push(dir);
     const log = await openFileLog({ dir, segmentBytes: 1 << 20, appendTimeoutMs: 5000, maxBatchEvents: 100, fsync: true });
     const secret = generateApiKey();
     const configKeys = [{ id: 'k1', hash: hashApiKey(secret), tenant: 't1', allowTools: ['*'] }];
-    // The key store's read (the first) runs through; the governance rebuild's read (the second) waits
-    // at the gate: the window after the new key store has read the log and before the swap.
-    const { log: gated, held: secondReadStarted, release } = gateRead(log, 2);
+    // The new key store takes the run-time keys of the store in force; the governance rebuild's read
+    // of the log (the only read) waits at the gate: the window after that and before the swap.
+    const { log: gated, held: secondReadStarted, release } = gateRead(log, 1);
     try {
       const first = configWith(dir, [], configKeys);
       const policy = first.config.policy;

@@ -17,7 +17,7 @@ import type { AttestConfig, EventDraft, ParsedConfig, Principal } from '#schemas
 import type { EventLog } from '#eventlog';
 import { keyStoreFor } from './auth/key-store.ts';
 import { Governance } from './governance.ts';
-import type { MeteredCall } from './limits/index.ts';
+import type { MeteredCall } from '#projections';
 import type { LiveConfig } from './live-config.ts';
 import type { Logger } from './logger.ts';
 import { draft } from './recorder.ts';
@@ -153,10 +153,11 @@ export class ConfigReloader {
     const charged: { meter: MeteredCall; decision: EventDraft }[] = [];
     const rebuilding = governance !== undefined && governance !== old;
     if (rebuilding && old !== undefined) old.onCharge = (meter, decision) => charged.push({ meter, decision });
-    // Keys issued or revoked from here to the swap are applied to the store in force; the new store's
-    // read of the log may already have passed them, so they go to the new store too. A revocation
-    // lost here would make a revoked key work again after the reload.
+    // The run-time keys come from the store in force (what it applied is what the log holds of
+    // them), and keys issued or revoked from here to the swap are applied to both: a revocation lost
+    // here would make a revoked key work again after the reload.
     const oldKeys = current.keys;
+    keys.load(oldKeys.runTimeKeys);
     oldKeys.onApply = (event) => keys.apply(event);
     try {
       // Recorded before the switch, and a barrier: every decision charged before this append is in the log the rebuild reads.
@@ -171,7 +172,6 @@ export class ConfigReloader {
           ...summary,
         }),
       ]);
-      await keys.rebuild(this.#deps.log);
       const seen = new Set<string>();
       if (rebuilding) await governance?.rebuild(this.#deps.log, seen);
       for (const { meter, decision } of charged) if (!seen.has(decision.id)) governance?.charge(meter, decision);

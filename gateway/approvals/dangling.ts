@@ -12,32 +12,25 @@
  * a stopped one settles them when it restarts under its name.
  */
 import { SYSTEM_PRINCIPAL } from '#schemas';
-import type { EventDraft, EventOfType } from '#schemas';
-import type { LogReadable } from '#eventlog';
+import type { EventDraft } from '#schemas';
+import { danglingApprovals } from '#projections';
+import type { CallsState } from '#projections';
 import { draft } from '../recorder.ts';
 import type { Recorder } from '../recorder.ts';
 
-const SETTLED = new Set(['ApprovalGranted', 'ApprovalDenied', 'ApprovalExpired', 'ApprovalWithdrawn']);
-
-export async function expireDanglingApprovals(log: LogReadable, recorder: Recorder, instance: string, now = Date.now()): Promise<number> {
-  const open = new Map<string, EventOfType<'ApprovalRequested'>>();
-  for await (const { event } of log.read()) {
-    if (event.callId === undefined) continue;
-    if (event.type === 'ApprovalRequested') open.set(event.callId, event);
-    else if (SETTLED.has(event.type)) open.delete(event.callId);
-  }
-  const dead = [...open.values()].filter((e) => e.data.instance === instance);
+export async function expireDanglingApprovals(calls: CallsState, recorder: Recorder, instance: string, now = Date.now()): Promise<number> {
+  const dead = danglingApprovals(calls, instance);
   if (dead.length === 0) return 0;
   const drafts: EventDraft[] = [];
   for (const requested of dead) {
     const context = { tenant: requested.tenant, stream: requested.stream, actor: SYSTEM_PRINCIPAL };
     const extras = { callId: requested.callId };
     const reason = `gateway instance "${instance}" restarted while the call waited for approval`;
-    const message = `Approval for rule "${requested.data.ruleId}" expired: ${reason}; denied (fail closed)`;
+    const message = `Approval for rule "${requested.ruleId}" expired: ${reason}; denied (fail closed)`;
     drafts.push(
-      draft(context, 'ApprovalExpired', { reason, expiresAt: requested.data.expiresAt }, extras),
-      draft(context, 'DecisionMade', { decision: 'deny', stage: 'approval', ruleId: requested.data.ruleId, reason: message, route: 'local' }, extras),
-      draft(context, 'ErrorReturned', { from: 'gateway', upstream: requested.data.upstream, jsonrpcCode: -32025, errorCode: 'ATTEST_APPROVAL_EXPIRED', message, durationMs: Math.max(0, now - Date.parse(requested.occurredAt)) }, extras),
+      draft(context, 'ApprovalExpired', { reason, expiresAt: requested.expiresAt }, extras),
+      draft(context, 'DecisionMade', { decision: 'deny', stage: 'approval', ruleId: requested.ruleId, reason: message, route: 'local' }, extras),
+      draft(context, 'ErrorReturned', { from: 'gateway', upstream: requested.upstream, jsonrpcCode: -32025, errorCode: 'ATTEST_APPROVAL_EXPIRED', message, durationMs: Math.max(0, now - Date.parse(requested.requestedAt)) }, extras),
     );
   }
   await recorder.record(drafts);

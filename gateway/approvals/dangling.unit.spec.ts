@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { digestOf } from '#schemas';
 import type { AttestEvent, EventDraft, Principal } from '#schemas';
 import { InMemoryLog } from '../given-log.ts';
+import { ProjectionsFold } from '#projections';
 import { draft, Recorder } from '../recorder.ts';
 import { expireDanglingApprovals } from './dangling.ts';
 
@@ -23,7 +24,9 @@ const granted = (stream: string, callId: string): EventDraft => draft(session(st
 
 async function whenExpired(given: readonly EventDraft[], instance: string): Promise<{ count: number; appended: readonly AttestEvent[] }> {
   const log = new InMemoryLog(given);
-  const count = await expireDanglingApprovals(log, new Recorder(log), instance, NOW);
+  const fold = new ProjectionsFold(undefined);
+  for await (const { event } of log.read()) fold.push(event);
+  const count = await expireDanglingApprovals(fold.state.calls, new Recorder(log), instance, NOW);
   return { count, appended: log.appended };
 }
 

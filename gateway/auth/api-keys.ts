@@ -13,7 +13,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { GatewayError } from '#schemas';
 import type { ApiKeyConfig, AttestEvent, EventDraft, Principal } from '#schemas';
-import type { LogReadable } from '#eventlog';
+import { emptyKeysState, evolveKeys } from '#projections';
+import type { KeysState } from '#projections';
 
 export interface ToolAccessVerdict {
   readonly allowed: boolean;
@@ -221,15 +222,31 @@ export class ApiKeyStore {
    */
   onApply: ((event: AttestEvent | EventDraft) => void) | undefined;
 
-  /** The projection: applies a KeyIssued / KeyRevoked event (live after it is recorded, or read back at start). */
+  /** The run-time keys this store applied (projections/keys.ts): what a reload hands to the store that replaces it. */
+  readonly runTimeKeys: KeysState = emptyKeysState();
+
+  /** The projection: applies a KeyIssued / KeyRevoked event (live after it is recorded, or read back at start). Idempotent. */
   apply(event: AttestEvent | EventDraft): void {
     this.onApply?.(event);
-    if (event.type === 'KeyIssued') {
-      const d = event.data;
-      if (this.#byId.has(d.keyId)) return; // a config key of the same id wins; issuing refuses this live
+    if (event.type !== 'KeyIssued' && event.type !== 'KeyRevoked') return;
+    evolveKeys(this.runTimeKeys, event);
+    this.#derive();
+  }
+
+  /** Loads run-time keys folded from the log (start-up) or taken over from the store in force (a reload). */
+  load(state: KeysState): void {
+    for (const [id, issued] of state.issued) if (!this.runTimeKeys.issued.has(id)) this.runTimeKeys.issued.set(id, issued);
+    for (const [id, revocation] of state.revoked) if (!this.runTimeKeys.revoked.has(id)) this.runTimeKeys.revoked.set(id, revocation);
+    this.#derive();
+  }
+
+  /** Brings the lookup tables in line with `runTimeKeys` (adds what is new; issued and revoked ids never go away). */
+  #derive(): void {
+    for (const [id, d] of this.runTimeKeys.issued) {
+      if (this.#byId.has(id)) continue; // a config key of the same id wins; issuing refuses this live
       this.#add(
         {
-          id: d.keyId,
+          id,
           hash: d.keyHash,
           tenant: d.tenant,
           ...(d.team !== undefined && { team: d.team }),
@@ -240,20 +257,10 @@ export class ApiKeyStore {
           denyTools: [...d.denyTools],
         },
         'issued',
-        event.occurredAt,
+        d.issuedAt,
       );
-    } else if (event.type === 'KeyRevoked') {
-      for (const id of event.data.keyIds) {
-        if (!this.#revoked.has(id)) this.#revoked.set(id, { at: event.occurredAt, ...(event.data.reason !== undefined && { reason: event.data.reason }) });
-      }
     }
-  }
-
-  /** Issued and revoked keys from the log, at start: a restart keeps both. */
-  async rebuild(log: LogReadable): Promise<void> {
-    for await (const { event } of log.read()) {
-      if (event.type === 'KeyIssued' || event.type === 'KeyRevoked') this.apply(event);
-    }
+    for (const [id, revocation] of this.runTimeKeys.revoked) if (!this.#revoked.has(id)) this.#revoked.set(id, revocation);
   }
 
   view(id: string, now = Date.now()): KeyView | undefined {

@@ -6,6 +6,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { ProjectionsFold } from '#projections';
 import os from 'node:os';
 import path from 'node:path';
 import { SYSTEM_PRINCIPAL } from '#schemas';
@@ -70,7 +71,9 @@ describe('ToolPins', () => {
       assert.equal(decision?.actor.id, 'ops');
 
       const rebuilt = new ToolPins(new Recorder(log), context);
-      await rebuilt.rebuild(log);
+      const fold = new ProjectionsFold(undefined);
+      for await (const { event } of log.read()) fold.push(event);
+      rebuilt.load(fold.state.pins);
       assert.deepEqual(rebuilt.list(), pins.list());
     } finally {
       await log.close();

@@ -11,12 +11,12 @@
  */
 import { GatewayError, canonicalize, sha256Hex } from '#schemas';
 import type { AttestEvent, EventDraft, Principal } from '#schemas';
-import type { LogReadable } from '#eventlog';
+import { emptyPinsState, evolvePins, pinKey } from '#projections';
+import type { Digest, PinsState } from '#projections';
 import { draft } from '../recorder.ts';
 import type { Recorder, StreamContext } from '../recorder.ts';
 
 type Json = Readonly<Record<string, unknown>>;
-type Digest = `sha256:${string}`;
 
 /** The parts of a tool definition an agent (or its model) acts on. */
 const PINNED_FIELDS = ['name', 'title', 'description', 'inputSchema', 'outputSchema', 'annotations'] as const;
@@ -26,21 +26,6 @@ export function pinnedDefinition(tool: Json): { readonly definition: Json; reado
   const definition: Record<string, unknown> = {};
   for (const field of PINNED_FIELDS) if (tool[field] !== undefined) definition[field] = tool[field];
   return { definition, hash: `sha256:${sha256Hex(canonicalize(definition))}` };
-}
-
-interface PendingChange {
-  readonly definition: unknown;
-  readonly observedAt: string;
-}
-
-interface PinEntry {
-  hash: Digest;
-  pinnedAt: string;
-  definition: unknown;
-  /** Changed definitions seen and not decided yet, by hash. */
-  readonly pending: Map<Digest, PendingChange>;
-  /** Definitions an admin rejected: refused without a new record when seen again. */
-  readonly rejected: Set<Digest>;
 }
 
 /** Why a call is refused: the tool's pin and the definition this session's upstream listed (or a pending one). */
@@ -70,10 +55,10 @@ export interface Observation {
   readonly quarantined: ReadonlySet<string>;
 }
 
-const keyOf = (upstream: string, tool: string): string => `${upstream}\u0000${tool}`;
+const keyOf = pinKey;
 
 export class ToolPins {
-  readonly #entries = new Map<string, PinEntry>();
+  readonly #entries: PinsState = emptyPinsState();
   readonly #recorder: Recorder;
   readonly #context: StreamContext;
 
@@ -82,9 +67,10 @@ export class ToolPins {
     this.#context = systemContext;
   }
 
-  async rebuild(log: LogReadable): Promise<void> {
+  /** The pins folded from the log (start-up). */
+  load(state: PinsState): void {
     this.#entries.clear();
-    for await (const { event } of log.read()) this.#evolve(event);
+    for (const [key, entry] of state) this.#entries.set(key, entry);
   }
 
   /**
@@ -182,37 +168,6 @@ export class ToolPins {
   }
 
   #evolve(event: AttestEvent | EventDraft): void {
-    switch (event.type) {
-      case 'ToolPinned': {
-        const key = keyOf(event.data.upstream, event.data.tool);
-        if (!this.#entries.has(key)) this.#entries.set(key, { hash: event.data.hash as Digest, pinnedAt: event.occurredAt, definition: event.data.definition, pending: new Map(), rejected: new Set() });
-        return;
-      }
-      case 'ToolDefinitionChanged': {
-        const entry = this.#entries.get(keyOf(event.data.upstream, event.data.tool));
-        if (entry !== undefined && entry.hash !== event.data.observedHash) entry.pending.set(event.data.observedHash as Digest, { definition: event.data.definition, observedAt: event.occurredAt });
-        return;
-      }
-      case 'ToolDefinitionApproved': {
-        const entry = this.#entries.get(keyOf(event.data.upstream, event.data.tool));
-        if (entry === undefined) return;
-        const hash = event.data.hash as Digest;
-        entry.definition = entry.pending.get(hash)?.definition ?? entry.definition;
-        entry.hash = hash;
-        entry.pinnedAt = event.occurredAt;
-        entry.pending.delete(hash);
-        entry.rejected.delete(hash);
-        return;
-      }
-      case 'ToolDefinitionRejected': {
-        const entry = this.#entries.get(keyOf(event.data.upstream, event.data.tool));
-        if (entry === undefined) return;
-        entry.pending.delete(event.data.rejectedHash as Digest);
-        entry.rejected.add(event.data.rejectedHash as Digest);
-        return;
-      }
-      default:
-        return;
-    }
+    evolvePins(this.#entries, event);
   }
 }

@@ -18,7 +18,7 @@ import { recordingFor, strictestRecording } from '../redaction/data-policy.ts';
 import type { Recorder, Recording, StreamContext } from '../recorder.ts';
 import type { UpstreamLink, UpstreamLinkEvent } from '../upstreams/link.ts';
 import type { Governance } from '../governance.ts';
-import type { MeteredCall } from '../limits/index.ts';
+import type { MeteredCall } from '#projections';
 import type { ApprovalBroker, ApprovalOutcome } from '../approvals/broker.ts';
 import { isNotification, isRequest, isResponse, negotiateProtocolVersion, paramsProblem, progressTokenOf, SUPPORTED_PROTOCOL_VERSIONS, unrecordable, unrecordableProblem } from './protocol.ts';
 import type { JSONRPCMessage, JsonObject, JsonRpcId, RpcError, RpcNotification, RpcRequest, RpcResponse } from './protocol.ts';

@@ -12,11 +12,11 @@
  * model, the limits without `match` (a `match` may read arguments that were recorded only as a
  * digest), and the digest of the whole params as the loop guard's digest.
  */
-import { DecisionEnforcementSchema } from '#schemas';
+import { DecisionEnforcementReadSchema } from '#schemas';
 import type { AttestEvent, DecisionEnforcement, EventOfType } from '#schemas';
 import { compileCostModel } from './cost-model.ts';
 import type { CostModel } from './cost-model.ts';
-import { emptyEnforcementState, evolveLimits } from './enforcement.ts';
+import { emptyEnforcementState, evolveLimits, pruneLimits } from './enforcement.ts';
 import type { CallCounted, EnforcementState, LimitsConfig } from './enforcement.ts';
 import { periodStart } from './periods.ts';
 
@@ -28,11 +28,17 @@ export interface RebuildOptions {
 const DEFAULT_METHODS: readonly string[] = Object.freeze(['tools/call']);
 
 function enforcementOf(decision: EventOfType<'DecisionMade'>): DecisionEnforcement | undefined {
-  const data = decision.data;
-  // `enforcement` is the proposed DecisionMade field; read defensively until events.ts has it.
-  if (!('enforcement' in data)) return undefined;
-  const parsed = DecisionEnforcementSchema.safeParse(data.enforcement);
+  // Read strength: a newer minor version may have added fields to the record.
+  const parsed = DecisionEnforcementReadSchema.safeParse(decision.data.enforcement);
   return parsed.success ? parsed.data : undefined;
+}
+
+/** A metered agent request waiting for its decision: what the limits need of its RequestReceived. */
+export interface MeteredRequest {
+  readonly principal: { readonly id: string; readonly tenant: string; readonly team?: string | undefined };
+  readonly upstream: string | undefined;
+  readonly target: string | undefined;
+  readonly paramsDigest: string;
 }
 
 /** Turns log events into the CallCounted events of the limits projection, pairing requests with decisions by callId. */
@@ -41,65 +47,91 @@ export class CallCountedTranslator {
   readonly #costs: CostModel;
   readonly #unconditionalLimits: readonly string[];
   /** Metered requests waiting for their decision (appended together, so this stays small; holds wait longer). */
-  readonly #pending = new Map<string, EventOfType<'RequestReceived'>>();
+  readonly pending: Map<string, MeteredRequest>;
 
-  constructor(config: LimitsConfig, options: RebuildOptions = {}) {
+  constructor(config: LimitsConfig, options: RebuildOptions = {}, pending: Map<string, MeteredRequest> = new Map()) {
     this.#methods = new Set(options.methods ?? DEFAULT_METHODS);
     this.#costs = compileCostModel(config.costs);
     this.#unconditionalLimits = [...config.rateLimits, ...config.budgets].filter((l) => l.match === undefined).map((l) => l.id);
+    this.pending = pending;
   }
 
   translate(event: AttestEvent): CallCounted | undefined {
     if (event.callId === undefined) return undefined;
     if (event.type === 'RequestReceived') {
-      if (event.data.from === 'agent' && this.#methods.has(event.data.method)) this.#pending.set(event.callId, event);
+      if (event.data.from === 'agent' && this.#methods.has(event.data.method)) {
+        const { id, tenant, team } = event.actor;
+        this.pending.set(event.callId, { principal: { id, tenant, team }, upstream: event.data.upstream, target: event.data.target, paramsDigest: event.data.params.digest });
+      }
       return undefined;
     }
     if (event.type !== 'DecisionMade') return undefined;
-    const request = this.#pending.get(event.callId);
+    const request = this.pending.get(event.callId);
     if (request === undefined) return undefined;
     if (event.data.decision === 'deny') {
-      this.#pending.delete(event.callId);
+      this.pending.delete(event.callId);
       return undefined;
     }
     if (event.data.decision !== 'allow') return undefined; // e.g. a hold: wait for the decision after approval
-    this.#pending.delete(event.callId);
+    this.pending.delete(event.callId);
     if (event.data.route !== 'forward') return undefined;
-    const { upstream, target } = request.data;
+    const { upstream, target } = request;
     if (upstream === undefined || target === undefined) return undefined;
     const enforcement = enforcementOf(event);
     return {
       type: 'CallCounted',
       at: Date.parse(event.occurredAt),
-      principal: { id: request.actor.id, tenant: request.actor.tenant, team: request.actor.team },
+      principal: request.principal,
       upstream,
       tool: target,
-      argumentsDigest: enforcement?.argumentsDigest ?? request.data.params.digest,
+      argumentsDigest: enforcement?.argumentsDigest ?? request.paramsDigest,
       cost: enforcement?.cost ?? this.#costs.costOf(upstream, target),
       limits: enforcement?.limits ?? this.#unconditionalLimits,
     };
   }
-
-  /** Requests still waiting for a decision (held for approval, or cut off by the end of the read). */
-  get pending(): number {
-    return this.#pending.size;
-  }
 }
 
-/** Streams events into a fresh state: `push` each event in log order, read `state` at the end (or any time). */
+/** How often the fold forgets entries that can no longer change a decision (pruneLimits): every this many counted calls. */
+export const PRUNE_EVERY_COUNTED = 10_000;
+
+/** The limits projection as one state: requests waiting for a decision, the enforcement state, the calls counted. */
+export interface LimitsFoldState {
+  readonly pending: Map<string, MeteredRequest>;
+  readonly enforcement: EnforcementState;
+  counted: number;
+}
+
+export function emptyLimitsFold(): LimitsFoldState {
+  return { pending: new Map(), enforcement: emptyEnforcementState(), counted: 0 };
+}
+
+/**
+ * Streams events into a state: `push` each event in log order. Loop windows, buckets and past
+ * budget periods that can no longer change a decision are forgotten every PRUNE_EVERY_COUNTED
+ * counted calls, at the time of the call that triggers it — the same points whoever folds the
+ * same events, so a fold resumed from a snapshot equals one from the start.
+ */
 export class LimitsRebuilder {
-  readonly state: EnforcementState = emptyEnforcementState();
+  readonly fold: LimitsFoldState;
   readonly #config: LimitsConfig;
   readonly #translator: CallCountedTranslator;
 
-  constructor(config: LimitsConfig, options: RebuildOptions = {}) {
+  constructor(config: LimitsConfig, options: RebuildOptions = {}, fold: LimitsFoldState = emptyLimitsFold()) {
     this.#config = config;
-    this.#translator = new CallCountedTranslator(config, options);
+    this.fold = fold;
+    this.#translator = new CallCountedTranslator(config, options, fold.pending);
+  }
+
+  get state(): EnforcementState {
+    return this.fold.enforcement;
   }
 
   push(event: AttestEvent): void {
     const counted = this.#translator.translate(event);
-    if (counted !== undefined) evolveLimits(this.state, this.#config, counted);
+    if (counted === undefined) return;
+    evolveLimits(this.fold.enforcement, this.#config, counted);
+    this.fold.counted++;
+    if (this.fold.counted % PRUNE_EVERY_COUNTED === 0) pruneLimits(this.fold.enforcement, this.#config, counted.at);
   }
 }
 

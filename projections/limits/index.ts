@@ -7,8 +7,8 @@ export type { BudgetSpendView, CallCounted, EnforcementSnapshot, EnforcementStat
 export { checkLoop, evolveLoop } from './loop-guard.ts';
 export type { LoopVerdict, LoopWindow } from './loop-guard.ts';
 export { periodEnd, periodStart } from './periods.ts';
-export { CallCountedTranslator, LimitsRebuilder, rebuildHorizon, rebuildLimits } from './rebuild.ts';
-export type { RebuildOptions } from './rebuild.ts';
+export { CallCountedTranslator, emptyLimitsFold, LimitsRebuilder, PRUNE_EVERY_COUNTED, rebuildHorizon, rebuildLimits } from './rebuild.ts';
+export type { LimitsFoldState, MeteredRequest, RebuildOptions } from './rebuild.ts';
 export { ReplicaBudgetView } from './shared-totals.ts';
 export type { LocalCharge, ProjectedBudgetTotals } from './shared-totals.ts';
 export { checkRateLimit, evolveRateLimit, fullAt, tokensAt } from './token-bucket.ts';

@@ -176,7 +176,7 @@ describe('rebuild from the event log', () => {
     const translator = new CallCountedTranslator(config);
     const req = request(t, p, 'old', 'search', 'web', { q: 'x' });
     assert.equal(translator.translate(req), undefined);
-    assert.equal(translator.pending, 1);
+    assert.equal(translator.pending.size, 1);
     const counted = translator.translate(decision(t + 3, p, 'old', 'allow', 'forward'));
     assert.deepEqual(counted, {
       type: 'CallCounted',
@@ -188,7 +188,7 @@ describe('rebuild from the event log', () => {
       cost: 3,
       limits: ['key-rate', 'team-rate', 'tenant-rate', 'key-hour', 'team-day'],
     });
-    assert.equal(translator.pending, 0);
+    assert.equal(translator.pending.size, 0);
   });
 
   it('counts only allowed, forwarded agent calls of the metered methods (a held call once it is allowed)', () => {
@@ -207,7 +207,7 @@ describe('rebuild from the event log', () => {
       [request(t, p, 'rejected', 'fs', 'write_file', {}), decision(t, p, 'rejected', 'hold', 'local'), decision(t + 5000, p, 'rejected', 'deny', 'local')],
     ].map((events) => events.map((e) => translator.translate(e)).filter((c) => c !== undefined).length);
     assert.deepEqual(outcomes, [0, 0, 0, 0, 0, 1, 1, 0]);
-    assert.equal(translator.pending, 0);
+    assert.equal(translator.pending.size, 0);
   });
 
   it('streams: pushing events one by one gives the batch result', () => {
