@@ -101,6 +101,8 @@ interface UpstreamState {
   toolHashes: Map<string, string> | undefined;
   /** The listing made for pinning before this connection's first call, when the agent had not listed (once). */
   pinsListing?: Promise<void>;
+  /** The agent's `notifications/initialized` on its way to this upstream: requests to it wait (#requestUpstream). */
+  initializedRelay?: Promise<void> | undefined;
 }
 
 interface ServerRequest {
@@ -912,6 +914,8 @@ export class GatewaySession {
   // ── upstream requests ────────────────────────────────────────────────────────────────────
 
   #requestUpstream(state: UpstreamState, method: string, params: JsonObject | undefined, options: { downstreamId: JsonRpcId | undefined; callId: string | undefined; timeoutMs: number; allowConnecting?: boolean; trace?: TraceHeaders | undefined }): Promise<RpcResponse> {
+    const initializing = state.initializedRelay;
+    if (initializing !== undefined) return initializing.then(() => this.#requestUpstream(state, method, params, options));
     const link = state.link;
     const usable = state.status === 'ready' || (options.allowConnecting === true && state.status === 'connecting');
     if (link === undefined || !usable) return Promise.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${state.name}" is unavailable: ${state.downReason}`, { upstream: state.name }));
@@ -1093,6 +1097,23 @@ export class GatewaySession {
       return;
     }
     const targets = [...this.#upstreams.values()].filter((s) => s.status === 'ready' && s.link !== undefined);
+    const relayed = this.#relayAgentNotification(notification, targets);
+    if (notification.method === 'notifications/initialized') {
+      // Messages from the agent are relayed concurrently, each once recorded: without this gate the
+      // agent's first request could overtake its `initialized` and reach a Streamable HTTP upstream
+      // before its event stream is open (link.send resolves only then), where a server→client request
+      // sent at once is lost.
+      for (const s of targets) {
+        const gate: Promise<void> = relayed.then(() => {
+          if (s.initializedRelay === gate) s.initializedRelay = undefined;
+        });
+        s.initializedRelay = gate;
+      }
+    }
+    await relayed;
+  }
+
+  async #relayAgentNotification(notification: RpcNotification, targets: readonly UpstreamState[]): Promise<void> {
     if (!(await this.#recordAgentNotification(notification, targets.length === 1 ? targets[0]?.name : undefined))) return;
     await Promise.all(
       targets.map(async (s) => {
