@@ -70,8 +70,16 @@ export interface SessionInit {
   readonly userAgent?: string | undefined;
 }
 
-/** The receipt bound to every response: where the call's events sit in the log. */
+/** The receipt bound to a response: where the call's events sit in the log. */
 export const RECEIPT_META_KEY = 'attest/receipt';
+
+/**
+ * The methods whose results carry the receipt in `_meta`: those whose result type has content of
+ * its own. An EmptyResult (ping, logging/setLevel, resources/subscribe and unsubscribe) stays `{}`,
+ * as the spec prescribes, and a method the gateway does not know keeps the shape its upstream gave
+ * it. Their events are recorded all the same (README.md, "Receipts").
+ */
+const RECEIPT_METHODS: ReadonlySet<string> = new Set(['initialize', 'tools/list', 'tools/call', 'prompts/list', 'prompts/get', 'resources/list', 'resources/templates/list', 'resources/read', 'completion/complete']);
 
 interface Forward {
   readonly id: number;
@@ -676,8 +684,8 @@ export class GatewaySession {
       await this.#sendToAgent({ jsonrpc: '2.0', id: request.id, error: withheld.toJsonRpcError() }, request.id);
       return;
     }
-    const meta = { ...asObject(result['_meta']), [RECEIPT_META_KEY]: { ...receiptBase, outcome: positionOf(outcome[0]) } };
-    await this.#sendToAgent({ jsonrpc: '2.0', id: request.id, result: { ...result, _meta: meta } }, request.id);
+    const answer = RECEIPT_METHODS.has(request.method) ? { ...result, _meta: { ...asObject(result['_meta']), [RECEIPT_META_KEY]: { ...receiptBase, outcome: positionOf(outcome[0]) } } } : result;
+    await this.#sendToAgent({ jsonrpc: '2.0', id: request.id, result: answer }, request.id);
   }
 
   async #finishWithError(request: RpcRequest, error: GatewayError, from: 'gateway', upstream: string | undefined, started: number, extras: { callId: string; traceparent: string | undefined }, receiptBase: object): Promise<void> {
