@@ -207,6 +207,10 @@ export const ConfigSchema = z
   .strict()
   .superRefine((config, ctx) => {
     for (const issue of virtualServerIssues(config.virtualServers, Object.keys(config.upstreams))) ctx.addIssue({ code: 'custom', ...issue });
+    // The metadata sends clients to an OAuth login; without auth.jwt the gateway would refuse the tokens they bring back.
+    if (config.auth.resourceMetadata !== undefined && config.auth.jwt === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['auth', 'resourceMetadata'], message: 'is served only with auth.jwt (OAuth access tokens): configure auth.jwt, or remove auth.resourceMetadata' });
+    }
   });
 
 export type AttestConfig = z.infer<typeof ConfigSchema>;

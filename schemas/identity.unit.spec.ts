@@ -47,4 +47,9 @@ describe('auth.jwt and auth.resourceMetadata config', () => {
     assert.match(rejection({ jwt: { ...jwt, secret: 'x' } }), /auth\.jwt.*secret/);
     assert.match(rejection({ resourceMetadata: { authorizationServers: ['not a url'] } }), /auth\.resourceMetadata\.authorizationServers\[0\]/);
   });
+
+  it('refuses auth.resourceMetadata without auth.jwt: an API-key-only gateway advertises no OAuth', () => {
+    assert.match(rejection({ resourceMetadata: { resourceName: 'Attest' } }), /auth\.resourceMetadata: is served only with auth\.jwt/);
+    assert.doesNotThrow(() => parseConfig({ ...minimal, auth: { jwt, resourceMetadata: { resourceName: 'Attest' } } }, { env: {} }));
+  });
 });

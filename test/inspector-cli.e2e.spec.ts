@@ -63,4 +63,29 @@ describe('the MCP Inspector CLI through the gateway', { timeout: 5 * INSTALL_AND
     const types = (await t.events()).filter((e) => e.callId === callId).map((e) => e.type);
     assert.deepEqual(types, ['RequestReceived', 'DecisionMade', 'ResultReturned']);
   });
+
+  // Without a TTY and without flags the Inspector answers any 401 with its own "Interactive OAuth
+  // requires a TTY … use --stored-auth-only", whatever the server said; these are the two ways a
+  // person gets the server's word: the flag it suggests, and a terminal (auto-open stands in for one).
+  const EXPECTED = 'this gateway takes an API key, sent as the HTTP header "Authorization: Bearer <key>"; it has no OAuth login';
+  /** What the Inspector printed, its JSON escapes (the server's JSON inside its own) taken out. */
+  const said = (run: { stdout: string; stderr: string }): string => `${run.stdout}${run.stderr}`.replace(/\\/g, '');
+
+  it('no key, --stored-auth-only (what the Inspector tells CI to use): its output says an API key is expected and how to send it', { timeout: INSTALL_AND_RUN_MS }, async () => {
+    const run = await runInspector([`${t.url}/mcp`, '--method', 'tools/list', '--stored-auth-only']);
+    assert.equal(run.code, 3, 'exit 3: auth_required');
+    assert.ok(said(run).includes(EXPECTED), said(run));
+  });
+
+  it('no key, as at a terminal: the Inspector finds no OAuth metadata to follow and shows the gateway\'s message', { timeout: INSTALL_AND_RUN_MS }, async () => {
+    const before = wire.exchanges.length;
+    const run = await runInspector([`${wire.origin}/mcp`, '--method', 'tools/list'], { env: { MCP_AUTO_OPEN_ENABLED: 'true', BROWSER: '/bin/false', MCP_INSPECTOR_SECRET_STORE: 'memory' } });
+    assert.equal(run.code, 3, `exit 3: auth_required\n${run.stdout}\n${run.stderr}`);
+    assert.ok(said(run).includes(EXPECTED), said(run));
+    const discovery = wire.exchanges.slice(before).filter((e) => e.path.startsWith('/.well-known/oauth-protected-resource'));
+    assert.ok(discovery.length > 0, 'the Inspector looked for protected-resource metadata');
+    for (const e of discovery) assert.equal(e.status, 404, `${e.path} answered ${String(e.status)}: ${e.responseBody}`);
+    const first = wire.exchanges[before];
+    assert.doesNotMatch(String(first?.responseHeaders?.['www-authenticate']), /resource_metadata/);
+  });
 });

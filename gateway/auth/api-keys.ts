@@ -72,6 +72,8 @@ export interface KeyAuthenticated extends Authenticated {
 
 /** Verifies JWT bearer tokens (jwt.ts); the store only needs this. */
 export interface BearerTokenVerifier {
+  /** The identity provider whose tokens it takes (`auth.jwt.issuer`), named to a client that sent none. */
+  readonly issuer: string;
   verify(token: string): Promise<Authenticated>;
 }
 
@@ -161,17 +163,27 @@ export class ApiKeyStore {
 
   /** Parses an Authorization header value carrying an API key; throws ATTEST_UNAUTHENTICATED / _KEY_EXPIRED / _KEY_REVOKED. */
   authenticateHeader(header: string | undefined, now = Date.now()): KeyAuthenticated {
+    if (header === undefined || header.trim() === '') throw this.#missingCredential();
     return this.authenticateKey(bearerOf(header), now);
   }
 
   /** Any bearer credential: a JWT when it has the shape of one and `auth.jwt` is configured, else an API key. */
   async authenticateBearer(header: string | undefined, now = Date.now()): Promise<Authenticated> {
+    if (header === undefined || header.trim() === '') throw this.#missingCredential();
     const credential = bearerOf(header);
     if (looksLikeJwt(credential)) {
       if (this.#jwt === undefined) throw new GatewayError('ATTEST_UNAUTHENTICATED', 'The bearer credential is a JWT, but this gateway accepts no tokens (auth.jwt is not configured): send an API key');
       return this.#jwt.verify(credential);
     }
     return this.authenticateKey(credential, now);
+  }
+
+  /** The refusal of a request without a credential: says what this gateway takes and how to send it. */
+  #missingCredential(): GatewayError {
+    if (this.#jwt === undefined) {
+      return new GatewayError('ATTEST_UNAUTHENTICATED', 'No credential: this gateway takes an API key, sent as the HTTP header "Authorization: Bearer <key>"; it has no OAuth login (keys come from its operator: attest keys issue, or attest keys new and auth.keys)', { accepts: ['api-key'] });
+    }
+    return new GatewayError('ATTEST_UNAUTHENTICATED', `No credential: this gateway takes an API key or an OAuth access token (JWT) from ${this.#jwt.issuer}, sent as the HTTP header "Authorization: Bearer <credential>" (OAuth discovery: the resource_metadata of WWW-Authenticate)`, { accepts: ['api-key', 'jwt'] });
   }
 
   authenticateKey(presented: string, now = Date.now()): KeyAuthenticated {
@@ -291,8 +303,7 @@ export class ApiKeyStore {
   }
 }
 
-function bearerOf(header: string | undefined): string {
-  if (header === undefined || header.trim() === '') throw new GatewayError('ATTEST_UNAUTHENTICATED', 'Missing API key: send "Authorization: Bearer <key>"');
+function bearerOf(header: string): string {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (match?.[1] === undefined) throw new GatewayError('ATTEST_UNAUTHENTICATED', 'Malformed Authorization header: expected "Bearer <key>"');
   return match[1];

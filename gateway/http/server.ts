@@ -141,7 +141,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
   async function refuse(request: FastifyRequest, reply: FastifyReply, error: GatewayError, extra: { method?: string; sessionId?: string; id?: string | number | null } = {}): Promise<FastifyReply> {
     await recordRejection(request, error, extra);
     if (error.httpStatus === 401) {
-      reply.header('WWW-Authenticate', bearerChallenge(request, config, error.message));
+      reply.header('WWW-Authenticate', bearerChallenge(request, deps.config, error.message));
     }
     return reply.code(error.httpStatus).header('content-type', 'application/json').send({ jsonrpc: '2.0', id: extra.id ?? null, error: error.toJsonRpcError() });
   }
@@ -182,7 +182,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     if (isPublic) return;
     request.attestAuth = await deps.keys.authenticateBearer(request.headers.authorization);
   });
-  registerResourceMetadata(app, config);
+  registerResourceMetadata(app, () => deps.config);
   registerAdminKeys(app, deps);
 
   app.get(

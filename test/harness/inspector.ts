@@ -25,12 +25,12 @@ export interface InspectorResult {
 let installed: Promise<string> | undefined;
 
 /** Runs `inspector --cli …args`, bounded in time; resolves with its exit code and output. */
-export async function runInspector(args: readonly string[], options: { readonly timeoutMs?: number } = {}): Promise<InspectorResult> {
+export async function runInspector(args: readonly string[], options: { readonly timeoutMs?: number; readonly env?: Readonly<Record<string, string>> } = {}): Promise<InspectorResult> {
   const bin = await (installed ??= install());
   const home = await makeTempDir('attest-inspector-home-');
   const timeoutMs = options.timeoutMs ?? 60_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, '--cli', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: home } });
+    const child = spawn(process.execPath, [bin, '--cli', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: home, ...options.env } });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => {
