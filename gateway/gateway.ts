@@ -2,13 +2,13 @@
  * Wires one gateway process: config → log → reconciler → HTTP front door (or stdio).
  * `startGateway` is what `attest gateway` / `attest start` run and what tests start in-process.
  */
-import { parseConfig, SYSTEM_PRINCIPAL } from '#schemas';
+import { ConfigError, parseConfig, SYSTEM_PRINCIPAL } from '#schemas';
 import type { AttestConfig, AttestConfigInput, ParsedConfig, Principal } from '#schemas';
 import { openEventLog, shareRead } from '#eventlog';
 import type { EventLog, LogReadable } from '#eventlog';
 import type { ApiKeyStore } from './auth/api-keys.ts';
 import { keyStoreFor } from './auth/key-store.ts';
-import { buildHttpServer, SessionRegistry } from './http/server.ts';
+import { buildHttpServer, isLoopbackBind, SessionRegistry } from './http/server.ts';
 import { createLogger, redactSecretValues, secretValuesOf } from './logger.ts';
 import type { Logger } from './logger.ts';
 import { reconcileOutcomes } from './reconciler.ts';
@@ -209,6 +209,18 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
   });
   const host = options.host ?? config.gateway.host;
   const port = options.port ?? config.gateway.port;
+  const anonymous = config.auth.anonymous;
+  if (anonymous?.enabled === true) {
+    if (!isLoopbackBind(host) && !anonymous.allowNonLoopback) {
+      const refusal = `auth.anonymous.enabled: refused on the non-loopback bind address "${host}": anyone who can reach it would be served without a credential; bind 127.0.0.1 for local development, or set auth.anonymous.allowNonLoopback: true`;
+      await core.close(`start refused: ${refusal}`);
+      throw new ConfigError(refusal);
+    }
+    logger.warn(
+      { host, tenant: anonymous.tenant, agent: anonymous.agent, roles: anonymous.roles, allowTools: anonymous.allowTools, denyTools: anonymous.denyTools },
+      `ANONYMOUS ACCESS IS ON (auth.anonymous): HTTP requests without a credential are served as principal "anonymous" of tenant "${anonymous.tenant}"${isLoopbackBind(host) ? '' : `, on the non-loopback address ${host}`}; for local development only`,
+    );
+  }
   try {
     await app.listen({ host, port });
   } catch (error) {

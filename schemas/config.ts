@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { PolicyBundleSchema } from './policy.ts';
-import { JwtAuthSchema, ResourceMetadataSchema, toolPattern } from './identity.ts';
+import { AnonymousAuthSchema, JwtAuthSchema, ResourceMetadataSchema, toolPattern } from './identity.ts';
 import { VirtualServerSchema, virtualServerIssues } from './virtual-servers.ts';
 import { ObservabilitySchema } from './observability.ts';
 
@@ -190,6 +190,8 @@ export const ConfigSchema = z
         jwt: JwtAuthSchema.optional(),
         /** RFC 9728 protected-resource metadata served at /.well-known/oauth-protected-resource. */
         resourceMetadata: ResourceMetadataSchema.optional(),
+        /** A principal for HTTP requests without any credential, for local development; off unless enabled (docs/identity.md). */
+        anonymous: AnonymousAuthSchema.optional(),
       })
       .strict()
       .prefault({}),

@@ -12,7 +12,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { GatewayError } from '#schemas';
-import type { ApiKeyConfig, AttestEvent, EventDraft, Principal } from '#schemas';
+import type { AnonymousAuthConfig, ApiKeyConfig, AttestEvent, EventDraft, Principal } from '#schemas';
 import type { LogReadable } from '#eventlog';
 
 export interface ToolAccessVerdict {
@@ -58,7 +58,7 @@ export class ToolAccess {
 
 export interface Authenticated {
   readonly principal: Principal;
-  /** The credential that authenticated: `key:<id>`, or `jwt:<issuer>#<sub>`. A session stays bound to it. */
+  /** The credential that authenticated: `key:<id>`, `jwt:<issuer>#<sub>`, or `anonymous`. A session stays bound to it. */
   readonly credentialId: string;
   readonly access: ToolAccess;
   /** The API key, when the credential is one (absent for JWTs). */
@@ -131,10 +131,13 @@ export class ApiKeyStore {
   /** Revoked key ids (config or issued); a revoked id is never reused. */
   readonly #revoked = new Map<string, Revocation>();
   readonly #jwt: BearerTokenVerifier | undefined;
+  /** Who a request without any credential is (auth.anonymous enabled); undefined → such a request is refused. */
+  readonly anonymous: Authenticated | undefined;
 
-  constructor(keys: readonly ApiKeyConfig[], options: { readonly jwt?: BearerTokenVerifier | undefined } = {}) {
+  constructor(keys: readonly ApiKeyConfig[], options: { readonly jwt?: BearerTokenVerifier | undefined; readonly anonymous?: AnonymousAuthConfig | undefined } = {}) {
     for (const key of keys) this.#add(key, 'config');
     this.#jwt = options.jwt;
+    this.anonymous = options.anonymous?.enabled === true ? anonymousAuthenticated(options.anonymous) : undefined;
   }
 
   #add(key: ApiKeyConfig, source: KeySource, issuedAt?: string): void {
@@ -169,7 +172,11 @@ export class ApiKeyStore {
 
   /** Any bearer credential: a JWT when it has the shape of one and `auth.jwt` is configured, else an API key. */
   async authenticateBearer(header: string | undefined, now = Date.now()): Promise<Authenticated> {
-    if (header === undefined || header.trim() === '') throw this.#missingCredential();
+    if (header === undefined || header.trim() === '') {
+      // Only a request with no credential at all: a wrong or malformed one is refused below, anonymous or not.
+      if (this.anonymous !== undefined) return this.anonymous;
+      throw this.#missingCredential();
+    }
     const credential = bearerOf(header);
     if (looksLikeJwt(credential)) {
       if (this.#jwt === undefined) throw new GatewayError('ATTEST_UNAUTHENTICATED', 'The bearer credential is a JWT, but this gateway accepts no tokens (auth.jwt is not configured): send an API key');
@@ -301,6 +308,17 @@ export class ApiKeyStore {
     }
     return out;
   }
+}
+
+function anonymousAuthenticated(config: AnonymousAuthConfig): Authenticated {
+  const principal: Principal = Object.freeze({
+    kind: 'anonymous',
+    id: 'anonymous',
+    tenant: config.tenant,
+    ...(config.agent !== undefined && { agent: config.agent }),
+    roles: Object.freeze([...config.roles]),
+  });
+  return Object.freeze({ principal, credentialId: 'anonymous', access: new ToolAccess('anonymous', 'auth.anonymous', config.allowTools, config.denyTools) });
 }
 
 function bearerOf(header: string): string {

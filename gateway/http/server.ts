@@ -83,6 +83,11 @@ export class SessionRegistry {
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
+/** Whether a bind address is loopback only (what the Host/Origin defaults and anonymous access go by). */
+export function isLoopbackBind(host: string): boolean {
+  return LOOPBACK_HOSTS.has(host);
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     attestAuth?: Authenticated;
@@ -98,7 +103,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
   // `config` is the config at start, for what cannot change live (gateway/reload.ts RESTART_ONLY); `deps.config` is the one in force.
   const { config, recorder, logger, sessions } = deps;
   const systemContext = { tenant: SYSTEM_PRINCIPAL.tenant, stream: `system-${config.gateway.instance}`, actor: SYSTEM_PRINCIPAL };
-  const boundToLoopback = LOOPBACK_HOSTS.has(config.gateway.host);
+  const boundToLoopback = isLoopbackBind(config.gateway.host);
 
   const app = Fastify({ bodyLimit: config.gateway.maxBodyBytes, logger: false, return503OnClosing: true, forceCloseConnections: true });
 
