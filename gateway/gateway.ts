@@ -15,6 +15,8 @@ import { reconcileOutcomes } from './reconciler.ts';
 import { draft, Recorder } from './recorder.ts';
 import type { SessionDeps } from './session/session.ts';
 import { createUpstreamLink } from './upstreams/link.ts';
+import { UpstreamHealth } from './upstreams/health.ts';
+import { probeStdioUpstreams } from './upstreams/probe.ts';
 import { Governance } from './governance.ts';
 import { ApprovalBroker } from './approvals/broker.ts';
 import { expireDanglingApprovals } from './approvals/dangling.ts';
@@ -73,6 +75,8 @@ export interface GatewayCore {
   readonly metrics: GatewayMetrics | undefined;
   /** OpenTelemetry spans (observability.tracing), ended by the recorder. */
   readonly tracing: CallTracing | undefined;
+  /** How each upstream last started or connected (sessions, the start-up probe); /healthz shows it. */
+  readonly health: UpstreamHealth;
   close(reason: string): Promise<void>;
 }
 
@@ -99,6 +103,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
   const live = new LiveConfig({ config, configHash, keys, governance });
   // Tool-definition pins belong to the gateway, not to a config version: a reload keeps them.
   const pins = new ToolPins(recorder, systemContext);
+  const health = new UpstreamHealth();
   try {
     // Every projection of the log rebuilt from one read of it (eventlog/shared-read.ts): interrupted
     // calls, dangling approvals, run-time keys, limits and pins.
@@ -137,6 +142,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     },
     pins,
     tracing,
+    health,
   };
   const reloader = new ConfigReloader({ live, recorder, log, systemContext, logger, load: options.reloadFrom });
   let closed = false;
@@ -156,6 +162,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     reloader,
     metrics,
     tracing,
+    health,
     async close(reason) {
       if (closed) return;
       closed = true;
@@ -191,6 +198,7 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
     },
     pins: shared.pins,
     tracing: shared.tracing,
+    health: shared.health,
     approvals,
   };
   const app = buildHttpServer({
@@ -206,6 +214,7 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
     sessions,
     reload: (actor) => core.reloader.reload('admin', actor),
     metrics: core.metrics,
+    health: core.health,
   });
   const host = options.host ?? config.gateway.host;
   const port = options.port ?? config.gateway.port;
@@ -231,6 +240,8 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
   const actualPort = typeof address === 'object' && address !== null ? address.port : port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
   logger.info({ url, upstreams: Object.keys(config.upstreams), log: config.log.backend }, 'attest gateway listening');
+  // In the background: a stdio upstream that cannot start is said now (log, /healthz), not when an agent finds fewer tools.
+  const probe = probeStdioUpstreams({ upstreams: config.upstreams, createLink: shared.createLink, health: core.health, recorder: core.recorder, systemContext: core.systemContext, logger, version: shared.version });
 
   const sweeper = setInterval(() => {
     const cutoff = Date.now() - core.config.gateway.sessionIdleMs;
@@ -253,6 +264,7 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
     close(reason = 'shutdown') {
       closing ??= (async () => {
         clearInterval(sweeper);
+        await probe.stop();
         await Promise.all([...sessions.values()].map((entry) => entry.session.close(reason)));
         await app.close();
         await core.close(reason);

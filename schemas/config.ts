@@ -41,6 +41,8 @@ export const StdioUpstreamSchema = z
       .object({ initialDelayMs: durationMs.default(250), maxDelayMs: durationMs.default(30_000), maxRestarts: z.number().int().nonnegative().default(10) })
       .strict()
       .prefault({}),
+    /** Spawn it once when the HTTP gateway starts and ask it to initialize, so a wrong command or path is said at start (log, /healthz). */
+    probeAtStart: z.boolean().default(true),
     ...upstreamCommon,
   })
   .strict();

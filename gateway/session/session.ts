@@ -16,7 +16,9 @@ import type { Authenticated, ApiKeyStore, ToolAccess } from '../auth/api-keys.ts
 import { draft, recordPayload, recordText } from '../recorder.ts';
 import { recordingFor, strictestRecording } from '../redaction/data-policy.ts';
 import type { Recorder, Recording, StreamContext } from '../recorder.ts';
+import { UpstreamError, formatStderrTail, startFailureForOperator, stdioStartFailureForAgent } from '../upstreams/link.ts';
 import type { UpstreamLink, UpstreamLinkEvent } from '../upstreams/link.ts';
+import type { UpstreamHealth } from '../upstreams/health.ts';
 import type { Governance } from '../governance.ts';
 import type { MeteredCall } from '../limits/index.ts';
 import type { ApprovalBroker, ApprovalOutcome } from '../approvals/broker.ts';
@@ -58,6 +60,8 @@ export interface SessionDeps {
   readonly pins?: ToolPins | undefined;
   /** Spans per agent request (observability.tracing); absent → a valid agent traceparent is passed on as is. */
   readonly tracing?: CallTracing | undefined;
+  /** Told how each connection to an upstream went (/healthz). */
+  readonly health?: UpstreamHealth | undefined;
 }
 
 export interface SessionInit {
@@ -111,6 +115,8 @@ interface UpstreamState {
   pinsListing?: Promise<void>;
   /** The agent's `notifications/initialized` on its way to this upstream: requests to it wait (#requestUpstream). */
   initializedRelay?: Promise<void> | undefined;
+  /** Why the link last reported itself lost, with the facts (exit code, stderr tail). */
+  lastLoss?: UpstreamError | undefined;
 }
 
 interface ServerRequest {
@@ -764,6 +770,7 @@ export class GatewaySession {
     const link = this.#deps.createLink(state.name, state.config);
     state.link = link;
     state.status = 'connecting';
+    state.lastLoss = undefined;
     // A link this session let go of (failed connect, session closed) has nothing more to say.
     link.onmessage = (message) => {
       if (state.link === link) this.#onUpstreamMessage(state, message);
@@ -784,6 +791,7 @@ export class GatewaySession {
       const version = response.result['protocolVersion'];
       if (typeof version === 'string') link.setProtocolVersion(version);
       state.status = 'ready';
+      this.#deps.health?.ok(state.name, 'session');
       await this.#recordQuietly([
         draft(this.#context, 'UpstreamConnected', {
           upstream: state.name,
@@ -794,10 +802,15 @@ export class GatewaySession {
       ]);
     } catch (error) {
       state.status = 'down';
-      state.downReason = (error as Error).message;
-      this.#deps.logger.warn({ session: this.id, upstream: state.name, err: error }, 'upstream could not be connected');
+      // The link's own account (exit code, stderr tail) when it has one: a process that died during initialize.
+      const failure = error instanceof UpstreamError ? error : state.lastLoss;
+      const operatorReason = failure === undefined ? (error as Error).message : `${startFailureForOperator(failure)}${formatStderrTail(failure.facts.stderrTail ?? [])}`;
+      // The agent hears what happened; command lines, paths and pids are for the operator's log.
+      state.downReason = state.config.transport === 'stdio' && failure !== undefined ? stdioStartFailureForAgent(failure) : (error as Error).message;
+      this.#deps.health?.failed(state.name, failure ?? (error as Error), 'session');
+      this.#deps.logger.warn({ session: this.id, upstream: state.name, ...(failure === undefined ? { err: error } : { exitCode: failure.facts.exitCode, stderrTail: failure.facts.stderrTail }) }, `upstream could not be connected: ${operatorReason}`);
       state.link = undefined;
-      await this.#recordQuietly([draft(this.#context, 'UpstreamLost', { upstream: state.name, reason: state.downReason, willRestart: false })]);
+      await this.#recordQuietly([draft(this.#context, 'UpstreamLost', { upstream: state.name, reason: (error as Error).message, willRestart: false })]);
       await link.close().catch(() => undefined);
     }
   }
@@ -1063,6 +1076,7 @@ export class GatewaySession {
 
   #onUpstreamEvent(state: UpstreamState, event: UpstreamLinkEvent): void {
     if (event.type === 'lost') {
+      state.lastLoss = event.error;
       state.status = event.willRestart ? 'restarting' : 'down';
       state.downReason = event.reason;
       for (const forward of [...state.pending.values()]) {
