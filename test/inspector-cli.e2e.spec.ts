@@ -89,3 +89,23 @@ describe('the MCP Inspector CLI through the gateway', { timeout: 5 * INSTALL_AND
     assert.doesNotMatch(String(first?.responseHeaders?.['www-authenticate']), /resource_metadata/);
   });
 });
+
+describe('the MCP Inspector CLI without a key, on a gateway with auth.anonymous', { timeout: 2 * INSTALL_AND_RUN_MS }, () => {
+  let t: TestGateway;
+  before(async () => {
+    t = await startTestGateway({ upstreams: { fixture: fixtureStdioUpstream() }, auth: { anonymous: { enabled: true, tenant: 'dev', denyTools: ['fixture__add'] } } });
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  it('lists the tools anonymous requests may call, and the session is recorded as the anonymous principal', { timeout: INSTALL_AND_RUN_MS }, async () => {
+    const run = await runInspector([`${t.url}/mcp`, '--method', 'tools/list', '--format', 'json']);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    const tools = (jsonOf(run.stdout)['result'] as { tools?: { name: string }[] } | undefined)?.tools?.map((tool) => tool.name) ?? [];
+    assert.ok(tools.includes('fixture__echo') && !tools.includes('fixture__add'), tools.join(', '));
+    const opened = (await t.events()).find((e) => e.type === 'SessionOpened');
+    assert.equal(opened?.actor.kind, 'anonymous');
+    assert.equal(opened?.tenant, 'dev');
+  });
+});
