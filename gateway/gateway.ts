@@ -2,13 +2,13 @@
  * Wires one gateway process: config → log → reconciler → HTTP front door (or stdio).
  * `startGateway` is what `attest gateway` / `attest start` run and what tests start in-process.
  */
-import { parseConfig, SYSTEM_PRINCIPAL } from '#schemas';
+import { ConfigError, parseConfig, SYSTEM_PRINCIPAL } from '#schemas';
 import type { AttestConfig, AttestConfigInput, ParsedConfig, Principal } from '#schemas';
 import { openEventLog } from '#eventlog';
 import type { EventLog } from '#eventlog';
 import type { ApiKeyStore } from './auth/api-keys.ts';
 import { keyStoreFor } from './auth/key-store.ts';
-import { buildHttpServer, SessionRegistry } from './http/server.ts';
+import { buildHttpServer, isLoopbackBind, SessionRegistry } from './http/server.ts';
 import { createLogger, redactSecretValues, secretValuesOf } from './logger.ts';
 import type { Logger } from './logger.ts';
 import { closeLeftoverSessions, reconcileOutcomes } from './reconciler.ts';
@@ -16,6 +16,8 @@ import { ProjectionsFold } from '#projections';
 import { draft, Recorder } from './recorder.ts';
 import type { SessionDeps } from './session/session.ts';
 import { createUpstreamLink } from './upstreams/link.ts';
+import { UpstreamHealth } from './upstreams/health.ts';
+import { probeStdioUpstreams } from './upstreams/probe.ts';
 import { Governance } from './governance.ts';
 import { ApprovalBroker } from './approvals/broker.ts';
 import { expireDanglingApprovals } from './approvals/dangling.ts';
@@ -74,6 +76,8 @@ export interface GatewayCore {
   readonly metrics: GatewayMetrics | undefined;
   /** OpenTelemetry spans (observability.tracing), ended by the recorder. */
   readonly tracing: CallTracing | undefined;
+  /** How each upstream last started or connected (sessions, the start-up probe); /healthz shows it. */
+  readonly health: UpstreamHealth;
   close(reason: string): Promise<void>;
 }
 
@@ -100,6 +104,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
   const live = new LiveConfig({ config, configHash, keys, governance });
   // Tool-definition pins belong to the gateway, not to a config version: a reload keeps them.
   const pins = new ToolPins(recorder, systemContext);
+  const health = new UpstreamHealth();
   try {
     // Every projection of the log from one fold of it (#projections): open calls, approvals and
     // sessions, run-time keys, pins and limits.
@@ -141,6 +146,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     },
     pins,
     tracing,
+    health,
   };
   const reloader = new ConfigReloader({ live, recorder, log, systemContext, logger, load: options.reloadFrom });
   let closed = false;
@@ -160,6 +166,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     reloader,
     metrics,
     tracing,
+    health,
     async close(reason) {
       if (closed) return;
       closed = true;
@@ -195,6 +202,7 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
     },
     pins: shared.pins,
     tracing: shared.tracing,
+    health: shared.health,
     approvals,
   };
   const app = buildHttpServer({
@@ -210,9 +218,22 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
     sessions,
     reload: (actor) => core.reloader.reload('admin', actor),
     metrics: core.metrics,
+    health: core.health,
   });
   const host = options.host ?? config.gateway.host;
   const port = options.port ?? config.gateway.port;
+  const anonymous = config.auth.anonymous;
+  if (anonymous?.enabled === true) {
+    if (!isLoopbackBind(host) && !anonymous.allowNonLoopback) {
+      const refusal = `auth.anonymous.enabled: refused on the non-loopback bind address "${host}": anyone who can reach it would be served without a credential; bind 127.0.0.1 for local development, or set auth.anonymous.allowNonLoopback: true`;
+      await core.close(`start refused: ${refusal}`);
+      throw new ConfigError(refusal);
+    }
+    logger.warn(
+      { host, tenant: anonymous.tenant, agent: anonymous.agent, roles: anonymous.roles, allowTools: anonymous.allowTools, denyTools: anonymous.denyTools },
+      `ANONYMOUS ACCESS IS ON (auth.anonymous): HTTP requests without a credential are served as principal "anonymous" of tenant "${anonymous.tenant}"${isLoopbackBind(host) ? '' : `, on the non-loopback address ${host}`}; for local development only`,
+    );
+  }
   try {
     await app.listen({ host, port });
   } catch (error) {
@@ -223,6 +244,8 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
   const actualPort = typeof address === 'object' && address !== null ? address.port : port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
   logger.info({ url, upstreams: Object.keys(config.upstreams), log: config.log.backend }, 'attest gateway listening');
+  // In the background: a stdio upstream that cannot start is said now (log, /healthz), not when an agent finds fewer tools.
+  const probe = probeStdioUpstreams({ upstreams: config.upstreams, createLink: shared.createLink, health: core.health, recorder: core.recorder, systemContext: core.systemContext, logger, version: shared.version });
 
   const sweeper = setInterval(() => {
     const cutoff = Date.now() - core.config.gateway.sessionIdleMs;
@@ -245,6 +268,7 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
     close(reason = 'shutdown') {
       closing ??= (async () => {
         clearInterval(sweeper);
+        await probe.stop();
         await Promise.all([...sessions.values()].map((entry) => entry.session.close(reason)));
         await app.close();
         await core.close(reason);

@@ -95,6 +95,12 @@ function headerSecrets(value: string): string[] {
   return credential === undefined ? [value] : [value, credential];
 }
 
+/** `text` with each of `values` replaced as the logger replaces them (same minimum length), for text shown outside the log (/healthz). */
+export function scrubSecretValues(text: string, values: Iterable<string>): string {
+  const secrets = [...new Set(values)].filter((value) => value.length >= MIN_SECRET_LENGTH).sort((a, b) => b.length - a.length);
+  return scrub(text, secrets);
+}
+
 function scrub(line: string, secrets: readonly string[]): string {
   let out = line;
   for (const secret of secrets) if (out.includes(secret)) out = out.replaceAll(secret, CENSOR);

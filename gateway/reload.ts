@@ -36,8 +36,8 @@ export type ReloadOutcome =
     }
   | { readonly applied: false; readonly error: GatewayError; readonly issues: readonly string[] };
 
-/** Settings bound at start: the listening socket, the system stream's name, the body limit, the log. */
-export const RESTART_ONLY = ['gateway.host', 'gateway.port', 'gateway.instance', 'gateway.maxBodyBytes', 'log'] as const;
+/** Settings bound at start: the listening socket, the system stream's name, the body limit, the log, anonymous access (checked against the bind and announced at start). */
+export const RESTART_ONLY = ['gateway.host', 'gateway.port', 'gateway.instance', 'gateway.maxBodyBytes', 'log', 'auth.anonymous'] as const;
 
 export interface ReloaderDeps {
   readonly live: LiveConfig;
@@ -59,6 +59,7 @@ export function restartOnlyChanges(from: AttestConfig, to: AttestConfig): string
   for (const key of ['host', 'port', 'instance', 'maxBodyBytes'] as const) if (!same(from.gateway[key], to.gateway[key])) out.push(`gateway.${key}`);
   const logKeys = new Set([...Object.keys(from.log), ...Object.keys(to.log)]);
   for (const key of logKeys) if (!same((from.log as Record<string, unknown>)[key], (to.log as Record<string, unknown>)[key])) out.push(`log.${key}`);
+  if (!same(from.auth.anonymous, to.auth.anonymous)) out.push('auth.anonymous');
   return out;
 }
 

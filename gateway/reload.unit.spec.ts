@@ -20,6 +20,8 @@ describe('reload: what changed', () => {
     const changes = restartOnlyChanges(from, kafka);
     assert.ok(changes.includes('log.backend') && changes.includes('log.sasl'));
     assert.ok(!changes.join(' ').includes('hunter2'));
+    // Anonymous access is checked against the bind address and announced at start only.
+    assert.deepEqual(restartOnlyChanges(from, parse({ ...base, auth: { anonymous: { enabled: true } } })), ['auth.anonymous']);
   });
 
   it('lists changed sections; the gateway section key by key', () => {

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { PolicyBundleSchema } from './policy.ts';
-import { JwtAuthSchema, ResourceMetadataSchema, toolPattern } from './identity.ts';
+import { AnonymousAuthSchema, JwtAuthSchema, ResourceMetadataSchema, toolPattern } from './identity.ts';
 import { VirtualServerSchema, virtualServerIssues } from './virtual-servers.ts';
 import { ObservabilitySchema } from './observability.ts';
 
@@ -41,6 +41,8 @@ export const StdioUpstreamSchema = z
       .object({ initialDelayMs: durationMs.default(250), maxDelayMs: durationMs.default(30_000), maxRestarts: z.number().int().nonnegative().default(10) })
       .strict()
       .prefault({}),
+    /** Spawn it once when the HTTP gateway starts and ask it to initialize, so a wrong command or path is said at start (log, /healthz). */
+    probeAtStart: z.boolean().default(true),
     ...upstreamCommon,
   })
   .strict();
@@ -190,6 +192,8 @@ export const ConfigSchema = z
         jwt: JwtAuthSchema.optional(),
         /** RFC 9728 protected-resource metadata served at /.well-known/oauth-protected-resource. */
         resourceMetadata: ResourceMetadataSchema.optional(),
+        /** A principal for HTTP requests without any credential, for local development; off unless enabled (docs/identity.md). */
+        anonymous: AnonymousAuthSchema.optional(),
       })
       .strict()
       .prefault({}),
@@ -207,6 +211,10 @@ export const ConfigSchema = z
   .strict()
   .superRefine((config, ctx) => {
     for (const issue of virtualServerIssues(config.virtualServers, Object.keys(config.upstreams))) ctx.addIssue({ code: 'custom', ...issue });
+    // The metadata sends clients to an OAuth login; without auth.jwt the gateway would refuse the tokens they bring back.
+    if (config.auth.resourceMetadata !== undefined && config.auth.jwt === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['auth', 'resourceMetadata'], message: 'is served only with auth.jwt (OAuth access tokens): configure auth.jwt, or remove auth.resourceMetadata' });
+    }
   });
 
 export type AttestConfig = z.infer<typeof ConfigSchema>;

@@ -53,6 +53,28 @@ export const JwtAuthSchema = z
   .strict();
 export type JwtAuthConfig = z.infer<typeof JwtAuthSchema>;
 
+/**
+ * The anonymous principal (docs/identity.md "Anonymous access"): requests over HTTP that carry no
+ * credential at all are served as it, for local development with clients that cannot send headers.
+ * Off unless `enabled`; the gateway refuses to start with it on a non-loopback bind unless
+ * `allowNonLoopback`; a request that carries a credential is never served as it (a wrong key stays
+ * a 401). It cannot hold `attest:admin`: the admin API always needs a credential.
+ */
+export const AnonymousAuthSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    tenant: z.string().min(1).default('local'),
+    agent: z.string().min(1).optional(),
+    roles: z.array(z.string().min(1).refine((role) => role !== 'attest:admin', 'the admin API needs a credential: "attest:admin" cannot be given to requests without one')).default([]),
+    /** Tools anonymous requests may call (as a key's lists: deny wins; no allow match → denied). */
+    allowTools: z.array(toolPattern).default(['*']),
+    denyTools: z.array(toolPattern).default([]),
+    /** Serve anonymous requests on a non-loopback bind address too. Anyone who can reach the port is then "anonymous". */
+    allowNonLoopback: z.boolean().default(false),
+  })
+  .strict();
+export type AnonymousAuthConfig = z.infer<typeof AnonymousAuthSchema>;
+
 /** RFC 9728 protected-resource metadata (`/.well-known/oauth-protected-resource[/mcp]`). */
 export const ResourceMetadataSchema = z
   .object({

@@ -47,4 +47,20 @@ describe('auth.jwt and auth.resourceMetadata config', () => {
     assert.match(rejection({ jwt: { ...jwt, secret: 'x' } }), /auth\.jwt.*secret/);
     assert.match(rejection({ resourceMetadata: { authorizationServers: ['not a url'] } }), /auth\.resourceMetadata\.authorizationServers\[0\]/);
   });
+
+  it('auth.anonymous: off unless enabled, defaults for local development, unknown keys and attest:admin refused by key path', () => {
+    assert.equal(parseConfig(minimal, { env: {} }).config.auth.anonymous, undefined);
+    const { config } = parseConfig({ ...minimal, auth: { anonymous: { enabled: true } } }, { env: {} });
+    assert.deepEqual(config.auth.anonymous, { enabled: true, tenant: 'local', roles: [], allowTools: ['*'], denyTools: [], allowNonLoopback: false });
+    assert.equal(parseConfig({ ...minimal, auth: { anonymous: {} } }, { env: {} }).config.auth.anonymous?.enabled, false);
+    assert.match(rejection({ anonymous: { enabled: true, team: 'red' } }), /auth\.anonymous.*team/);
+    assert.match(rejection({ anonymous: { enabled: 'yes' } }), /auth\.anonymous\.enabled/);
+    assert.match(rejection({ anonymous: { enabled: true, roles: ['dev', 'attest:admin'] } }), /auth\.anonymous\.roles\[1\]: the admin API needs a credential/);
+    assert.match(rejection({ anonymous: { enabled: true, allowTools: ['bad pattern'] } }), /auth\.anonymous\.allowTools\[0\]/);
+  });
+
+  it('refuses auth.resourceMetadata without auth.jwt: an API-key-only gateway advertises no OAuth', () => {
+    assert.match(rejection({ resourceMetadata: { resourceName: 'Attest' } }), /auth\.resourceMetadata: is served only with auth\.jwt/);
+    assert.doesNotThrow(() => parseConfig({ ...minimal, auth: { jwt, resourceMetadata: { resourceName: 'Attest' } } }, { env: {} }));
+  });
 });

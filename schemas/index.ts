@@ -12,8 +12,8 @@ export {
   UpstreamSchema,
 } from './config.ts';
 export type { ApiKeyConfig, AttestConfig, FileLogConfig, KafkaLogConfig, KurrentLogConfig, AttestConfigInput, HttpUpstreamConfig, LogConfig, StdioUpstreamConfig, UpstreamConfig } from './config.ts';
-export { JwtAuthSchema, ResourceMetadataSchema } from './identity.ts';
-export type { JwtAuthConfig, ResourceMetadataConfig } from './identity.ts';
+export { AnonymousAuthSchema, JwtAuthSchema, ResourceMetadataSchema } from './identity.ts';
+export type { AnonymousAuthConfig, JwtAuthConfig, ResourceMetadataConfig } from './identity.ts';
 export { formatConfigIssues } from './issues.ts';
 export { VirtualServerSchema, globToRegExp, upstreamsOfPattern, virtualServerIssues } from './virtual-servers.ts';
 export type { VirtualServerConfig } from './virtual-servers.ts';

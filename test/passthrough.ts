@@ -50,7 +50,7 @@ export interface PassthroughTarget {
   promptName(name: string): string;
   /** Stops whatever the target started. */
   close(): Promise<void>;
-  /** True through the gateway: every result then carries `_meta["attest/receipt"]`. */
+  /** True through the gateway: every result with content then carries `_meta["attest/receipt"]` (README.md, "Receipts"). */
   readonly receipts?: boolean;
 }
 
@@ -364,15 +364,26 @@ export function describePassthrough(title: string, startTarget: () => Promise<Pa
       assert.deepEqual(completion.values, ['1', '10', '11', '12']);
     });
 
-    test('ping: answered', async () => {
-      const { _meta: meta, ...rest } = (await c().client.ping());
-      assert.deepEqual(rest, {});
-      assert.deepEqual(Object.keys(meta ?? {}).filter((key) => key !== RECEIPT_META_KEY), [], 'only the receipt may be added');
-      if (t().receipts === true) {
-        const receipt = meta?.[RECEIPT_META_KEY] as { callId?: unknown; request?: { position?: { index?: unknown } } } | undefined;
-        assert.equal(typeof receipt?.callId, 'string', `no receipt: ${JSON.stringify(meta)}`);
-        assert.equal(typeof receipt?.request?.position?.index, 'number');
+    test('ping, logging/setLevel, resources/subscribe and unsubscribe answer exactly {} (EmptyResult), receipt or not', async () => {
+      const client = await fresh();
+      assert.deepEqual(await client.client.ping(), {});
+      assert.deepEqual(await client.client.setLoggingLevel('info'), {});
+      assert.deepEqual(await client.client.subscribeResource({ uri: HELLO_URI }), {});
+      assert.deepEqual(await client.client.unsubscribeResource({ uri: HELLO_URI }), {});
+    });
+
+    test('receipts: a result with content carries the receipt in _meta and nothing else is added', async () => {
+      const result = await call(c(), 'add', { a: 1, b: 1 });
+      const meta = result._meta;
+      if (t().receipts !== true) {
+        assert.equal(meta, undefined);
+        return;
       }
+      assert.deepEqual(Object.keys(meta ?? {}), [RECEIPT_META_KEY], 'only the receipt may be added');
+      const receipt = meta?.[RECEIPT_META_KEY] as { callId?: unknown; request?: { position?: { index?: unknown } }; outcome?: { eventId?: unknown } } | undefined;
+      assert.equal(typeof receipt?.callId, 'string', `no receipt: ${JSON.stringify(meta)}`);
+      assert.equal(typeof receipt?.request?.position?.index, 'number');
+      assert.equal(typeof receipt?.outcome?.eventId, 'string');
     });
   });
 }

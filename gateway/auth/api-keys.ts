@@ -12,7 +12,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { GatewayError } from '#schemas';
-import type { ApiKeyConfig, AttestEvent, EventDraft, Principal } from '#schemas';
+import type { AnonymousAuthConfig, ApiKeyConfig, AttestEvent, EventDraft, Principal } from '#schemas';
 import { emptyKeysState, evolveKeys } from '#projections';
 import type { KeysState } from '#projections';
 
@@ -59,7 +59,7 @@ export class ToolAccess {
 
 export interface Authenticated {
   readonly principal: Principal;
-  /** The credential that authenticated: `key:<id>`, or `jwt:<issuer>#<sub>`. A session stays bound to it. */
+  /** The credential that authenticated: `key:<id>`, `jwt:<issuer>#<sub>`, or `anonymous`. A session stays bound to it. */
   readonly credentialId: string;
   readonly access: ToolAccess;
   /** The API key, when the credential is one (absent for JWTs). */
@@ -73,6 +73,8 @@ export interface KeyAuthenticated extends Authenticated {
 
 /** Verifies JWT bearer tokens (jwt.ts); the store only needs this. */
 export interface BearerTokenVerifier {
+  /** The identity provider whose tokens it takes (`auth.jwt.issuer`), named to a client that sent none. */
+  readonly issuer: string;
   verify(token: string): Promise<Authenticated>;
 }
 
@@ -130,10 +132,13 @@ export class ApiKeyStore {
   /** Revoked key ids (config or issued); a revoked id is never reused. */
   readonly #revoked = new Map<string, Revocation>();
   readonly #jwt: BearerTokenVerifier | undefined;
+  /** Who a request without any credential is (auth.anonymous enabled); undefined → such a request is refused. */
+  readonly anonymous: Authenticated | undefined;
 
-  constructor(keys: readonly ApiKeyConfig[], options: { readonly jwt?: BearerTokenVerifier | undefined } = {}) {
+  constructor(keys: readonly ApiKeyConfig[], options: { readonly jwt?: BearerTokenVerifier | undefined; readonly anonymous?: AnonymousAuthConfig | undefined } = {}) {
     for (const key of keys) this.#add(key, 'config');
     this.#jwt = options.jwt;
+    this.anonymous = options.anonymous?.enabled === true ? anonymousAuthenticated(options.anonymous) : undefined;
   }
 
   #add(key: ApiKeyConfig, source: KeySource, issuedAt?: string): void {
@@ -162,17 +167,31 @@ export class ApiKeyStore {
 
   /** Parses an Authorization header value carrying an API key; throws ATTEST_UNAUTHENTICATED / _KEY_EXPIRED / _KEY_REVOKED. */
   authenticateHeader(header: string | undefined, now = Date.now()): KeyAuthenticated {
+    if (header === undefined || header.trim() === '') throw this.#missingCredential();
     return this.authenticateKey(bearerOf(header), now);
   }
 
   /** Any bearer credential: a JWT when it has the shape of one and `auth.jwt` is configured, else an API key. */
   async authenticateBearer(header: string | undefined, now = Date.now()): Promise<Authenticated> {
+    if (header === undefined || header.trim() === '') {
+      // Only a request with no credential at all: a wrong or malformed one is refused below, anonymous or not.
+      if (this.anonymous !== undefined) return this.anonymous;
+      throw this.#missingCredential();
+    }
     const credential = bearerOf(header);
     if (looksLikeJwt(credential)) {
       if (this.#jwt === undefined) throw new GatewayError('ATTEST_UNAUTHENTICATED', 'The bearer credential is a JWT, but this gateway accepts no tokens (auth.jwt is not configured): send an API key');
       return this.#jwt.verify(credential);
     }
     return this.authenticateKey(credential, now);
+  }
+
+  /** The refusal of a request without a credential: says what this gateway takes and how to send it. */
+  #missingCredential(): GatewayError {
+    if (this.#jwt === undefined) {
+      return new GatewayError('ATTEST_UNAUTHENTICATED', 'No credential: this gateway takes an API key, sent as the HTTP header "Authorization: Bearer <key>"; it has no OAuth login (keys come from its operator: attest keys issue, or attest keys new and auth.keys)', { accepts: ['api-key'] });
+    }
+    return new GatewayError('ATTEST_UNAUTHENTICATED', `No credential: this gateway takes an API key or an OAuth access token (JWT) from ${this.#jwt.issuer}, sent as the HTTP header "Authorization: Bearer <credential>" (OAuth discovery: the resource_metadata of WWW-Authenticate)`, { accepts: ['api-key', 'jwt'] });
   }
 
   authenticateKey(presented: string, now = Date.now()): KeyAuthenticated {
@@ -298,8 +317,18 @@ export class ApiKeyStore {
   }
 }
 
-function bearerOf(header: string | undefined): string {
-  if (header === undefined || header.trim() === '') throw new GatewayError('ATTEST_UNAUTHENTICATED', 'Missing API key: send "Authorization: Bearer <key>"');
+function anonymousAuthenticated(config: AnonymousAuthConfig): Authenticated {
+  const principal: Principal = Object.freeze({
+    kind: 'anonymous',
+    id: 'anonymous',
+    tenant: config.tenant,
+    ...(config.agent !== undefined && { agent: config.agent }),
+    roles: Object.freeze([...config.roles]),
+  });
+  return Object.freeze({ principal, credentialId: 'anonymous', access: new ToolAccess('anonymous', 'auth.anonymous', config.allowTools, config.denyTools) });
+}
+
+function bearerOf(header: string): string {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (match?.[1] === undefined) throw new GatewayError('ATTEST_UNAUTHENTICATED', 'Malformed Authorization header: expected "Bearer <key>"');
   return match[1];

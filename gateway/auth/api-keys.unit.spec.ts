@@ -69,8 +69,20 @@ describe('ApiKeyStore.authenticateHeader', () => {
   });
 
   it('refuses a missing header, telling the agent how to send the key', () => {
-    assertRefused(() => store.authenticateHeader(undefined, NOW), 'ATTEST_UNAUTHENTICATED', /Missing API key: send "Authorization: Bearer <key>"/);
-    assertRefused(() => store.authenticateHeader('', NOW), 'ATTEST_UNAUTHENTICATED', /Missing API key/);
+    assertRefused(() => store.authenticateHeader(undefined, NOW), 'ATTEST_UNAUTHENTICATED', /No credential: this gateway takes an API key, sent as the HTTP header "Authorization: Bearer <key>"; it has no OAuth login/);
+    assertRefused(() => store.authenticateHeader('', NOW), 'ATTEST_UNAUTHENTICATED', /No credential/);
+    assert.deepEqual(refusal(() => store.authenticateHeader(undefined, NOW)).detail, { accepts: ['api-key'] });
+  });
+
+  it('refuses a missing header naming the identity provider when auth.jwt is configured', async () => {
+    const withTokens = new ApiKeyStore([], { jwt: { issuer: 'https://idp.example.com/', verify: () => Promise.reject(new Error('not called')) } });
+    await assert.rejects(withTokens.authenticateBearer(undefined, NOW), (error: unknown) => {
+      assert.ok(error instanceof GatewayError);
+      assert.equal(error.code, 'ATTEST_UNAUTHENTICATED');
+      assert.match(error.message, /an API key or an OAuth access token \(JWT\) from https:\/\/idp\.example\.com\/, sent as the HTTP header "Authorization: Bearer <credential>"/);
+      assert.deepEqual(error.detail, { accepts: ['api-key', 'jwt'] });
+      return true;
+    });
   });
 
   it('refuses other schemes and a bare key', () => {

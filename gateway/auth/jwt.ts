@@ -36,6 +36,7 @@ function rolesClaim(payload: JWTPayload, name: string): string[] {
 }
 
 export class JwtVerifier implements BearerTokenVerifier {
+  readonly issuer: string;
   readonly #config: JwtAuthConfig;
   readonly #jwks: JWTVerifyGetKey;
   readonly #audience: string[];
@@ -43,6 +44,7 @@ export class JwtVerifier implements BearerTokenVerifier {
 
   constructor(config: JwtAuthConfig) {
     this.#config = config;
+    this.issuer = config.issuer;
     this.#audience = Array.isArray(config.audience) ? config.audience : [config.audience];
     this.#jwks = createRemoteJWKSet(new URL(config.jwksUri), { timeoutDuration: config.jwks.timeoutMs, cooldownDuration: config.jwks.cooldownMs, cacheMaxAge: config.jwks.cacheMaxAgeMs });
     this.#access = new ToolAccess('jwt', 'auth.jwt', config.allowTools, config.denyTools);

@@ -3,7 +3,8 @@
  *   GET  /admin/v1/approvals               pending approvals the caller may decide
  *   POST /admin/v1/approvals/:id/grant     body {"reason": "…"} → the call is decided and forwarded
  *   POST /admin/v1/approvals/:id/deny      body {"reason": "…"} → the call is refused (-32024)
- * Open to `attest:admin` and to any role a rule lets approve (`attest:approver` by default).
+ * Open to `attest:admin` and to any role a rule lets approve (`attest:approver` by default), never
+ * to the anonymous principal (auth.anonymous).
  * A grant or denial answers once its event is durable; refusals (403 not an approver or the
  * agent itself, 404 not pending, 400 bad body) are recorded as RequestRejected by the error handler.
  */
@@ -16,7 +17,8 @@ import { ADMIN_PREFIX, ADMIN_ROLE, requireAdmin } from './admin-auth.ts';
 /** An admin, or a principal holding a role some rule lets approve; otherwise 401/403. */
 export function requireApprover(request: FastifyRequest, broker: ApprovalBroker): Principal {
   const principal = request.attestAuth?.principal;
-  if (principal !== undefined && principal.roles.some((role) => broker.approverRoles.has(role))) return principal;
+  // Anonymous requests never decide an approval, whatever roles auth.anonymous gives them (requireAdmin refuses them).
+  if (principal !== undefined && principal.kind !== 'anonymous' && principal.roles.some((role) => broker.approverRoles.has(role))) return principal;
   try {
     return requireAdmin(request);
   } catch (error) {

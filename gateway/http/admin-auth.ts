@@ -16,6 +16,7 @@ export const ADMIN_PREFIX = '/admin/v1';
 export function requireAdmin(request: FastifyRequest): Principal {
   const auth = request.attestAuth;
   if (auth === undefined) throw new GatewayError('ATTEST_UNAUTHENTICATED');
+  if (auth.principal.kind === 'anonymous') throw new GatewayError('ATTEST_UNAUTHENTICATED', `No credential: the admin API needs a credential holding the role "${ADMIN_ROLE}", sent as "Authorization: Bearer <key>" (anonymous access never reaches it)`);
   if (!auth.principal.roles.includes(ADMIN_ROLE)) {
     throw new GatewayError('ATTEST_FORBIDDEN', `Forbidden: ${request.method} ${request.url.split('?')[0] ?? ''} needs the role "${ADMIN_ROLE}"`, { requiredRole: ADMIN_ROLE });
   }

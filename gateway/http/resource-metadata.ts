@@ -2,7 +2,9 @@
  * OAuth 2.0 Protected Resource Metadata (RFC 9728), as the MCP authorization spec (2025-06-18,
  * 2025-11-25: "Authorization Server Discovery") asks of an MCP server: the document names the
  * authorization servers an agent gets tokens from, and every 401 points at it with
- * `WWW-Authenticate: Bearer … resource_metadata="<absolute URL>"`.
+ * `WWW-Authenticate: Bearer … resource_metadata="<absolute URL>"`. Only when `auth.jwt` is
+ * configured: a gateway that takes API keys only advertises no OAuth (its 401 says it wants a
+ * key, and the documents are 404), since a client that finds them starts a login nobody can finish.
  *
  * RFC 9728 §3.1 inserts the well-known segment before the resource's path, so `/mcp` is
  * described at `/.well-known/oauth-protected-resource/mcp` (clients try that first), and
@@ -41,10 +43,22 @@ function quoted(value: string): string {
   return value.replace(/[\\"]/g, "'").replace(/[^\u0020-\u007E]/g, ' ');
 }
 
-/** The `WWW-Authenticate` value of a 401 (RFC 6750 §3 + RFC 9728 §5.1). */
+/**
+ * The `WWW-Authenticate` value of a 401 (RFC 6750 §3): `error_description` says what credential
+ * the gateway takes (or what was wrong with the one sent); `scope` and `resource_metadata`
+ * (RFC 9728 §5.1) only with `auth.jwt`. A request without any credential gets no `error` code
+ * (RFC 6750 §3.1).
+ */
 export function bearerChallenge(request: FastifyRequest, config: AttestConfig, description: string): string {
-  const scopes = config.auth.resourceMetadata?.scopesSupported;
-  return `Bearer realm="attest", error="invalid_token", error_description="${quoted(description)}"${scopes === undefined || scopes.length === 0 ? '' : `, scope="${quoted(scopes.join(' '))}"`}, resource_metadata="${quoted(resourceMetadataUrl(request, config))}"`;
+  const params = ['realm="attest"'];
+  if ((request.headers.authorization ?? '').trim() !== '') params.push('error="invalid_token"');
+  params.push(`error_description="${quoted(description)}"`);
+  if (config.auth.jwt !== undefined) {
+    const scopes = config.auth.resourceMetadata?.scopesSupported;
+    if (scopes !== undefined && scopes.length > 0) params.push(`scope="${quoted(scopes.join(' '))}"`);
+    params.push(`resource_metadata="${quoted(resourceMetadataUrl(request, config))}"`);
+  }
+  return `Bearer ${params.join(', ')}`;
 }
 
 const documentSchema = {
@@ -60,17 +74,22 @@ const documentSchema = {
   required: ['resource', 'bearer_methods_supported'],
 } as const;
 
-export function registerResourceMetadata(app: FastifyInstance, config: AttestConfig): void {
-  const settings = config.auth.resourceMetadata;
-  const authorizationServers = settings?.authorizationServers ?? (config.auth.jwt === undefined ? undefined : [config.auth.jwt.issuer]);
-  const document = (request: FastifyRequest, resourcePath: string): Record<string, unknown> => ({
-    resource: `${baseUrlOf(request, config)}${resourcePath}`,
-    ...(authorizationServers !== undefined && { authorization_servers: authorizationServers }),
-    bearer_methods_supported: ['header'],
-    ...(settings?.scopesSupported !== undefined && { scopes_supported: settings.scopesSupported }),
-    ...(settings?.resourceName !== undefined && { resource_name: settings.resourceName }),
-    ...(settings?.resourceDocumentation !== undefined && { resource_documentation: settings.resourceDocumentation }),
-  });
+/** `config` is read per request: a reload may add or remove `auth.jwt`. */
+export function registerResourceMetadata(app: FastifyInstance, live: () => AttestConfig): void {
+  const document = (request: FastifyRequest, resourcePath: string): Record<string, unknown> => {
+    const config = live();
+    const jwt = config.auth.jwt;
+    if (jwt === undefined) throw new GatewayError('ATTEST_NOT_FOUND', 'No OAuth protected-resource metadata: this gateway takes API keys only (auth.jwt is not configured); send "Authorization: Bearer <key>"');
+    const settings = config.auth.resourceMetadata;
+    return {
+      resource: `${baseUrlOf(request, config)}${resourcePath}`,
+      authorization_servers: settings?.authorizationServers ?? [jwt.issuer],
+      bearer_methods_supported: ['header'],
+      ...(settings?.scopesSupported !== undefined && { scopes_supported: settings.scopesSupported }),
+      ...(settings?.resourceName !== undefined && { resource_name: settings.resourceName }),
+      ...(settings?.resourceDocumentation !== undefined && { resource_documentation: settings.resourceDocumentation }),
+    };
+  };
   const options = { schema: { response: { 200: documentSchema } } };
   app.get(RESOURCE_METADATA_PATH, options, async (request, reply) => {
     reply.header('access-control-allow-origin', '*');
@@ -82,7 +101,7 @@ export function registerResourceMetadata(app: FastifyInstance, config: AttestCon
   });
   app.get<{ Params: { server: string } }>(`${RESOURCE_METADATA_PATH}/servers/:server/mcp`, options, async (request, reply) => {
     const server = request.params.server;
-    if (config.upstreams[server] === undefined) throw new GatewayError('ATTEST_UNKNOWN_SERVER', `No upstream server named "${server}"`);
+    if (!Object.hasOwn(live().upstreams, server)) throw new GatewayError('ATTEST_UNKNOWN_SERVER', `No upstream server named "${server}"`);
     reply.header('access-control-allow-origin', '*');
     return document(request, `/servers/${server}/mcp`);
   });

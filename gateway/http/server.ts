@@ -14,6 +14,7 @@ import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { GatewayError, SYSTEM_PRINCIPAL } from '#schemas';
 import type { AttestConfig, Principal } from '#schemas';
+import { scrubSecretValues, secretValuesOf } from '../logger.ts';
 import type { Logger } from '../logger.ts';
 import type { Authenticated, ApiKeyStore } from '../auth/api-keys.ts';
 import { draft } from '../recorder.ts';
@@ -34,6 +35,7 @@ import { registerPinsAdmin } from './admin-pins.ts';
 import { registerMetricsRoute } from './metrics-route.ts';
 import { traceHeadersOf } from '../observability/tracing.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
+import type { UpstreamHealth } from '../upstreams/health.ts';
 
 export interface HttpServerDeps {
   /** Read per request where a reload may change it (origins, hosts, servers); the rest is bound at start. */
@@ -48,6 +50,8 @@ export interface HttpServerDeps {
   readonly sessions: SessionRegistry;
   /** Serves GET /metrics when present (observability.metrics.enabled). */
   readonly metrics?: GatewayMetrics | undefined;
+  /** Each upstream's last start or connection outcome, shown on /healthz. */
+  readonly health?: UpstreamHealth | undefined;
 }
 
 interface Entry {
@@ -83,10 +87,31 @@ export class SessionRegistry {
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
+/** Whether a bind address is loopback only (what the Host/Origin defaults and anonymous access go by). */
+export function isLoopbackBind(host: string): boolean {
+  return LOOPBACK_HOSTS.has(host);
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     attestAuth?: Authenticated;
   }
+}
+
+const upstreamHealthSchema = {
+  type: 'object',
+  properties: {
+    status: { type: 'string' },
+    checkedAt: { type: 'string' },
+    source: { type: 'string' },
+    lastError: { type: 'object', properties: { at: { type: 'string' }, message: { type: 'string' }, exitCode: { type: ['integer', 'null'] }, stderrTail: { type: 'array', items: { type: 'string' } } } },
+  },
+} as const;
+
+/** The page is public: the config's secret values (upstream env and header values, URL passwords) are taken out of the upstreams' words. */
+function upstreamsHealth(health: UpstreamHealth, config: AttestConfig): ReturnType<UpstreamHealth['view']> {
+  const secrets = secretValuesOf(config);
+  return health.view(Object.keys(config.upstreams), (text) => scrubSecretValues(text, secrets));
 }
 
 function hostnameOf(hostHeader: string): string {
@@ -98,7 +123,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
   // `config` is the config at start, for what cannot change live (gateway/reload.ts RESTART_ONLY); `deps.config` is the one in force.
   const { config, recorder, logger, sessions } = deps;
   const systemContext = { tenant: SYSTEM_PRINCIPAL.tenant, stream: `system-${config.gateway.instance}`, actor: SYSTEM_PRINCIPAL };
-  const boundToLoopback = LOOPBACK_HOSTS.has(config.gateway.host);
+  const boundToLoopback = isLoopbackBind(config.gateway.host);
 
   const app = Fastify({ bodyLimit: config.gateway.maxBodyBytes, logger: false, return503OnClosing: true, forceCloseConnections: true });
 
@@ -141,7 +166,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
   async function refuse(request: FastifyRequest, reply: FastifyReply, error: GatewayError, extra: { method?: string; sessionId?: string; id?: string | number | null } = {}): Promise<FastifyReply> {
     await recordRejection(request, error, extra);
     if (error.httpStatus === 401) {
-      reply.header('WWW-Authenticate', bearerChallenge(request, config, error.message));
+      reply.header('WWW-Authenticate', bearerChallenge(request, deps.config, error.message));
     }
     return reply.code(error.httpStatus).header('content-type', 'application/json').send({ jsonrpc: '2.0', id: extra.id ?? null, error: error.toJsonRpcError() });
   }
@@ -182,17 +207,19 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     if (isPublic) return;
     request.attestAuth = await deps.keys.authenticateBearer(request.headers.authorization);
   });
-  registerResourceMetadata(app, config);
+  registerResourceMetadata(app, () => deps.config);
   registerAdminKeys(app, deps);
 
+  // Liveness: 200 and status "ok" while the gateway serves, whatever its upstreams do; `upstreams` says how each last started.
   app.get(
     '/healthz',
-    { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' }, sessions: { type: 'integer' }, logEvents: { type: 'integer' }, log: { type: 'object', additionalProperties: { type: 'number' } } } } } } },
+    { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' }, sessions: { type: 'integer' }, logEvents: { type: 'integer' }, log: { type: 'object', additionalProperties: { type: 'number' } }, upstreams: { type: 'object', additionalProperties: upstreamHealthSchema } } } } } },
     async () => ({
       status: 'ok',
       sessions: sessions.size,
       logEvents: recorder.log.size(),
       ...(recorder.log.stats !== undefined && { log: recorder.log.stats() }),
+      ...(deps.health !== undefined && { upstreams: upstreamsHealth(deps.health, deps.config) }),
     }),
   );
   registerPinsAdmin(app, deps.sessionDeps.pins, () => [...sessions.values()].map((entry) => entry.session));

@@ -16,7 +16,9 @@ import type { Authenticated, ApiKeyStore, ToolAccess } from '../auth/api-keys.ts
 import { draft, recordPayload, recordText } from '../recorder.ts';
 import { recordingFor, strictestRecording } from '../redaction/data-policy.ts';
 import type { Recorder, Recording, StreamContext } from '../recorder.ts';
+import { UpstreamError, formatStderrTail, startFailureForOperator, stdioStartFailureForAgent } from '../upstreams/link.ts';
 import type { UpstreamLink, UpstreamLinkEvent } from '../upstreams/link.ts';
+import type { UpstreamHealth } from '../upstreams/health.ts';
 import type { Governance } from '../governance.ts';
 import type { MeteredCall } from '#projections';
 import type { ApprovalBroker, ApprovalOutcome } from '../approvals/broker.ts';
@@ -58,6 +60,8 @@ export interface SessionDeps {
   readonly pins?: ToolPins | undefined;
   /** Spans per agent request (observability.tracing); absent → a valid agent traceparent is passed on as is. */
   readonly tracing?: CallTracing | undefined;
+  /** Told how each connection to an upstream went (/healthz). */
+  readonly health?: UpstreamHealth | undefined;
 }
 
 export interface SessionInit {
@@ -70,8 +74,16 @@ export interface SessionInit {
   readonly userAgent?: string | undefined;
 }
 
-/** The receipt bound to every response: where the call's events sit in the log. */
+/** The receipt bound to a response: where the call's events sit in the log. */
 export const RECEIPT_META_KEY = 'attest/receipt';
+
+/**
+ * The methods whose results carry the receipt in `_meta`: those whose result type has content of
+ * its own. An EmptyResult (ping, logging/setLevel, resources/subscribe and unsubscribe) stays `{}`,
+ * as the spec prescribes, and a method the gateway does not know keeps the shape its upstream gave
+ * it. Their events are recorded all the same (README.md, "Receipts").
+ */
+const RECEIPT_METHODS: ReadonlySet<string> = new Set(['initialize', 'tools/list', 'tools/call', 'prompts/list', 'prompts/get', 'resources/list', 'resources/templates/list', 'resources/read', 'completion/complete']);
 
 interface Forward {
   readonly id: number;
@@ -101,6 +113,10 @@ interface UpstreamState {
   toolHashes: Map<string, string> | undefined;
   /** The listing made for pinning before this connection's first call, when the agent had not listed (once). */
   pinsListing?: Promise<void>;
+  /** The agent's `notifications/initialized` on its way to this upstream: requests to it wait (#requestUpstream). */
+  initializedRelay?: Promise<void> | undefined;
+  /** Why the link last reported itself lost, with the facts (exit code, stderr tail). */
+  lastLoss?: UpstreamError | undefined;
 }
 
 interface ServerRequest {
@@ -677,8 +693,8 @@ export class GatewaySession {
       await this.#sendToAgent({ jsonrpc: '2.0', id: request.id, error: withheld.toJsonRpcError() }, request.id);
       return;
     }
-    const meta = { ...asObject(result['_meta']), [RECEIPT_META_KEY]: { ...receiptBase, outcome: positionOf(outcome[0]) } };
-    await this.#sendToAgent({ jsonrpc: '2.0', id: request.id, result: { ...result, _meta: meta } }, request.id);
+    const answer = RECEIPT_METHODS.has(request.method) ? { ...result, _meta: { ...asObject(result['_meta']), [RECEIPT_META_KEY]: { ...receiptBase, outcome: positionOf(outcome[0]) } } } : result;
+    await this.#sendToAgent({ jsonrpc: '2.0', id: request.id, result: answer }, request.id);
   }
 
   async #finishWithError(request: RpcRequest, error: GatewayError, from: 'gateway', upstream: string | undefined, started: number, extras: { callId: string; traceparent: string | undefined }, receiptBase: object): Promise<void> {
@@ -757,6 +773,7 @@ export class GatewaySession {
     const link = this.#deps.createLink(state.name, state.config);
     state.link = link;
     state.status = 'connecting';
+    state.lastLoss = undefined;
     // A link this session let go of (failed connect, session closed) has nothing more to say.
     link.onmessage = (message) => {
       if (state.link === link) this.#onUpstreamMessage(state, message);
@@ -777,6 +794,7 @@ export class GatewaySession {
       const version = response.result['protocolVersion'];
       if (typeof version === 'string') link.setProtocolVersion(version);
       state.status = 'ready';
+      this.#deps.health?.ok(state.name, 'session');
       await this.#recordQuietly([
         draft(this.#context, 'UpstreamConnected', {
           upstream: state.name,
@@ -787,10 +805,15 @@ export class GatewaySession {
       ]);
     } catch (error) {
       state.status = 'down';
-      state.downReason = (error as Error).message;
-      this.#deps.logger.warn({ session: this.id, upstream: state.name, err: error }, 'upstream could not be connected');
+      // The link's own account (exit code, stderr tail) when it has one: a process that died during initialize.
+      const failure = error instanceof UpstreamError ? error : state.lastLoss;
+      const operatorReason = failure === undefined ? (error as Error).message : `${startFailureForOperator(failure)}${formatStderrTail(failure.facts.stderrTail ?? [])}`;
+      // The agent hears what happened; command lines, paths and pids are for the operator's log.
+      state.downReason = state.config.transport === 'stdio' && failure !== undefined ? stdioStartFailureForAgent(failure) : (error as Error).message;
+      this.#deps.health?.failed(state.name, failure ?? (error as Error), 'session');
+      this.#deps.logger.warn({ session: this.id, upstream: state.name, ...(failure === undefined ? { err: error } : { exitCode: failure.facts.exitCode, stderrTail: failure.facts.stderrTail }) }, `upstream could not be connected: ${operatorReason}`);
       state.link = undefined;
-      await this.#recordQuietly([draft(this.#context, 'UpstreamLost', { upstream: state.name, reason: state.downReason, willRestart: false })]);
+      await this.#recordQuietly([draft(this.#context, 'UpstreamLost', { upstream: state.name, reason: (error as Error).message, willRestart: false })]);
       await link.close().catch(() => undefined);
     }
   }
@@ -915,6 +938,8 @@ export class GatewaySession {
   // ── upstream requests ────────────────────────────────────────────────────────────────────
 
   #requestUpstream(state: UpstreamState, method: string, params: JsonObject | undefined, options: { downstreamId: JsonRpcId | undefined; callId: string | undefined; timeoutMs: number; allowConnecting?: boolean; trace?: TraceHeaders | undefined }): Promise<RpcResponse> {
+    const initializing = state.initializedRelay;
+    if (initializing !== undefined) return initializing.then(() => this.#requestUpstream(state, method, params, options));
     const link = state.link;
     const usable = state.status === 'ready' || (options.allowConnecting === true && state.status === 'connecting');
     if (link === undefined || !usable) return Promise.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${state.name}" is unavailable: ${state.downReason}`, { upstream: state.name }));
@@ -1054,6 +1079,7 @@ export class GatewaySession {
 
   #onUpstreamEvent(state: UpstreamState, event: UpstreamLinkEvent): void {
     if (event.type === 'lost') {
+      state.lastLoss = event.error;
       state.status = event.willRestart ? 'restarting' : 'down';
       state.downReason = event.reason;
       for (const forward of [...state.pending.values()]) {
@@ -1096,6 +1122,23 @@ export class GatewaySession {
       return;
     }
     const targets = [...this.#upstreams.values()].filter((s) => s.status === 'ready' && s.link !== undefined);
+    const relayed = this.#relayAgentNotification(notification, targets);
+    if (notification.method === 'notifications/initialized') {
+      // Messages from the agent are relayed concurrently, each once recorded: without this gate the
+      // agent's first request could overtake its `initialized` and reach a Streamable HTTP upstream
+      // before its event stream is open (link.send resolves only then), where a server→client request
+      // sent at once is lost.
+      for (const s of targets) {
+        const gate: Promise<void> = relayed.then(() => {
+          if (s.initializedRelay === gate) s.initializedRelay = undefined;
+        });
+        s.initializedRelay = gate;
+      }
+    }
+    await relayed;
+  }
+
+  async #relayAgentNotification(notification: RpcNotification, targets: readonly UpstreamState[]): Promise<void> {
     if (!(await this.#recordAgentNotification(notification, targets.length === 1 ? targets[0]?.name : undefined))) return;
     await Promise.all(
       targets.map(async (s) => {

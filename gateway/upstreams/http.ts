@@ -31,9 +31,13 @@ interface Deadline {
   readonly setting: 'connectTimeoutMs' | 'timeoutMs';
   /** W3C trace context for the request the SDK is about to make. */
   readonly trace?: TraceHeaders;
+  /** Sending `notifications/initialized`: told once the standalone GET stream the SDK opens after it was answered (or will not be opened). */
+  readonly streamAnswered?: () => void;
 }
 
 const RESPONSE_TEXT_MAX_CHARS = 300;
+/** The longest `send(notifications/initialized)` waits for the upstream to answer the GET of its event stream (bounded by connectTimeoutMs too). */
+const STANDALONE_STREAM_WAIT_MS = 5_000;
 
 export function createHttpLink(name: string, config: HttpUpstreamConfig, options: UpstreamLinkOptions): UpstreamLink {
   return new HttpLink(name, config, options);
@@ -102,7 +106,7 @@ class HttpLink implements UpstreamLink {
     const deadline = withTrace(isRequest && message.method !== 'initialize' ? this.#requestDeadline : this.#connectDeadline, trace);
     const sessionBefore = sdk instanceof StreamableHTTPClientTransport ? sdk.sessionId : undefined;
     try {
-      await this.#deadline.run(deadline, () => sdk.send(message));
+      await this.#sendThroughSdk(sdk, message, deadline);
     } catch (error) {
       const failure = this.#asUpstreamError(error, `could not deliver ${describe(message)}`);
       // Streamable HTTP, session management: a 404 for a request carrying a session id means the server no
@@ -111,6 +115,33 @@ class HttpLink implements UpstreamLink {
         this.#reinitializing ??= this.#reinitialize(failure).finally(() => (this.#reinitializing = undefined));
       }
       throw failure;
+    }
+  }
+
+  /**
+   * Streamable HTTP: the SDK opens the standalone GET event stream only after the server accepted
+   * `notifications/initialized` (HTTP 202), in the background. A server→client request the upstream
+   * sends without a related request (McpServer's `elicitInput` and `createMessage` do) travels on that
+   * stream, and a server with no stream open yet drops it (the SDK's server transport does, silently):
+   * the call then waits for an answer that never comes. So `send(notifications/initialized)` resolves
+   * only once the GET was answered (any status: 405 is a server's "no stream"), failed, or was never
+   * going to be made (the POST was not answered 202); the session holds its requests to this upstream
+   * until then (session.ts, #requestUpstream).
+   */
+  async #sendThroughSdk(sdk: SdkTransport, message: JSONRPCMessage, deadline: Deadline): Promise<void> {
+    const opensStream = sdk instanceof StreamableHTTPClientTransport && 'method' in message && message.method === 'notifications/initialized' && !('id' in message);
+    if (!opensStream) {
+      await this.#deadline.run(deadline, () => sdk.send(message));
+      return;
+    }
+    const answered = Promise.withResolvers<void>();
+    // The SDK's GET runs in the async context of this send, so #fetch sees this deadline on it.
+    await this.#deadline.run({ ...deadline, streamAnswered: answered.resolve }, () => sdk.send(message));
+    const waitMs = Math.min(STANDALONE_STREAM_WAIT_MS, this.#config.connectTimeoutMs);
+    try {
+      await within(answered.promise, waitMs, this.#closed.signal);
+    } catch {
+      if (!this.#closed.signal.aborted) this.#log.warn({ waitMs }, 'the upstream did not answer the GET of its event stream in time; server→client requests it sends without a related request may be lost until it does');
     }
   }
 
@@ -192,6 +223,7 @@ class HttpLink implements UpstreamLink {
     const expired = new AbortController();
     const timer = setTimeout(() => expired.abort(), deadline.ms);
     const callerSignal = init?.signal ?? undefined;
+    const method = init?.method ?? 'GET';
     let headers = init?.headers;
     if (deadline.trace !== undefined) {
       const traced = new Headers(headers);
@@ -201,9 +233,12 @@ class HttpLink implements UpstreamLink {
     }
     try {
       const response = await fetch(url, { ...init, ...(headers !== undefined && { headers }), signal: callerSignal === undefined ? expired.signal : AbortSignal.any([callerSignal, expired.signal]) });
+      // The GET of the event stream was answered, or the POST of `initialized` was not accepted with 202 (the SDK then opens no stream).
+      if (method === 'GET' || (method === 'POST' && response.status !== 202)) deadline.streamAnswered?.();
       // The answer to a POST is bounded like on the native path; the GET event stream lives for the session and is not.
-      return init?.method === 'POST' ? limitBody(response, this.#config.maxResponseBytes) : response;
+      return method === 'POST' ? limitBody(response, this.#config.maxResponseBytes) : response;
     } catch (error) {
+      deadline.streamAnswered?.();
       if (callerSignal?.aborted === true) throw error; // the SDK is closing on purpose
       const failure = expired.signal.aborted
         ? this.#error('ATTEST_UPSTREAM_TIMEOUT', `did not answer within ${deadline.ms} ms (${deadline.setting})`, undefined, error)
@@ -244,7 +279,7 @@ class HttpLink implements UpstreamLink {
     this.#emit({ type: 'lost', reason: `${reason}; starting a new one`, willRestart: true, error: cause });
     try {
       const signal = AbortSignal.any([this.#closed.signal, AbortSignal.timeout(this.#config.connectTimeoutMs)]);
-      await this.#deadline.run(this.#connectDeadline, () => this.#handshake.replay((message) => sdk.send(message), signal));
+      await this.#deadline.run(this.#connectDeadline, () => this.#handshake.replay((message) => this.#sendThroughSdk(sdk, message, this.#connectDeadline), signal));
       if (!this.#isRestarting()) return;
       this.#state = 'ready';
       this.#reinitializations += 1;

@@ -15,7 +15,7 @@ import { createStdioLink } from './stdio.ts';
 import type { UpstreamError, UpstreamTransportKind } from './upstream-error.ts';
 import type { TraceHeaders } from '../observability/tracing.ts';
 
-export { UpstreamError } from './upstream-error.ts';
+export { UpstreamError, formatStderrTail, startFailureForOperator, stdioStartFailureForAgent } from './upstream-error.ts';
 export type { UpstreamErrorCode, UpstreamErrorFacts, UpstreamTransportKind } from './upstream-error.ts';
 
 export type UpstreamLinkState = 'idle' | 'connecting' | 'ready' | 'restarting' | 'closed';

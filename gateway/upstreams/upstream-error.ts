@@ -34,6 +34,36 @@ export class UpstreamError extends GatewayError {
   }
 }
 
+/**
+ * What the operator is told of an upstream that did not start or answer its initialize, in one
+ * line (the stderr tail goes beside it): for a stdio process that died, how and that it never
+ * answered — the link's own message also says how it would restart, which nobody does for a
+ * connection that never initialized.
+ */
+export function startFailureForOperator(failure: UpstreamError): string {
+  const { upstream, transport, pid, exitCode, signal } = failure.facts;
+  const firstLine = failure.message.split('\n')[0] ?? failure.message;
+  if (transport !== 'stdio' || (typeof exitCode !== 'number' && (signal === undefined || signal === null))) return firstLine;
+  const how = signal !== undefined && signal !== null ? `was killed by ${signal}` : `exited with code ${String(exitCode)}`;
+  return `upstream "${upstream}" (stdio${pid === undefined ? '' : `, pid ${pid}`}) ${how} before it answered initialize`;
+}
+
+/**
+ * What an agent is told of a stdio upstream that did not start or answer its initialize: what
+ * happened, without command line, file paths or pids — those, and the process's stderr tail, are
+ * the operator's (the gateway's log, /healthz).
+ */
+export function stdioStartFailureForAgent(failure: UpstreamError): string {
+  const { signal, exitCode, cause } = failure.facts;
+  let what: string;
+  if (signal !== undefined && signal !== null) what = `its process was killed by ${signal}`;
+  else if (typeof exitCode === 'number') what = `its process exited with code ${exitCode}`;
+  else if (cause === 'ENOENT') what = 'its command was not found';
+  else if (failure.code === 'ATTEST_UPSTREAM_TIMEOUT') what = 'it did not answer initialize in time';
+  else what = 'its process could not be started';
+  return `it failed to start (${what}); its error output is in the gateway's log and on /healthz`;
+}
+
 /** `  | line` blocks appended to messages; a person reads these first when a server will not start. */
 export function formatStderrTail(lines: readonly string[]): string {
   if (lines.length === 0) return '';
