@@ -1,7 +1,7 @@
 /**
  * The governance stage of the decision pipeline: the policy bundle's CEL rules, then its limits
  * (loop guard, rate limits, budgets), for every tools/call. Pure decisions from gateway/policy
- * and gateway/limits; this module holds the enforcement state, which is a projection of the log:
+ * and #projections (limits); this module holds the enforcement state, which is a projection of the log:
  * rebuilt from it at start, and charged in log order as decisions are recorded.
  */
 import { DEFAULT_APPROVAL_TIMEOUT_MS, DEFAULT_APPROVER_ROLES, GatewayError, digestOf } from '#schemas';

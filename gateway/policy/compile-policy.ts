@@ -32,7 +32,7 @@ export interface CompiledPolicy {
   readonly defaultEffect: 'allow' | 'deny';
   /** Rate limits then budgets, in bundle order, with their compiled `match`. */
   readonly limitMatches: readonly CompiledLimitMatch[];
-  /** The plain limit settings, for gateway/limits. */
+  /** The plain limit settings, for #projections (limits). */
   readonly limits: {
     readonly rateLimits: readonly RateLimitRule[];
     readonly budgets: readonly BudgetRule[];
