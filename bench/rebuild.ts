@@ -3,13 +3,15 @@
  *   1. writes a file log of `--events` events (default 1M) with openFileLog: sessions of realistic
  *      gateway events (SessionOpened, UpstreamConnected, 100 calls of RequestReceived + DecisionMade
  *      + ResultReturned, SessionClosed), fsync off while generating (the bytes are the same);
- *   2. times the gateway's start on it — the file adapter's recovery scan (framing, CRCs, chain heads)
- *      and the reconciler's pass over every event — against a start on an empty log;
+ *   2. times the gateway's start on it against a start on an empty log, two ways: folding the whole
+ *      log (`state.snapshots: false`: the file adapter's recovery scan of every segment, then one
+ *      fold of every event), and resuming from the gateway's snapshot (the first start with
+ *      snapshots on folds everything and writes one; the starts after it read only the tail);
  *   3. times `attest verify` (every hash and chain) on it, against `attest --version` (Node start and
  *      module loading), giving events per second.
  *
  *   node --conditions=attest-source bench/rebuild.ts [--events 1000000] [--dir /tmp/attest-bench-log-1m]
- *        [--repeat 3] [--regenerate] [--generate-only]
+ *        [--repeat 3] [--full-repeat N] [--regenerate] [--generate-only] [--skip-verify]
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,11 +38,15 @@ const { values } = parseArgs({
     repeat: { type: 'string', default: '3' },
     regenerate: { type: 'boolean', default: false },
     'generate-only': { type: 'boolean', default: false },
+    'skip-verify': { type: 'boolean', default: false },
+    /** Starts that fold the whole log (each takes ~18 s per million events). */
+    'full-repeat': { type: 'string' },
     out: { type: 'string', default: join(REPO_ROOT, 'bench', 'results', 'rebuild.json') },
   },
 });
 const target = Number(values.events);
 const repeat = Number(values.repeat);
+const fullRepeat = values['full-repeat'] === undefined ? repeat : Number(values['full-repeat']);
 const logDir = values.dir;
 const markerFile = `${logDir}.bench.json`;
 
@@ -123,6 +129,11 @@ function dropPageCache(): boolean {
 
 interface StartRun {
   readonly log: 'empty' | 'large';
+  /** full: snapshots off, the whole log folded; snapshot: resumed from the gateway's snapshot (or writing the first one). */
+  readonly state: 'full' | 'snapshot';
+  /** From the gateway's "gateway state rebuilt from the log" line. */
+  readonly resumedFrom: string | undefined;
+  readonly readAtStart: number | undefined;
   readonly coldCache: boolean;
   readonly listeningMs: number;
   /** Spawn → the adapter's "event log opened" line: Node start, module load, recovery scan. */
@@ -131,23 +142,28 @@ interface StartRun {
   readonly logOpenedToListeningMs: number | undefined;
 }
 
-async function timeStart(dir: string, upstreamUrl: string, kind: 'empty' | 'large', cold: boolean): Promise<StartRun> {
+async function timeStart(dir: string, upstreamUrl: string, kind: 'empty' | 'large', cold: boolean, state: 'full' | 'snapshot'): Promise<StartRun> {
   const workDir = mkdtempSync(join(tmpdir(), 'attest-bench-rebuild-'));
   try {
     const coldCache = cold && dropPageCache();
-    const gateway = await startGatewayProcess({ launcher: 'cli', config: gatewayConfig({ backend: 'file', dir, fsync: true }, { fast: upstreamUrl }), workDir, readyTimeoutMs: 600_000 });
+    const config = { ...gatewayConfig({ backend: 'file', dir, fsync: true }, { fast: upstreamUrl }), state: { snapshots: state === 'snapshot' } };
+    const gateway = await startGatewayProcess({ launcher: 'cli', config, workDir, readyTimeoutMs: 1_800_000 });
     await gateway.stop();
     const spans = pinoSpans(readFileSync(join(workDir, 'gateway.stderr.log'), 'utf8'));
     const opened = spans.line('event log opened');
+    const rebuilt = spans.line('gateway state rebuilt from the log');
     const listening = spans.line('attest gateway listening');
     const result: StartRun = {
       log: kind,
+      state,
+      resumedFrom: typeof rebuilt?.['resumedFrom'] === 'string' ? rebuilt['resumedFrom'] : undefined,
+      readAtStart: typeof rebuilt?.['readAtStart'] === 'number' ? rebuilt['readAtStart'] : undefined,
       coldCache,
       listeningMs: gateway.listeningAfterMs,
       logOpenedAfterSpawnMs: opened === undefined ? undefined : (opened['time'] as number) - (performance.timeOrigin + gateway.child.spawnedAt),
       logOpenedToListeningMs: opened !== undefined && listening !== undefined ? (listening['time'] as number) - (opened['time'] as number) : undefined,
     };
-    process.stderr.write(`  start on ${kind} log${coldCache ? ' (page cache dropped)' : ''}: listening after ${result.listeningMs.toFixed(0)} ms; spawn → log opened ${result.logOpenedAfterSpawnMs?.toFixed(0) ?? '?'} ms, log opened → listening ${result.logOpenedToListeningMs ?? '?'} ms (${typeof opened?.['events'] === 'number' ? opened['events'] : '?'} events)\n`);
+    process.stderr.write(`  start on ${kind} log, ${state}${coldCache ? ' (page cache dropped)' : ''}: listening after ${result.listeningMs.toFixed(0)} ms; spawn → log opened ${result.logOpenedAfterSpawnMs?.toFixed(0) ?? '?'} ms, log opened → listening ${result.logOpenedToListeningMs ?? '?'} ms (${typeof opened?.['events'] === 'number' ? opened['events'] : '?'} events; read at start ${result.readAtStart ?? '?'}${result.resumedFrom === undefined ? '' : ', resumed from a snapshot'})\n`);
     return result;
   } finally {
     rmSync(workDir, { recursive: true, force: true });
@@ -182,12 +198,19 @@ try {
   try {
     for (let i = 0; i < repeat; i++) {
       rmSync(emptyDir, { recursive: true, force: true });
-      starts.push(await timeStart(emptyDir, upstream.url, 'empty', false));
+      rmSync(`${emptyDir}.state`, { recursive: true, force: true });
+      starts.push(await timeStart(emptyDir, upstream.url, 'empty', false, 'snapshot'));
     }
   } finally {
     rmSync(emptyDir, { recursive: true, force: true });
+    rmSync(`${emptyDir}.state`, { recursive: true, force: true });
   }
-  for (let i = 0; i < repeat; i++) starts.push(await timeStart(logDir, upstream.url, 'large', i === 0));
+  // Folding the whole log (snapshots off), then with snapshots: the first such start folds it all
+  // and writes the snapshot, the ones after it resume.
+  rmSync(`${logDir}.state`, { recursive: true, force: true });
+  for (let i = 0; i < fullRepeat; i++) starts.push(await timeStart(logDir, upstream.url, 'large', i === 0, 'full'));
+  starts.push(await timeStart(logDir, upstream.url, 'large', false, 'snapshot'));
+  for (let i = 0; i < repeat; i++) starts.push(await timeStart(logDir, upstream.url, 'large', i === 0, 'snapshot'));
 
   const configDir = mkdtempSync(join(tmpdir(), 'attest-bench-verify-'));
   const configFile = join(configDir, 'config.json');
@@ -196,7 +219,7 @@ try {
   const verifies: { ms: number; eventsChecked: number; ok: boolean }[] = [];
   try {
     for (let i = 0; i < repeat; i++) baseline.push((await timeCli(['--version'])).ms);
-    for (let i = 0; i < Math.min(repeat, 2); i++) {
+    for (let i = 0; i < (values['skip-verify'] ? 0 : Math.min(repeat, 2)); i++) {
       const { ms, stdout } = await timeCli(['verify', '--config', configFile, '--json']);
       const report = JSON.parse(stdout) as { ok: boolean; eventsChecked: number };
       verifies.push({ ms, eventsChecked: report.eventsChecked, ok: report.ok });
@@ -207,8 +230,12 @@ try {
   }
 
   const emptyStart = median(starts.filter((s) => s.log === 'empty').map((s) => s.listeningMs));
-  const largeWarm = starts.filter((s) => s.log === 'large' && !s.coldCache).map((s) => s.listeningMs);
-  const largeCold = starts.find((s) => s.log === 'large' && s.coldCache)?.listeningMs;
+  const full = starts.filter((s) => s.log === 'large' && s.state === 'full');
+  const largeWarm = full.filter((s) => !s.coldCache).map((s) => s.listeningMs);
+  const largeCold = full.find((s) => s.coldCache)?.listeningMs;
+  const resumed = starts.filter((s) => s.log === 'large' && s.state === 'snapshot' && s.resumedFrom !== undefined);
+  const resumedWarm = resumed.filter((s) => !s.coldCache).map((s) => s.listeningMs);
+  const resumedCold = resumed.find((s) => s.coldCache)?.listeningMs;
   const baseMs = median(baseline);
   const verifyMs = median(verifies.map((v) => v.ms));
   const events = verifies[0]?.eventsChecked ?? 0;
@@ -218,9 +245,11 @@ try {
     log: { dir: logDir, events: generation.events, bytes: generation.bytes, generatedMs: generation.ms },
     starts,
     startOnEmptyLogMs: emptyStart,
-    startOnLargeLogWarmMs: median(largeWarm),
+    startOnLargeLogWarmMs: largeWarm.length === 0 ? undefined : median(largeWarm),
     startOnLargeLogColdMs: largeCold,
-    rebuildWarmMs: median(largeWarm) - emptyStart,
+    startFromSnapshotWarmMs: resumedWarm.length === 0 ? undefined : median(resumedWarm),
+    startFromSnapshotColdMs: resumedCold,
+    rebuildWarmMs: largeWarm.length === 0 ? undefined : median(largeWarm) - emptyStart,
     rebuildColdMs: largeCold === undefined ? undefined : largeCold - emptyStart,
     verify: { runs: verifies, cliBaselineMs: baseMs, medianMs: verifyMs, eventsPerSecondWall: events / (verifyMs / 1000), eventsPerSecondNet: events / ((verifyMs - baseMs) / 1000) },
   };
@@ -229,8 +258,8 @@ try {
   process.stdout.write(
     [
       `log: ${generation.events.toLocaleString('en-US')} events, ${(generation.bytes / 1024 / 1024).toFixed(0)} MiB`,
-      `gateway start (spawn → listening), median: empty log ${emptyStart.toFixed(0)} ms; ${generation.events.toLocaleString('en-US')}-event log ${summary.startOnLargeLogWarmMs.toFixed(0)} ms warm${largeCold === undefined ? '' : `, ${largeCold.toFixed(0)} ms with the page cache dropped`}`,
-      `  → rebuilding state from the log costs ${summary.rebuildWarmMs.toFixed(0)} ms warm${summary.rebuildColdMs === undefined ? '' : `, ${summary.rebuildColdMs.toFixed(0)} ms cold`}`,
+      `gateway start (spawn → listening), median: empty log ${emptyStart.toFixed(0)} ms; ${generation.events.toLocaleString('en-US')}-event log folded whole ${summary.startOnLargeLogWarmMs?.toFixed(0) ?? '-'} ms warm${largeCold === undefined ? '' : `, ${largeCold.toFixed(0)} ms with the page cache dropped`}`,
+      `  resumed from a snapshot: ${summary.startFromSnapshotWarmMs?.toFixed(0) ?? '-'} ms warm${resumedCold === undefined ? '' : `, ${resumedCold.toFixed(0)} ms with the page cache dropped`}`,
       `attest verify: ${events.toLocaleString('en-US')} events in ${(verifyMs / 1000).toFixed(2)} s → ${Math.round(summary.verify.eventsPerSecondWall).toLocaleString('en-US')} events/s (${Math.round(summary.verify.eventsPerSecondNet).toLocaleString('en-US')} events/s without the ${baseMs.toFixed(0)} ms of Node start and module load)`,
       `full results: ${values.out}`,
       '',

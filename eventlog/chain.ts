@@ -27,12 +27,27 @@ export interface SealedEvent {
 
 export type HeadsSnapshot = ReadonlyMap<string, ChainHead>;
 
+/** The event types a stream begins with: a session's, and a gateway instance's system stream. */
+const STREAM_OPENERS: ReadonlySet<string> = new Set(['SessionOpened', 'GatewayStarted']);
+
+export interface ChainHeadsOptions {
+  /**
+   * The heads are not every stream's, only those that can still be appended to (a writer resumed
+   * from a snapshot, which leaves out closed sessions): a stream it does not know may only begin
+   * with an opener (SessionOpened, GatewayStarted). Anything else would restart a pruned chain at
+   * seq 1 and fork it, so it is refused (InvalidEventError).
+   */
+  readonly knownStreamsOnly?: boolean;
+}
+
 export class ChainHeads {
   #durable: Map<string, ChainHead>;
   readonly #pending = new Map<string, ChainHead>();
+  readonly #knownStreamsOnly: boolean;
 
-  constructor(initial?: HeadsSnapshot) {
+  constructor(initial?: HeadsSnapshot, options: ChainHeadsOptions = {}) {
     this.#durable = new Map(initial);
+    this.#knownStreamsOnly = options.knownStreamsOnly ?? false;
   }
 
   /** The head new events chain onto: the last sealed event, durable or not. */
@@ -66,6 +81,9 @@ export class ChainHeads {
         throw new InvalidEventError(`draft ${i} (type ${String(draft?.type)}) breaks the event contract: ${issues}`);
       }
       const prev = local.get(draft.stream) ?? this.head(draft.stream);
+      if (this.#knownStreamsOnly && prev.seq === 0 && !STREAM_OPENERS.has(draft.type)) {
+        throw new InvalidEventError(`draft ${i} (type ${draft.type}) would begin stream ${draft.stream}, which this writer does not know: it resumed from a snapshot holding only the streams that can still be appended to, and a ${draft.type} does not open a stream (appending it would fork a closed chain)`);
+      }
       const unsealed = { ...draft, seq: prev.seq + 1, prevHash: prev.hash };
       let canonical: string;
       try {

@@ -14,7 +14,7 @@ import { ChainVerifier, verifyLog } from './verify.ts';
 import type { VerifyResult } from './verify.ts';
 
 export { InvalidEventError, LogUnavailableError } from './port.ts';
-export type { BatchListener, EventEnvelope, LogReadable, EventLog, EventLogReader, FilePosition, FollowOptions, KafkaPosition, KurrentPosition, LogCursor, LogEntry, LogErrorCode, LogPosition, ReadOptions, StoredEvent, UnreadableEvent } from './port.ts';
+export type { BatchListener, EventEnvelope, LogReadable, EventLog, EventLogReader, FilePosition, FollowOptions, KafkaPosition, KurrentPosition, LogCursor, LogEntry, LogErrorCode, LogPosition, ReadOptions, ResumeFrom, StoredEvent, UnreadableEvent } from './port.ts';
 export { cursorOf } from './cursor.ts';
 export { chainOf } from './record-decode.ts';
 export { ChainHeads, EMPTY_HEAD } from './chain.ts';

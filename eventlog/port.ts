@@ -85,6 +85,19 @@ export interface FollowOptions extends ReadOptions {
   readonly signal: AbortSignal;
 }
 
+/**
+ * Where a writer's start-up resumes instead of reading the whole log: a snapshot taken at a cursor
+ * (the gateway's), the chain heads of the streams that can still be appended to, and how many
+ * records the log held up to and including the cursor's. The writer reads only what follows the
+ * cursor, refuses to begin a stream it does not know unless with an opener (chain.ts), and throws
+ * ATTEST_CURSOR_INVALID when the cursor does not match the log (the caller opens without resume).
+ */
+export interface ResumeFrom {
+  readonly cursor: LogCursor;
+  readonly heads: ReadonlyMap<string, { readonly seq: number; readonly hash: string | null }>;
+  readonly size: number;
+}
+
 /** What a fold needs of a log to read it from the start or after a cursor. */
 export interface LogReadable<P extends LogPosition = LogPosition> {
   read(options?: ReadOptions): AsyncIterable<StoredEvent<P>>;

@@ -4,7 +4,6 @@
  */
 import { ConfigError, parseConfig, SYSTEM_PRINCIPAL } from '#schemas';
 import type { AttestConfig, AttestConfigInput, ParsedConfig, Principal } from '#schemas';
-import { openEventLog } from '#eventlog';
 import type { EventLog } from '#eventlog';
 import type { ApiKeyStore } from './auth/api-keys.ts';
 import { keyStoreFor } from './auth/key-store.ts';
@@ -12,7 +11,9 @@ import { buildHttpServer, isLoopbackBind, SessionRegistry } from './http/server.
 import { createLogger, redactSecretValues, secretValuesOf } from './logger.ts';
 import type { Logger } from './logger.ts';
 import { closeLeftoverSessions, reconcileOutcomes } from './reconciler.ts';
-import { ProjectionsFold } from '#projections';
+import { SnapshotStore } from './state/snapshot-store.ts';
+import { Snapshotter } from './state/snapshotter.ts';
+import { openWithState } from './state/startup.ts';
 import { draft, Recorder } from './recorder.ts';
 import type { SessionDeps } from './session/session.ts';
 import { createUpstreamLink } from './upstreams/link.ts';
@@ -93,8 +94,13 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
   redactSecretValues(logger, secretValuesOf(config));
   // Policy expressions compile before anything is opened: a bad rule is a config error.
   const governance = config.policy === undefined ? undefined : new Governance(config.policy);
-  const opened = await openEventLog(config.log, { logger });
-  const log = options.wrapLog?.(opened) ?? opened;
+  // The log, resumed after the newest snapshot of the gateway's state when one checks out, and the
+  // state folded to the log's end (gateway/state/startup.ts).
+  const store = config.state.snapshots ? new SnapshotStore({ dir: config.state.dir ?? '', instance: config.gateway.instance, log: config.log, gatewayVersion: GATEWAY_VERSION }) : undefined;
+  const started = performance.now();
+  const startup = await openWithState({ log: config.log, logger, limits: governance?.policy.limits, policyHash: governance?.policyHash, store, openOptions: { logger }, wrapLog: options.wrapLog });
+  const { log } = startup;
+  logger.info({ resumedFrom: startup.resumedFrom, readAtStart: startup.read, fullReadBecause: startup.fullReadBecause, size: log.size(), ms: Math.round(performance.now() - started) }, 'gateway state rebuilt from the log');
   const metrics = config.observability.metrics.enabled ? new GatewayMetrics({ config: config.observability.metrics, upstreams: Object.keys(config.upstreams), log }) : undefined;
   const tracingConfig = config.observability.tracing;
   const tracing = tracingConfig === undefined ? undefined : createOtelTracing({ config: tracingConfig, instance: config.gateway.instance, version: GATEWAY_VERSION, ...(options.spanExporter !== undefined && { exporter: options.spanExporter }) });
@@ -105,15 +111,18 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
   // Tool-definition pins belong to the gateway, not to a config version: a reload keeps them.
   const pins = new ToolPins(recorder, systemContext);
   const health = new UpstreamHealth();
+  let snapshotter: Snapshotter | undefined;
   try {
     // Every projection of the log from one fold of it (#projections): open calls, approvals and
-    // sessions, run-time keys, pins and limits.
-    const fold = new ProjectionsFold(governance?.policy.limits);
-    for await (const { event } of log.read()) fold.push(event);
-    const { calls } = fold.state;
-    keys.load(fold.state.keys);
-    pins.load(fold.state.pins);
-    if (fold.state.limits !== undefined) governance?.load(fold.state.limits);
+    // sessions, run-time keys, pins and limits; each part goes to its user.
+    const state = startup.fold.projections;
+    const { calls } = state;
+    keys.load(state.keys);
+    pins.load(state.pins);
+    if (state.limits !== undefined) governance?.load(state.limits);
+    // A snapshot of what was just folded (before anything is appended: it is the log's state at its
+    // cursor), so the snapshot worker and the next start begin from here.
+    if (store !== undefined && startup.read > 0) await store.write(startup.fold.toJson()).catch((error: unknown) => logger.warn({ err: error, dir: store.dir }, 'gateway state snapshot could not be written; the next start reads the log from the last one'));
     const instance = config.gateway.instance;
     const gaps = await reconcileOutcomes(calls, recorder, instance);
     const expired = await expireDanglingApprovals(calls, recorder, instance);
@@ -122,6 +131,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     if (expired > 0) logger.warn({ expired }, 'approvals left pending by a stopped gateway; recorded ApprovalExpired for each');
     if (closed > 0) logger.warn({ closed }, 'sessions left open by a stopped gateway; recorded SessionClosed for each');
     await recorder.record([draft(systemContext, 'GatewayStarted', { instance: config.gateway.instance, version: GATEWAY_VERSION, configHash, ...(governance !== undefined && { policyHash: governance.policyHash }), upstreams: Object.keys(config.upstreams) })]);
+    if (store !== undefined) snapshotter = new Snapshotter(config, log, logger, GATEWAY_VERSION, startup.fold.size);
   } catch (error) {
     await log.close();
     throw error;
@@ -171,6 +181,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
       if (closed) return;
       closed = true;
       await recorder.record([draft(systemContext, 'GatewayStopped', { instance: config.gateway.instance, reason })]).catch((error: unknown) => logger.warn({ err: error }, 'GatewayStopped could not be recorded'));
+      await snapshotter?.stop();
       await log.close();
       await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'spans could not all be exported at shutdown'));
     },

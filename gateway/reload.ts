@@ -60,6 +60,7 @@ export function restartOnlyChanges(from: AttestConfig, to: AttestConfig): string
   const logKeys = new Set([...Object.keys(from.log), ...Object.keys(to.log)]);
   for (const key of logKeys) if (!same((from.log as Record<string, unknown>)[key], (to.log as Record<string, unknown>)[key])) out.push(`log.${key}`);
   if (!same(from.auth.anonymous, to.auth.anonymous)) out.push('auth.anonymous');
+  if (!same(from.state, to.state)) out.push('state');
   return out;
 }
 

@@ -15,7 +15,9 @@ describe('reload: what changed', () => {
     const from = parse(base);
     assert.deepEqual(restartOnlyChanges(from, parse(base)), []);
     const to = parse({ ...base, gateway: { port: 9000, host: '0.0.0.0', allowedHosts: ['x'] }, log: { backend: 'file', dir: 'elsewhere', fsync: false } });
-    assert.deepEqual(restartOnlyChanges(from, to).sort(), ['gateway.host', 'gateway.port', 'log.dir', 'log.fsync']);
+    // The snapshots' default directory follows the log's: it moves with it.
+    assert.deepEqual(restartOnlyChanges(from, to).sort(), ['gateway.host', 'gateway.port', 'log.dir', 'log.fsync', 'state']);
+    assert.deepEqual(restartOnlyChanges(from, parse({ ...base, state: { snapshotEveryEvents: 500 } })), ['state']);
     const kafka = parse({ ...base, log: { backend: 'kafka', brokers: ['b:9092'], sasl: { mechanism: 'plain', username: 'u', password: 'hunter2' } } });
     const changes = restartOnlyChanges(from, kafka);
     assert.ok(changes.includes('log.backend') && changes.includes('log.sasl'));

@@ -3,8 +3,9 @@
  * resolved, unknown keys rejected, errors naming the key path. Pure: the caller reads the file
  * and passes the environment. Resolved secrets are never echoed: errors name the variable only.
  */
+import os from 'node:os';
 import path from 'node:path';
-import { digestOf } from './canonical.ts';
+import { digestOf, sha256Hex } from './canonical.ts';
 import { ConfigSchema } from './config.ts';
 import { formatConfigIssues } from './issues.ts';
 import type { AttestConfig } from './config.ts';
@@ -50,6 +51,17 @@ export interface ParsedConfig {
   readonly configHash: string;
 }
 
+/**
+ * Where snapshots go when `state.dir` is not set: beside a file log (durable, like the log); for
+ * Kafka and KurrentDB, a cache under the OS temp directory, one per instance and log — a lost
+ * snapshot only makes the next start read more of the log (set `state.dir` to keep them).
+ */
+function defaultStateDir(config: AttestConfig): string {
+  if (config.log.backend === 'file') return `${config.log.dir}.state`;
+  const log = config.log.backend === 'kafka' ? `kafka:${config.log.topic}` : `kurrent:${config.log.streamPrefix}`;
+  return path.join(os.tmpdir(), 'attest-state', `${config.gateway.instance}-${sha256Hex(log).slice(0, 12)}`);
+}
+
 /** Validates a config document. Relative paths (log dir, stdio cwd) resolve against `baseDir`. */
 export function parseConfig(raw: unknown, options: { readonly env?: Readonly<Record<string, string | undefined>>; readonly baseDir?: string } = {}): ParsedConfig {
   const parsed = ConfigSchema.safeParse(resolveEnvRefs(raw, options.env ?? {}));
@@ -57,6 +69,7 @@ export function parseConfig(raw: unknown, options: { readonly env?: Readonly<Rec
   const config = parsed.data;
   const baseDir = options.baseDir ?? process.cwd();
   if (config.log.backend === 'file') config.log.dir = path.resolve(baseDir, config.log.dir);
+  config.state.dir = path.resolve(baseDir, config.state.dir ?? defaultStateDir(config));
   for (const upstream of Object.values(config.upstreams)) {
     if (upstream.transport === 'stdio' && upstream.cwd !== undefined) upstream.cwd = path.resolve(baseDir, upstream.cwd);
   }

@@ -183,6 +183,22 @@ export const ConfigSchema = z
       .strict()
       .prefault({}),
     log: LogSchema,
+    /**
+     * The gateway's own state beside the log: snapshots of its projections at a log position, so a
+     * start reads only the log's tail (docs/configuration.md "Start-up snapshots"). `dir` defaults to
+     * `<log.dir>.state` for a file log, else `attest-state/<gateway.instance>` (relative to the config file).
+     */
+    state: z
+      .object({
+        dir: z.string().min(1).optional(),
+        snapshots: z.boolean().default(true),
+        /** A snapshot once this many events were written since the last one… */
+        snapshotEveryEvents: z.number().int().min(100).default(20_000),
+        /** …or this long after the last one, if anything was written. */
+        snapshotIntervalMs: durationMs.default(30_000),
+      })
+      .strict()
+      .prefault({}),
     auth: z
       .object({
         keys: z.array(ApiKeySchema).default([]),

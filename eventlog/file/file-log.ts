@@ -26,7 +26,7 @@ import { readableOnly, scanEntries } from './file-reader.ts';
 import { changeOrAbort } from './log-scanner.ts';
 import type { ScanSource } from './log-scanner.ts';
 import { recoverLog } from './recovery.ts';
-import type { RecoveryReport } from './recovery.ts';
+import type { RecoveryReport, ResumeFrom } from './recovery.ts';
 import { segmentPath } from './segments.ts';
 
 /** The `log` section of the config for `backend: file`, without the discriminator; defaults as in the config reference. */
@@ -36,6 +36,8 @@ export interface FileLogHooks {
   readonly logger?: EventLogLogger;
   /** Called for every torn tail truncated at start-up (also logged as a warning). */
   readonly onRecovery?: (report: RecoveryReport) => void;
+  /** Resume from a snapshot: scan only from its cursor on (recovery.ts); ATTEST_CURSOR_INVALID when it does not match the log. */
+  readonly resume?: ResumeFrom;
 }
 
 export interface FileEventLog extends EventLog<FilePosition> {
@@ -61,7 +63,7 @@ export async function openFileLog(options: FileLogOptions, hooks: FileLogHooks =
     const recovered = await recoverLog(dir, config.fsync, (report) => {
       logger.warn({ ...report }, 'event log: torn tail truncated at start-up (a write cut short by a crash; it was never acknowledged)');
       hooks.onRecovery?.(report);
-    });
+    }, hooks.resume);
     const segments = recovered.segments;
     if (segments.length === 0) {
       const first = await open(segmentPath(dir, 0), 'wx');
@@ -69,14 +71,14 @@ export async function openFileLog(options: FileLogOptions, hooks: FileLogHooks =
       if (config.fsync) await fsyncDir(dir);
       segments.push({ base: 0, durableBytes: 0 });
     }
-    const heads = new ChainHeads(recovered.heads);
+    const heads = new ChainHeads(recovered.heads, { knownStreamsOnly: hooks.resume !== undefined });
     const writer = new GroupCommitWriter(
       { dir, segmentBytes: config.segmentBytes, maxBatchEvents: config.maxBatchEvents, appendTimeoutMs: config.appendTimeoutMs, fsync: config.fsync, logger },
       heads,
       segments,
       recovered.size,
     );
-    logger.info({ dir, events: recovered.size, segments: segments.length, streams: heads.streamCount, fsync: config.fsync }, 'event log opened');
+    logger.info({ dir, events: recovered.size, segments: segments.length, streams: heads.streamCount, fsync: config.fsync, ...(hooks.resume !== undefined && { resumedAfter: hooks.resume.cursor }) }, 'event log opened');
     return new FileLog(dir, { appendTimeoutMs: config.appendTimeoutMs, maxQueuedBytes: config.maxQueuedBytes }, heads, writer, lock, logger);
   } catch (error) {
     await lock.release();

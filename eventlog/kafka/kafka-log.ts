@@ -17,7 +17,7 @@ import type { ChainHead } from '../chain.ts';
 import type { EventLogLogger } from '../logger.ts';
 import { silentLogger } from '../logger.ts';
 import { LogUnavailableError } from '../port.ts';
-import type { EventLog, EventLogReader, FollowOptions, KafkaPosition, LogCursor, LogEntry, ReadOptions, StoredEvent } from '../port.ts';
+import type { EventLog, EventLogReader, FollowOptions, KafkaPosition, LogCursor, LogEntry, ReadOptions, ResumeFrom, StoredEvent } from '../port.ts';
 import { invalidCursor, matchesCursor, parseCursor } from '../cursor.ts';
 import type { ParsedCursor } from '../cursor.ts';
 import { positioned, readable } from '../record-decode.ts';
@@ -40,6 +40,8 @@ export type KafkaLogOptions = z.input<typeof KafkaLogSchema>;
 
 export interface KafkaLogHooks {
   readonly logger?: EventLogLogger;
+  /** Resume from a snapshot: read the topic only after its cursor for the heads; ATTEST_CURSOR_INVALID when it does not match. */
+  readonly resume?: ResumeFrom;
 }
 
 export interface KafkaEventLog extends EventLog<KafkaPosition> {
@@ -77,13 +79,13 @@ export async function openKafkaLog(options: KafkaLogOptions, hooks: KafkaLogHook
     });
     const io = writerIo(admin, config);
     const recent = new RecentIds();
-    const { heads, end, events } = await rebuildHeads(io, config.topic, recent).catch((error: unknown) => {
-      throw unavailable(config, 'reading the topic to rebuild the chain heads', error);
+    const { heads, end, events } = await rebuildHeads(io, config.topic, recent, hooks.resume).catch((error: unknown) => {
+      throw error instanceof LogUnavailableError && error.code === 'ATTEST_CURSOR_INVALID' ? error : unavailable(config, 'reading the topic to rebuild the chain heads', error);
     });
     producer = await io.connectProducer().catch((error: unknown) => {
       throw unavailable(config, 'connecting the producer', error);
     });
-    const chainHeads = new ChainHeads(heads);
+    const chainHeads = new ChainHeads(heads, { knownStreamsOnly: hooks.resume !== undefined });
     const writer = new KafkaGroupCommit(
       { topic: config.topic, maxBatchEvents: config.maxBatchEvents, maxBatchBytes: facts.maxMessageBytes, appendTimeoutMs: config.appendTimeoutMs, maxQueuedBytes: config.maxQueuedBytes, logger },
       io,
@@ -180,15 +182,30 @@ async function partitionOffsets(admin: Admin, topic: string): Promise<{ low: num
   return { low, high };
 }
 
-/** Reads the whole partition once: the last event of each stream is its head (repeats of an event id skipped). */
-async function rebuildHeads(io: KafkaWriterIo, topic: string, recent: RecentIds): Promise<{ heads: Map<string, ChainHead>; end: number; events: number }> {
+/**
+ * Reads the partition once: the last event of each stream is its head (repeats of an event id
+ * skipped). With `resume`, from the snapshot's cursor on: its record must hold the cursor's event.
+ */
+async function rebuildHeads(io: KafkaWriterIo, topic: string, recent: RecentIds, resume: ResumeFrom | undefined): Promise<{ heads: Map<string, ChainHead>; end: number; events: number }> {
   const { low, high } = await io.offsets();
-  const heads = new Map<string, ChainHead>();
+  const heads = new Map<string, ChainHead>(resume?.heads);
+  const at = resume === undefined ? undefined : parseCursor(resume.cursor, 'kafka');
+  if (at !== undefined && resume !== undefined) {
+    if (at.topic !== topic || at.partition !== 0) throw invalidCursor(resume.cursor, `is a cursor of topic "${at.topic}" partition ${at.partition}, not of this log (topic "${topic}" partition 0)`);
+    if (at.offset < low || at.offset >= high) throw invalidCursor(resume.cursor, `points at offset ${at.offset}, outside what topic "${topic}" holds (offsets ${low} to ${high - 1}): deleted by retention, or the topic was recreated`);
+  }
+  let unchecked = at;
   let events = 0;
-  for await (const records of io.scan(low, high)) {
+  for await (const records of io.scan(at?.offset ?? low, high)) {
     for (const record of records) {
       const chain = decodeChainRecord(record);
       if (typeof chain === 'string') throw corrupt(topic, record, chain);
+      if (unchecked !== undefined) {
+        if (record.offset !== String(unchecked.offset) || !matchesCursor(unchecked, chain.hash)) throw invalidCursor(resume?.cursor ?? '', `does not match the log: the record at offset ${unchecked.offset} of topic "${topic}" is another event (was the topic recreated?)`);
+        unchecked = undefined;
+        recent.repeat(chain.id);
+        continue;
+      }
       if (recent.repeat(chain.id)) continue;
       heads.set(chain.stream, { seq: chain.seq, hash: chain.hash });
       events++;

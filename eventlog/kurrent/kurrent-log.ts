@@ -12,7 +12,7 @@ import type { ChainHead } from '../chain.ts';
 import type { EventLogLogger } from '../logger.ts';
 import { silentLogger } from '../logger.ts';
 import { LogUnavailableError } from '../port.ts';
-import type { EventLog, EventLogReader, FollowOptions, KurrentPosition, LogEntry, ReadOptions, StoredEvent } from '../port.ts';
+import type { EventLog, EventLogReader, FollowOptions, KurrentPosition, LogEntry, ReadOptions, ResumeFrom, StoredEvent } from '../port.ts';
 import { chainOf } from '../record-decode.ts';
 import { connectKurrent, redactConnectionString } from './kurrent-client.ts';
 import type { KurrentClient } from './kurrent-client.ts';
@@ -27,6 +27,8 @@ export interface KurrentLogHooks {
   readonly logger?: EventLogLogger;
   /** Makes the client; default: `@kurrent/kurrentdb-client` on `config.connectionString`. Unit specs pass an in-memory fake. */
   readonly connect?: (connectionString: string) => KurrentClient;
+  /** Resume from a snapshot: read `$all` only after its cursor for the heads and the size. */
+  readonly resume?: ResumeFrom;
 }
 
 export interface KurrentEventLog extends EventLog<KurrentPosition> {
@@ -63,14 +65,14 @@ export async function openKurrentLog(config: KurrentLogOptions, hooks: KurrentLo
   const logger = hooks.logger ?? silentLogger;
   const client = (hooks.connect ?? connectKurrent)(connectionString);
   try {
-    const heads = new Map<string, ChainHead>();
-    let size = 0;
-    for await (const entry of readEntries(client, streamPrefix)) {
+    const heads = new Map<string, ChainHead>(hooks.resume?.heads);
+    let size = hooks.resume?.size ?? 0;
+    for await (const entry of readEntries(client, streamPrefix, hooks.resume === undefined ? {} : { after: hooks.resume.cursor })) {
       size++;
       const { stream, seq, hash } = chainOf(entry);
       heads.set(stream, { seq, hash });
     }
-    const chains = new ChainHeads(heads);
+    const chains = new ChainHeads(heads, { knownStreamsOnly: hooks.resume !== undefined });
     const writer = new KurrentWriter(client, { prefix: streamPrefix, appendTimeoutMs, maxBatchEvents: MAX_BATCH_EVENTS, maxBatchBytes: MAX_BATCH_BYTES, maxQueuedBytes, logger }, chains, size);
     logger.info({ kurrentdb: redactConnectionString(connectionString), streamPrefix, events: size, streams: heads.size }, 'event log opened (KurrentDB)');
     return new KurrentLog(client, streamPrefix, writer, chains, logger);

@@ -36,6 +36,8 @@ export interface TestGatewayOptions {
   /** More of the `auth` section (jwt, resourceMetadata …), next to `keys`. */
   readonly auth?: Record<string, unknown>;
   readonly observability?: Record<string, unknown>;
+  /** The `state` section (snapshots); default as in the config. */
+  readonly state?: Record<string, unknown>;
 }
 
 export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
@@ -50,6 +52,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     upstreams: options.upstreams,
     ...(options.policy !== undefined && { policy: options.policy }),
     ...(options.observability !== undefined && { observability: options.observability }),
+    ...(options.state !== undefined && { state: options.state }),
   };
   const gateway = await startGateway(config, { port: 0, logger: testLogger() });
   return {
