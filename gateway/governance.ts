@@ -10,13 +10,21 @@ import type { DecisionEnforcement, LimitTrip } from '#schemas';
 import type { LogReadable } from '#eventlog';
 import { applicableLimits, compilePolicy, decide, visibleTools } from './policy/index.ts';
 import type { CompiledPolicy } from './policy/index.ts';
-import { LimitsRebuilder, checkLimits, compileCostModel, evolveLimits } from '#projections';
-import type { CostModel, EnforcementState, LimitsFoldState, MeteredCall } from '#projections';
+import { LimitsRebuilder, PRUNE_EVERY_COUNTED, checkLimits, compileCostModel, emptyEnforcementState, evolveLimits, pruneLimits, snapshotLimits } from '#projections';
+import type { CallCounted, CostModel, EnforcementSnapshot, EnforcementState, LimitsFoldState, MeteredCall } from '#projections';
 
 export type GovernanceVerdict =
   | { readonly effect: 'deny'; readonly error: GatewayError; readonly stage: string; readonly ruleId: string; readonly enforcement?: DecisionEnforcement }
   | { readonly effect: 'allow'; readonly ruleId: string; readonly reason: string; readonly meter: MeteredCall; readonly enforcement: DecisionEnforcement }
   | { readonly effect: 'hold'; readonly ruleId: string; readonly reason: string; readonly approval: Readonly<ApprovalSettings>; readonly argumentsDigest: string };
+
+/** A charge waiting for its decision to be durable (Governance.charge). */
+export interface ReservedCharge {
+  /** The decision is durable: the charge enters the enforcement state. */
+  confirm(): void;
+  /** The log refused the decision: the charge is undone, as if the call never happened. */
+  cancel(): void;
+}
 
 const TRIP_ERRORS = { rate: 'ATTEST_RATE_LIMITED', budget: 'ATTEST_BUDGET_EXHAUSTED', loop: 'ATTEST_LOOP_DETECTED' } as const;
 const TRIP_STAGES = { rate: 'rate-limit', budget: 'budget', loop: 'loop-guard' } as const;
@@ -24,14 +32,24 @@ const TRIP_STAGES = { rate: 'rate-limit', budget: 'budget', loop: 'loop-guard' }
 export class Governance {
   readonly policy: CompiledPolicy;
   readonly #costs: CostModel;
-  #state: EnforcementState;
-  /** Config reload (gateway/reload.ts): told of every charge while set, so a successor can replay what its rebuild did not read. */
+  /** The fold of the durable decisions (what a rebuild from the log gives): changed only by `Charge.confirm`. */
+  #durable: EnforcementState = emptyEnforcementState();
+  /** What decisions see: the durable state plus every charge whose decision is not durable yet. */
+  #speculative: EnforcementState = emptyEnforcementState();
+  /** Charges waiting for their DecisionMade to be durable, by decision id, in charge (log) order. */
+  readonly #reserved = new Map<string, CallCounted>();
+  /** Confirmed charges, for pruning every PRUNE_EVERY_COUNTED (as the log fold does). */
+  #counted = 0;
+  /**
+   * Config reload (gateway/reload.ts): told of every charge made durable while set, so the
+   * governance that replaces this one gets the decisions its rebuild did not read, and those
+   * confirmed after the swap.
+   */
   onCharge: ((meter: MeteredCall, decision: EventDraft) => void) | undefined;
 
   constructor(bundle: NonNullable<AttestConfig['policy']>) {
     this.policy = compilePolicy(bundle);
     this.#costs = compileCostModel(this.policy.limits.costs);
-    this.#state = new LimitsRebuilder(this.policy.limits).state;
   }
 
   get policyHash(): `sha256:${string}` {
@@ -40,7 +58,9 @@ export class Governance {
 
   /** Enforcement state folded from the log at start (projections): a restart never resets a budget, a window or a loop count. */
   load(fold: LimitsFoldState): void {
-    this.#state = fold.enforcement;
+    this.#durable = fold.enforcement;
+    this.#counted = fold.counted;
+    this.#rederive();
   }
 
   /** Enforcement state from a read of the whole log (a reload that changed the policy: the fold depends on its limits). */
@@ -50,7 +70,9 @@ export class Governance {
       rebuilder.push(event);
       if (event.type === 'DecisionMade') seenDecisions?.add(event.id);
     }
-    this.#state = rebuilder.state;
+    this.#durable = rebuilder.state;
+    this.#counted = rebuilder.fold.counted;
+    this.#rederive();
   }
 
   /**
@@ -80,18 +102,61 @@ export class Governance {
     const argumentsDigest = digestOf(args ?? {});
     const meter: MeteredCall = { at: now, principal, upstream, tool, argumentsDigest, cost: this.#costs.costOf(upstream, tool), limits: applicable.limits };
     const enforcement: DecisionEnforcement = { cost: meter.cost, limits: meter.limits, argumentsDigest };
-    const verdict = checkLimits(this.#state, this.policy.limits, meter);
+    const verdict = checkLimits(this.#speculative, this.policy.limits, meter);
     if (verdict.effect === 'deny') return denyTrip(verdict.trip, enforcement);
     return { effect: 'allow', ruleId, reason, meter, enforcement };
   }
 
   /**
-   * Charges an allowed call. Called synchronously when its DecisionMade is drafted, so charges
-   * happen in log order (rebuild gives the same state) and concurrent calls cannot overshoot.
+   * Charges an allowed call. Called synchronously when its DecisionMade is drafted, so concurrent
+   * calls cannot overshoot: later decisions see the charge at once (the speculative state). The
+   * enforcement state proper changes only when the decision is durable — `confirm()` once the
+   * append resolved (appends resolve in log order, so the durable state is the log's fold), or
+   * `cancel()` when the log refused it: a refused call leaves no trace in any state (no drift).
    */
-  charge(meter: MeteredCall, decision: EventDraft): void {
-    evolveLimits(this.#state, this.policy.limits, { ...meter, type: 'CallCounted', at: Date.parse(decision.occurredAt) });
-    this.onCharge?.(meter, decision);
+  charge(meter: MeteredCall, decision: EventDraft): ReservedCharge {
+    const call: CallCounted = { ...meter, type: 'CallCounted', at: Date.parse(decision.occurredAt) };
+    evolveLimits(this.#speculative, this.policy.limits, call);
+    this.#reserved.set(decision.id, call);
+    return {
+      confirm: () => {
+        if (!this.#reserved.delete(decision.id)) return;
+        this.#applyDurable(call);
+        this.onCharge?.(meter, decision);
+      },
+      cancel: () => {
+        if (this.#reserved.delete(decision.id)) this.#rederive();
+      },
+    };
+  }
+
+  /** A decision made durable elsewhere (the governance this one replaces, during a reload): into both states. */
+  applyCounted(meter: MeteredCall, decision: EventDraft): void {
+    const call: CallCounted = { ...meter, type: 'CallCounted', at: Date.parse(decision.occurredAt) };
+    this.#applyDurable(call);
+    evolveLimits(this.#speculative, this.policy.limits, call);
+  }
+
+  /** Plain copies of both states and the reservations, for tests comparing them with a rebuild from the log. */
+  inspect(): { readonly durable: EnforcementSnapshot; readonly speculative: EnforcementSnapshot; readonly reserved: number } {
+    return { durable: snapshotLimits(this.#durable), speculative: snapshotLimits(this.#speculative), reserved: this.#reserved.size };
+  }
+
+  #applyDurable(call: CallCounted): void {
+    evolveLimits(this.#durable, this.policy.limits, call);
+    this.#counted++;
+    if (this.#counted % PRUNE_EVERY_COUNTED === 0) {
+      // Bounded: entries that can no longer change a decision go, at the same points as in the log fold.
+      pruneLimits(this.#durable, this.policy.limits, call.at);
+      this.#rederive();
+    }
+  }
+
+  /** The speculative state again from the durable one and the charges still waiting. */
+  #rederive(): void {
+    const state: EnforcementState = { buckets: new Map(this.#durable.buckets), budgets: new Map(this.#durable.budgets), loops: new Map(this.#durable.loops) };
+    for (const call of this.#reserved.values()) evolveLimits(state, this.policy.limits, call);
+    this.#speculative = state;
   }
 
   /**

@@ -176,13 +176,19 @@ export class ConfigReloader {
       ]);
       const seen = new Set<string>();
       if (rebuilding) await governance?.rebuild(this.#deps.log, seen);
-      for (const { meter, decision } of charged) if (!seen.has(decision.id)) governance?.charge(meter, decision);
+      for (const { meter, decision } of charged) if (!seen.has(decision.id)) governance?.applyCounted(meter, decision);
     } catch (error) {
+      if (old !== undefined) old.onCharge = undefined;
       const issues = [`the new config could not be applied: ${(error as Error).message}`];
       return reject(error instanceof GatewayError ? error : new GatewayError('ATTEST_CONFIG_REJECTED', issues[0], { issues }), issues, parsed.configHash);
     } finally {
-      if (old !== undefined) old.onCharge = undefined;
       oldKeys.onApply = undefined;
+    }
+    // Decisions charged under the old governance and made durable after the swap (their appends
+    // were in flight) still count: they go to the new one as they are confirmed.
+    if (rebuilding && old !== undefined && governance !== undefined) {
+      const successor = governance;
+      old.onCharge = (meter, decision) => successor.applyCounted(meter, decision);
     }
     live.swap({ config: next, configHash: parsed.configHash, keys, governance });
     logger.info({ trigger, configHash: parsed.configHash, ...summary }, 'config reloaded');

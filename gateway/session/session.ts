@@ -307,11 +307,13 @@ export class GatewaySession {
         ...(plan.route !== 'local' && plan.enforcement !== undefined && { enforcement: plan.enforcement }),
       }, extras),
     ];
-    if (plan.route === 'forward' && plan.meter !== undefined) governance?.charge(plan.meter, drafts[1] as EventDraft);
+    const charge = plan.route === 'forward' && plan.meter !== undefined ? governance?.charge(plan.meter, drafts[1] as EventDraft) : undefined;
     let admitted: readonly StoredEvent[];
     try {
       admitted = await this.#deps.recorder.record(drafts);
+      charge?.confirm();
     } catch (error) {
+      charge?.cancel();
       await this.#sendToAgent(this.#errorResponse(request.id, error, undefined), request.id);
       this.#deps.logger.error({ session: this.id, method: request.method, err: error }, 'refused: request could not be recorded');
       return;
@@ -637,11 +639,13 @@ export class GatewaySession {
         drafts.push(draft(this.#context, 'ErrorReturned', { from: 'agent', upstream: plan.upstream, jsonrpcCode: -32800, errorCode: 'ATTEST_CANCELLED', message: outcome.reason, durationMs: round(performance.now() - started) }, extras));
         break;
     }
-    if (allowed !== undefined) governance?.charge(allowed, drafts[1] as EventDraft);
+    const charge = allowed === undefined ? undefined : governance?.charge(allowed, drafts[1] as EventDraft);
     let stored: readonly StoredEvent[];
     try {
       stored = await this.#deps.recorder.record(drafts);
+      charge?.confirm();
     } catch (error) {
+      charge?.cancel();
       if (outcome.kind !== 'withdrawn') void this.#sendToAgent(this.#errorResponse(request.id, error, undefined), request.id);
       throw error;
     }
