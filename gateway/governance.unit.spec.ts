@@ -27,7 +27,7 @@ function callDrafts(callId: string, tool: string, args: unknown, enforcement: ob
   ];
 }
 
-const sealed = (drafts: readonly EventDraft[]): AttestEvent[] => drafts.map((d, i) => ({ ...d, seq: i + 1, prevHash: null, hash: '0'.repeat(64) }) as unknown as AttestEvent);
+const sealed = (drafts: readonly EventDraft[]): AttestEvent[] => drafts.map((d, i) => ({ ...d, seq: i + 1, prevHash: null, hash: '0'.repeat(64) }));
 
 describe('governance: enforcement state only from durable decisions', () => {
   const POLICY = {
