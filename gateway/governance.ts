@@ -26,6 +26,11 @@ export interface ReservedCharge {
   cancel(): void;
 }
 
+export type PolicyRuling =
+  | { readonly effect: 'deny'; readonly ruleId: string; readonly error: GatewayError }
+  | { readonly effect: 'allow'; readonly ruleId: string; readonly reason: string }
+  | { readonly effect: 'hold'; readonly ruleId: string; readonly reason: string; readonly approval: Readonly<ApprovalSettings> };
+
 const TRIP_ERRORS = { rate: 'ATTEST_RATE_LIMITED', budget: 'ATTEST_BUDGET_EXHAUSTED', loop: 'ATTEST_LOOP_DETECTED' } as const;
 const TRIP_STAGES = { rate: 'rate-limit', budget: 'budget', loop: 'loop-guard' } as const;
 
@@ -81,15 +86,19 @@ export class Governance {
    * call the limits refuse anyway is pointless); `admit` checks them again once it is approved.
    */
   check(principal: Principal, upstream: string, tool: string, args: unknown, now: number): GovernanceVerdict {
-    const request = { principal, upstream, tool, method: 'tools/call', args, now };
-    const ruling = decide(this.policy, request);
-    if (ruling.effect === 'deny') {
-      return { effect: 'deny', error: new GatewayError('ATTEST_DENIED', `Denied by policy: ${ruling.reason}`, { ruleId: ruling.ruleId }), stage: 'policy', ruleId: ruling.ruleId };
-    }
+    const ruling = this.rule(principal, upstream, tool, args, now);
+    if (ruling.effect === 'deny') return { effect: 'deny', error: ruling.error, stage: 'policy', ruleId: ruling.ruleId };
     const limited = this.admit(principal, upstream, tool, args, now, ruling.ruleId, ruling.reason);
     if (ruling.effect === 'allow' || limited.effect !== 'allow') return limited;
-    const approval = ruling.approval ?? { timeoutMs: DEFAULT_APPROVAL_TIMEOUT_MS, approverRoles: [...DEFAULT_APPROVER_ROLES] };
-    return { effect: 'hold', ruleId: ruling.ruleId, reason: ruling.reason, approval, argumentsDigest: limited.enforcement.argumentsDigest };
+    return { effect: 'hold', ruleId: ruling.ruleId, reason: ruling.reason, approval: ruling.approval, argumentsDigest: limited.enforcement.argumentsDigest };
+  }
+
+  /** The policy stage alone: the rules, first match wins (a `hold` comes with its approval settings). */
+  rule(principal: Principal, upstream: string, tool: string, args: unknown, now: number): PolicyRuling {
+    const ruling = decide(this.policy, { principal, upstream, tool, method: 'tools/call', args, now });
+    if (ruling.effect === 'deny') return { effect: 'deny', ruleId: ruling.ruleId, error: new GatewayError('ATTEST_DENIED', `Denied by policy: ${ruling.reason}`, { ruleId: ruling.ruleId }) };
+    if (ruling.effect === 'allow') return { effect: 'allow', ruleId: ruling.ruleId, reason: ruling.reason };
+    return { effect: 'hold', ruleId: ruling.ruleId, reason: ruling.reason, approval: ruling.approval ?? { timeoutMs: DEFAULT_APPROVAL_TIMEOUT_MS, approverRoles: [...DEFAULT_APPROVER_ROLES] } };
   }
 
   /** The limits of a call the rules allowed (or a person approved), at `now`: allow with its charge, or the limit that refuses it. */

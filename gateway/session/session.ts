@@ -27,7 +27,9 @@ import type { JSONRPCMessage, JsonObject, JsonRpcId, RpcError, RpcNotification, 
 import { qualify, ResourceDirectory, unqualify } from './routing.ts';
 import { InputSchemas } from './input-schemas.ts';
 import type { BundleKind, VirtualBundle } from './virtual-servers.ts';
-import type { Observation, ToolPins } from '../pins/tool-pins.ts';
+import type { Observation, Quarantine, ToolPins } from '../pins/tool-pins.ts';
+import { approvalStage, decideToolCall, inputSchemaStage, limitsStage, policyStage, toolAccessStage, toolPinningStage } from '../pipeline/tool-call.ts';
+import type { ToolCallStage } from '../pipeline/tool-call.ts';
 import { upstreamTraceContext } from '../observability/tracing.ts';
 import type { CallTracing, TraceHeaders } from '../observability/tracing.ts';
 
@@ -214,6 +216,15 @@ export class GatewaySession {
   lastActivity = Date.now();
   /** The tool lists of the credential, as of its latest authentication (a reload may change them); the principal stays init.auth's. */
   #access: ToolAccess;
+  /** The decision pipeline of this session's tools/calls: built once, reading what a reload or a re-authentication may change through getters. */
+  readonly #stages: readonly ToolCallStage[] = [
+    toolPinningStage((upstream, tool) => this.#quarantined(upstream, tool)),
+    inputSchemaStage((upstream, tool, args) => this.#upstreams.get(upstream)?.inputs.problem(tool, args)),
+    toolAccessStage(() => this.#access, qualify),
+    policyStage(() => this.#deps.governance),
+    limitsStage(() => this.#deps.governance),
+    approvalStage(() => this.#deps.approvals !== undefined),
+  ];
 
   constructor(init: SessionInit, deps: SessionDeps) {
     this.id = init.id;
@@ -512,26 +523,25 @@ export class GatewaySession {
     return deny(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${upstream}" is unavailable: ${state.downReason}`, { upstream }), 'routing', 'upstream-health');
   }
 
+  /** A tools/call through the decision pipeline (gateway/pipeline/tool-call.ts), as the plan the session carries out. */
   #toolAccess(upstream: string, tool: string, params: JsonObject | undefined): Plan {
-    const quarantined = this.#quarantine(upstream, tool);
-    if (quarantined !== undefined) return quarantined;
-    const invalid = this.#upstreams.get(upstream)?.inputs.problem(tool, params?.['arguments']);
-    if (invalid !== undefined) {
-      return deny(new GatewayError('ATTEST_INVALID_PARAMS', `Invalid arguments for tool "${tool}": ${invalid}`, { tool }), 'input-schema', 'tool-input-schema', upstream, tool);
+    const decision = decideToolCall({ principal: this.init.auth.principal, upstream, tool, args: params?.['arguments'], now: Date.now() }, this.#stages);
+    switch (decision.kind) {
+      case 'deny':
+        return { route: 'deny', error: decision.error, stage: decision.stage, ruleId: decision.ruleId, upstream, target: tool, enforcement: decision.enforcement };
+      case 'hold':
+        return { route: 'hold', upstream, params, target: tool, ruleId: decision.ruleId, reason: decision.reason, approval: decision.approval, argumentsDigest: decision.argumentsDigest };
+      case 'allow':
+        return { route: 'forward', upstream, params, target: tool, ruleId: decision.ruleId, reason: decision.reason, meter: decision.meter, enforcement: decision.enforcement };
     }
-    const access = this.#access.check(qualify(upstream, tool));
-    if (!access.allowed) return deny(new GatewayError('ATTEST_DENIED', `Denied by policy: ${access.reason}`, { ruleId: access.ruleId }), 'tool-access', access.ruleId, upstream, tool);
-    const governance = this.#deps.governance;
-    if (governance === undefined) return { route: 'forward', upstream, params, target: tool, ruleId: access.ruleId, reason: access.reason };
-    const verdict = governance.check(this.init.auth.principal, upstream, tool, params?.['arguments'], Date.now());
-    if (verdict.effect === 'hold') {
-      if (this.#deps.approvals === undefined) {
-        return deny(new GatewayError('ATTEST_APPROVAL_REQUIRED', `Approval required by rule "${verdict.ruleId}", and this gateway (stdio) has no approvals API to grant it: refused`, { ruleId: verdict.ruleId }), 'approval', verdict.ruleId, upstream, tool);
-      }
-      return { route: 'hold', upstream, params, target: tool, ruleId: verdict.ruleId, reason: `${access.reason}; ${verdict.reason}`, approval: verdict.approval, argumentsDigest: verdict.argumentsDigest };
-    }
-    if (verdict.effect === 'deny') return { route: 'deny', error: verdict.error, stage: verdict.stage, ruleId: verdict.ruleId, upstream, target: tool, enforcement: verdict.enforcement };
-    return { route: 'forward', upstream, params, target: tool, ruleId: verdict.ruleId, reason: `${access.reason}; ${verdict.reason}`, meter: verdict.meter, enforcement: verdict.enforcement };
+  }
+
+  /** The quarantine of a tool for this session: against the definition its connection listed (tool pinning). */
+  #quarantined(upstream: string, tool: string): Quarantine | undefined {
+    const state = this.#upstreams.get(upstream);
+    const pins = this.#deps.pins;
+    if (pins === undefined || state?.config.pinTools !== true) return undefined;
+    return pins.quarantine(upstream, tool, state.toolHashes?.get(tool) as `sha256:${string}` | undefined);
   }
 
   // ── approvals ────────────────────────────────────────────────────────────────────────────
@@ -653,20 +663,6 @@ export class GatewaySession {
     const next = outcome.kind === 'withdrawn' ? Promise.resolve() : refusal === undefined ? this.#forward(request, plan, started, extras, receipt, recording) : this.#finishWithError(request, refusal, 'gateway', plan.upstream, started, extras, receipt);
     next.catch((error: unknown) => this.#deps.logger.error({ err: error, session: this.id }, 'unhandled error finishing an approved call'));
     return stored[0]?.event.id ?? '';
-  }
-
-  #quarantine(upstream: string, tool: string): Extract<Plan, { route: 'deny' }> | undefined {
-    const state = this.#upstreams.get(upstream);
-    const pins = this.#deps.pins;
-    if (pins === undefined || state?.config.pinTools !== true) return undefined;
-    const q = pins.quarantine(upstream, tool, state.toolHashes?.get(tool) as `sha256:${string}` | undefined);
-    if (q === undefined) return undefined;
-    const error = new GatewayError(
-      'ATTEST_TOOL_QUARANTINED',
-      `Tool "${tool}" of upstream "${upstream}" is quarantined: its definition changed since it was pinned (pinned ${q.pinnedHash}, now ${q.observedHash})${q.rejected ? '; an admin rejected this definition' : '; an admin must approve the new definition (attest pins approve)'}`,
-      { upstream, tool, pinnedHash: q.pinnedHash, observedHash: q.observedHash },
-    );
-    return deny(error, 'tool-pinning', q.rejected ? 'tool-definition-rejected' : 'tool-definition-changed', upstream, tool);
   }
 
   /** Compares a listing with the gateway's pins (recording new pins and changes) and remembers what this connection listed. */
