@@ -41,6 +41,8 @@ const { values } = parseArgs({
     'skip-verify': { type: 'boolean', default: false },
     /** Starts that fold the whole log (each takes ~18 s per million events). */
     'full-repeat': { type: 'string' },
+    /** Before each measured start from a snapshot, append this many events the snapshot does not hold (a run cut short before its last snapshot). */
+    tail: { type: 'string', default: '0' },
     out: { type: 'string', default: join(REPO_ROOT, 'bench', 'results', 'rebuild.json') },
   },
 });
@@ -76,6 +78,23 @@ function sessionDrafts(): EventDraft[] {
   }
   drafts.push({ ...base, id: newEventId(), occurredAt: at, type: 'SessionClosed', data: { reason: 'closed by the agent (DELETE)' } });
   return drafts;
+}
+
+const tailEvents = Number(values.tail);
+
+/** Appends `count` events of whole sessions behind the gateway's back (its snapshot does not hold them). */
+async function appendTail(count: number): Promise<void> {
+  const log = await openFileLog({ dir: logDir, fsync: false });
+  try {
+    let written = 0;
+    while (written < count) {
+      const drafts = sessionDrafts().slice(0, count - written);
+      for (let i = 0; i < drafts.length; i += DRAFTS_PER_APPEND) await log.append(drafts.slice(i, i + DRAFTS_PER_APPEND));
+      written += drafts.length;
+    }
+  } finally {
+    await log.close();
+  }
 }
 
 async function generate(): Promise<{ events: number; ms: number; bytes: number }> {
@@ -210,7 +229,10 @@ try {
   rmSync(`${logDir}.state`, { recursive: true, force: true });
   for (let i = 0; i < fullRepeat; i++) starts.push(await timeStart(logDir, upstream.url, 'large', i === 0, 'full'));
   starts.push(await timeStart(logDir, upstream.url, 'large', false, 'snapshot'));
-  for (let i = 0; i < repeat; i++) starts.push(await timeStart(logDir, upstream.url, 'large', i === 0, 'snapshot'));
+  for (let i = 0; i < repeat; i++) {
+    if (tailEvents > 0) await appendTail(tailEvents);
+    starts.push(await timeStart(logDir, upstream.url, 'large', i === 0, 'snapshot'));
+  }
 
   const configDir = mkdtempSync(join(tmpdir(), 'attest-bench-verify-'));
   const configFile = join(configDir, 'config.json');
