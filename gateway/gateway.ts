@@ -193,7 +193,11 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
   const { config, logger } = core;
   const sessions = new SessionRegistry();
   // Held calls wait here for a decision through the approvals API (HTTP only: stdio has no such API).
-  const approvals = new ApprovalBroker(config.gateway.instance, () => (core.sessionDeps.governance?.policy.rules ?? []).flatMap((rule) => rule.approval?.approverRoles ?? []));
+  const approvals = new ApprovalBroker(
+    config.gateway.instance,
+    () => (core.sessionDeps.governance?.policy.rules ?? []).flatMap((rule) => rule.approval?.approverRoles ?? []),
+    (error, approvalId) => logger.error({ err: error, approvalId }, 'the expiry of a held call could not be recorded (the call is refused all the same)'),
+  );
   const shared = core.sessionDeps;
   // Not a spread: keys, upstreams and governance are getters a reload swaps behind.
   const sessionDeps: SessionDeps = {

@@ -31,7 +31,7 @@ export async function serveStdio(input: AttestConfig | AttestConfigInput, option
     else throw new GatewayError('ATTEST_UNAUTHENTICATED', 'stdio sessions need a key: set ATTEST_API_KEY, or auth.stdioKeyId in the config');
   } catch (error) {
     const refusal = error instanceof GatewayError ? error : new GatewayError('ATTEST_UNAUTHENTICATED');
-    await core.recorder.record([draft(core.systemContext, 'RequestRejected', { errorCode: refusal.code, message: refusal.message, path: 'stdio' })]).catch(() => undefined);
+    await core.recorder.record([draft(core.systemContext, 'RequestRejected', { errorCode: refusal.code, message: refusal.message, path: 'stdio' })]).catch((logError: unknown) => core.logger.error({ err: logError, refusal: refusal.code }, 'stdio: the refusal of the session could not be recorded'));
     await core.close('stdio authentication failed');
     throw refusal;
   }
@@ -60,12 +60,12 @@ export async function serveStdio(input: AttestConfig | AttestConfigInput, option
     const refusal = new GatewayError('ATTEST_INVALID_REQUEST', unrecordableProblem(method === undefined ? 'the message' : `the ${method} message`, reason));
     void core.recorder
       .record([draft({ ...core.systemContext, actor: auth.principal }, 'RequestRejected', { errorCode: refusal.code, jsonrpcCode: refusal.jsonrpcCode, message: refusal.message, path: 'stdio', sessionId: session.id, ...(method !== undefined && { method }) })])
-      .catch(() => undefined)
+      .catch((logError: unknown) => core.logger.error({ err: logError, session: session.id, refusal: refusal.code }, 'stdio: a refused message could not be recorded (it is refused all the same)'))
       .then(() => ('id' in message && 'method' in message ? transport.send({ jsonrpc: '2.0', id: message.id, error: refusal.toJsonRpcError() }) : undefined))
-      .catch(() => undefined);
+      .catch((sendError: unknown) => core.logger.warn({ err: sendError, session: session.id }, 'stdio: the refusal could not be sent to the agent'));
   };
   transport.onerror = (error) => {
-    void core.recorder.record([draft({ ...core.systemContext, actor: auth.principal }, 'RequestRejected', { errorCode: 'ATTEST_PARSE_ERROR', jsonrpcCode: -32700, message: `stdio: ${error.message}`, path: 'stdio', sessionId: session.id })]).catch(() => undefined);
+    void core.recorder.record([draft({ ...core.systemContext, actor: auth.principal }, 'RequestRejected', { errorCode: 'ATTEST_PARSE_ERROR', jsonrpcCode: -32700, message: `stdio: ${error.message}`, path: 'stdio', sessionId: session.id })]).catch((logError: unknown) => core.logger.error({ err: logError, session: session.id, cause: error.message }, 'stdio: an unparsable message from the agent could not be recorded'));
   };
   transport.onclose = () => void close();
   await transport.start();

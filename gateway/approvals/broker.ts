@@ -51,10 +51,16 @@ export class ApprovalBroker {
   readonly #approverRoles: () => Iterable<string>;
   readonly #pending = new Map<string, Entry>();
 
-  /** `approverRoles`: every role the policy in force lets approve (read on each use: a policy may be reloaded). */
-  constructor(instance: string, approverRoles: () => Iterable<string>) {
+  readonly #onError: (error: unknown, approvalId: string) => void;
+
+  /**
+   * `approverRoles`: every role the policy in force lets approve (read on each use: a policy may be
+   * reloaded). `onError`: an expiry whose events could not be recorded (logged by the gateway).
+   */
+  constructor(instance: string, approverRoles: () => Iterable<string>, onError: (error: unknown, approvalId: string) => void = () => undefined) {
     this.instance = instance;
     this.#approverRoles = approverRoles;
+    this.#onError = onError;
   }
 
   /** Every role any rule lets approve, and `attest:approver`: holding one opens the approvals API. */
@@ -70,7 +76,7 @@ export class ApprovalBroker {
   open(approval: PendingApproval, settle: SettleApproval): void {
     if (this.#pending.has(approval.id)) throw new Error(`approval ${approval.id} is already pending`);
     const delay = Math.max(0, Date.parse(approval.expiresAt) - Date.now());
-    const timer = setTimeout(() => void this.#settle(approval.id, { kind: 'expired' })?.catch(() => undefined), delay);
+    const timer = setTimeout(() => void this.#settle(approval.id, { kind: 'expired' })?.catch((error: unknown) => this.#onError(error, approval.id)), delay);
     this.#pending.set(approval.id, { approval, settle, timer });
   }
 

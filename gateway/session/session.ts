@@ -359,7 +359,11 @@ export class GatewaySession {
   async #forward(request: RpcRequest, plan: { readonly upstream: string; readonly params: JsonObject | undefined; readonly filterTools?: boolean; readonly filterList?: 'prompts/list' | 'resources/list' | 'resources/templates/list' | undefined }, started: number, extras: Extras, receiptBase: object, recording: Recording): Promise<void> {
     const callId = extras.callId;
     const state = this.#upstreams.get(plan.upstream);
-    if (state === undefined) return; // unreachable: the plan only routes to upstreams in scope
+    if (state === undefined) {
+      // The plan routes only to upstreams in scope: a bug if not, and the call still gets its outcome.
+      await this.#finishWithError(request, new GatewayError('ATTEST_INTERNAL', `Internal gateway error: the call was routed to upstream "${plan.upstream}", which is not in this session`), 'gateway', plan.upstream, started, extras, receiptBase);
+      return;
+    }
     let response: RpcResponse;
     try {
       response = await this.#requestUpstream(state, request.method, plan.params, { downstreamId: request.id, callId, timeoutMs: state.config.timeoutMs, trace: extras.upstreamTrace });
@@ -564,7 +568,11 @@ export class GatewaySession {
   #hold(request: RpcRequest, plan: HoldPlan, started: number, extras: Extras, admitted: readonly StoredEvent[], recording: Recording): void {
     const approvals = this.#deps.approvals;
     const requested = admitted[1]?.event;
-    if (approvals === undefined || requested?.type !== 'ApprovalRequested') return; // unreachable: a hold plan needs both
+    if (approvals === undefined || requested?.type !== 'ApprovalRequested') {
+      // A hold plan needs both (the pipeline holds only where approvals exist): a bug if not, and the call still gets its outcome.
+      void this.#finishWithError(request, new GatewayError('ATTEST_INTERNAL', 'Internal gateway error: a held call without an approvals broker or its ApprovalRequested'), 'gateway', plan.upstream, started, extras, { callId: extras.callId, request: positionOf(admitted[0]) });
+      return;
+    }
     const receiptBase = { callId: extras.callId, request: positionOf(admitted[0]), approval: positionOf(admitted[1]) };
     const progressToken = progressTokenOf(request.params);
     let progress: NodeJS.Timeout | undefined;
@@ -601,7 +609,7 @@ export class GatewaySession {
       return this.#settleHold(request, plan, outcome, requested.data.expiresAt, started, extras, receiptBase, recording);
     });
     // The session closed while ApprovalRequested was being recorded: its close found nothing held yet.
-    if (this.#closed) void approvals.withdraw(extras.callId, 'the session closed while the call waited for approval')?.catch(() => undefined);
+    if (this.#closed) void approvals.withdraw(extras.callId, 'the session closed while the call waited for approval')?.catch((error: unknown) => this.#deps.logger.error({ err: error, session: this.id, callId: extras.callId }, 'the withdrawal of a held call could not be recorded'));
   }
 
   /**
@@ -1107,7 +1115,7 @@ export class GatewaySession {
       const held = typeof requestId === 'string' || typeof requestId === 'number' ? this.#held.get(requestId) : undefined;
       if (held !== undefined) {
         if (!(await this.#recordAgentNotification(notification, undefined))) return;
-        await this.#deps.approvals?.withdraw(held, `cancelled by the agent${typeof params?.['reason'] === 'string' ? `: ${params['reason']}` : ''}`)?.catch(() => undefined);
+        await this.#deps.approvals?.withdraw(held, `cancelled by the agent${typeof params?.['reason'] === 'string' ? `: ${params['reason']}` : ''}`)?.catch((error: unknown) => this.#deps.logger.error({ err: error, session: this.id, callId: held }, 'the withdrawal of a held call the agent cancelled could not be recorded'));
         return;
       }
       const entry = typeof requestId === 'string' || typeof requestId === 'number' ? this.#forwardsByAgentId.get(requestId) : undefined;
@@ -1217,7 +1225,7 @@ export class GatewaySession {
   async #close(reason: string): Promise<void> {
     this.#closed = true;
     // Withdrawn before SessionClosed, so the session's chain tells each held call's end first.
-    await Promise.all([...this.#held.values()].map((callId) => this.#deps.approvals?.withdraw(callId, `the session closed while the call waited for approval: ${reason}`)?.catch(() => undefined) ?? Promise.resolve()));
+    await Promise.all([...this.#held.values()].map((callId) => this.#deps.approvals?.withdraw(callId, `the session closed while the call waited for approval: ${reason}`)?.catch((error: unknown) => this.#deps.logger.error({ err: error, session: this.id, callId }, 'the withdrawal of a held call at session close could not be recorded')) ?? Promise.resolve()));
     for (const state of this.#upstreams.values()) {
       for (const forward of [...state.pending.values()]) forward.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Session closed: ${reason}`));
     }
