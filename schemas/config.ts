@@ -193,7 +193,7 @@ export const ConfigSchema = z
         dir: z.string().min(1).optional(),
         snapshots: z.boolean().default(true),
         /** A snapshot once this many events were written since the last one… */
-        snapshotEveryEvents: z.number().int().min(100).default(20_000),
+        snapshotEveryEvents: z.number().int().min(100).default(10_000),
         /** …or this long after the last one, if anything was written. */
         snapshotIntervalMs: durationMs.default(30_000),
       })
