@@ -78,6 +78,12 @@ export interface ReadOptions {
   readonly after?: LogCursor;
   /** Only events of this stream. */
   readonly stream?: string;
+  /**
+   * Skip the schema check of events of the current major version (their envelope and integrity are
+   * still checked): for a process that folds events its own writer validated when it sealed them
+   * (the gateway's snapshot worker), where the check is most of a read's cost. Default false.
+   */
+  readonly trusted?: boolean;
   readonly signal?: AbortSignal;
 }
 

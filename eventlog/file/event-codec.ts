@@ -51,14 +51,14 @@ export type { ClaimedIdentity, RecordDecodeResult } from '../record-decode.ts';
 export { claimedIdentity } from '../record-decode.ts';
 
 /** Parses a payload and decodes it (record-decode.ts). With `stream`, other streams are skipped before the shape is checked. */
-export function decodeEvent(payload: Buffer, stream?: string): RecordDecodeResult {
+export function decodeEvent(payload: Buffer, stream?: string, trusted = false): RecordDecodeResult {
   let raw: unknown;
   try {
     raw = JSON.parse(payload.toString('utf8'));
   } catch {
     return { ok: false, skipped: false, reason: 'the record is not valid JSON', claimed: {} };
   }
-  return decodeWritten(raw, stream);
+  return decodeWritten(raw, stream, trusted);
 }
 
 /** Best-effort identity of a payload that may be damaged (never throws). */

@@ -51,6 +51,7 @@ export function scanStart(cursor: string): ScanStart {
 export interface ScanOptions {
   readonly after?: ScanStart;
   readonly stream?: string;
+  readonly trusted?: boolean;
   readonly signal?: AbortSignal;
   readonly follow: boolean;
   readonly tail: TailPolicy;
@@ -71,7 +72,7 @@ export interface LogDefect {
 export type ScanItem = { readonly kind: 'event'; readonly stored: LogEntry<FilePosition> } | { readonly kind: 'defect'; readonly defect: LogDefect };
 
 export async function* scanLog(source: ScanSource, options: ScanOptions): AsyncGenerator<ScanItem, void, undefined> {
-  const { after, stream, signal, follow, tail, tailGraceMs = 0 } = options;
+  const { after, stream, signal, follow, tail, tailGraceMs = 0, trusted = false } = options;
   let segments = await source.segments();
   let at = 0;
   let index = -1;
@@ -115,7 +116,7 @@ export async function* scanLog(source: ScanSource, options: ScanOptions): AsyncG
           read = await reader.next(offset, limit);
         }
         while (read.status === 'ok') {
-          const decoded = decodeEvent(read.payload, stream);
+          const decoded = decodeEvent(read.payload, stream, trusted);
           if (decoded.ok) {
             yield { kind: 'event', stored: positioned(decoded.entry, { backend: 'file', index, segment: segment.base, offset }) };
             if (isAborted(signal)) return;

@@ -236,7 +236,7 @@ function resumeOf(topic: string, options: ReadOptions): Resume | undefined {
  * scan starts at the cursor's own record, which must hold the cursor's event (ATTEST_CURSOR_INVALID
  * otherwise), and yields what follows it.
  */
-async function* decodeScan(topic: string, batches: AsyncIterable<readonly RawRecord[]>, stream: string | undefined, resume: Resume | undefined): AsyncGenerator<LogEntry<KafkaPosition>, void, undefined> {
+async function* decodeScan(topic: string, batches: AsyncIterable<readonly RawRecord[]>, stream: string | undefined, resume: Resume | undefined, trusted = false): AsyncGenerator<LogEntry<KafkaPosition>, void, undefined> {
   const recent = new RecentIds();
   let unchecked = resume;
   for await (const records of batches) {
@@ -250,7 +250,7 @@ async function* decodeScan(topic: string, batches: AsyncIterable<readonly RawRec
         unchecked = undefined;
         continue;
       }
-      const decoded = decodeRecord(record, stream);
+      const decoded = decodeRecord(record, stream, trusted);
       if (!decoded.ok) {
         if (decoded.skipped) continue;
         throw corrupt(topic, record, decoded.reason);
@@ -324,7 +324,7 @@ abstract class KafkaReadSide {
     const resume = resumeOf(this.topic, options);
     const { from, high } = await this.#start(resume);
     const scan = scanTopic(this.connection, this.topic, { from, end: Math.max(this.end(high), resume === undefined ? 0 : resume.at.offset + 1), ...(options.signal === undefined ? {} : { signal: options.signal }) });
-    yield* decodeScan(this.topic, scan, options.stream, resume);
+    yield* decodeScan(this.topic, scan, options.stream, resume, options.trusted);
   }
 
   async *#follow(options: ReadOptions): AsyncGenerator<LogEntry<KafkaPosition>, void, undefined> {
@@ -334,7 +334,7 @@ abstract class KafkaReadSide {
     this.#follows.add(controller);
     try {
       const signal = options.signal === undefined ? controller.signal : AbortSignal.any([options.signal, controller.signal]);
-      yield* decodeScan(this.topic, scanTopic(this.connection, this.topic, { from, signal }), options.stream, resume);
+      yield* decodeScan(this.topic, scanTopic(this.connection, this.topic, { from, signal }), options.stream, resume, options.trusted);
     } finally {
       this.#follows.delete(controller);
     }

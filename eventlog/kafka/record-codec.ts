@@ -61,10 +61,10 @@ export interface RawRecord {
 export type { RecordDecodeResult } from '../record-decode.ts';
 
 /** Parses and validates a record (Kafka is a boundary). With `stream`, other streams are skipped by key, before parsing. */
-export function decodeRecord(record: RawRecord, stream?: string): RecordDecodeResult {
+export function decodeRecord(record: RawRecord, stream?: string, trusted = false): RecordDecodeResult {
   if (stream !== undefined && record.key !== null && !keyIs(record.key, stream)) return SKIPPED;
   if (record.value === null) return { ok: false, skipped: false, reason: 'the record has no value (a tombstone: was the topic compacted?)', claimed: {} };
-  const decoded = decodeEvent(record.value, stream);
+  const decoded = decodeEvent(record.value, stream, trusted);
   if (!decoded.ok) return decoded;
   const { id, stream: eventStream } = decoded.entry.event ?? decoded.entry.envelope;
   const mismatch = identityMismatch(record, id, eventStream);

@@ -44,7 +44,9 @@ export class SnapshotFolder {
     try {
       const fold = await this.#state();
       const after = fold.cursor;
-      for await (const entry of reader.entries(after === undefined ? {} : { after })) {
+      // Trusted: these are events the gateway's own writer validated when it sealed them; checking
+      // their schema again would be most of the worker's cost (docs/configuration.md "Start-up snapshots").
+      for await (const entry of reader.entries(after === undefined ? { trusted: true } : { after, trusted: true })) {
         if (bound !== undefined && entry.position.index >= bound) break;
         fold.push(entry);
         this.#sinceSnapshot++;
