@@ -19,10 +19,10 @@ import type { AttestEvent } from '#schemas';
 import { AppendDeadlines } from '../append-deadlines.ts';
 import type { ChainHeads } from '../chain.ts';
 import type { EventLogLogger } from '../logger.ts';
+import { BatchQueue, settleRejected, settleResolved } from '../batch-queue.ts';
 import { LogUnavailableError } from '../port.ts';
 import type { BatchListener, FilePosition, StoredEvent } from '../port.ts';
 import { deferred } from './deferred.ts';
-import type { Deferred } from './deferred.ts';
 import { closeQuietly, fsyncDir, writeFully } from './durable-fs.ts';
 import type { SegmentState } from './recovery.ts';
 import { segmentPath } from './segments.ts';
@@ -76,12 +76,6 @@ interface Batch {
 const WRITE_FLAGS = constants.O_WRONLY;
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT;
 
-function settleRejected(entry: PendingAppend, error: Error): void {
-  if (entry.settled) return;
-  entry.settled = true;
-  entry.reject(error);
-}
-
 /** A failed file-system step, with what the operator needs: the step, the path, the errno. */
 class StorageFault extends Error {
   readonly step: string;
@@ -106,12 +100,8 @@ export class GroupCommitWriter {
   #reopen = true;
   /** A segment was created whose directory entry is not yet durable. */
   #dirDirty = false;
-  #queue: PendingAppend[] = [];
-  #queueHead = 0;
-  /** Bytes of the appends queued or in the batch being written (admission control reads it). */
-  #pendingBytes = 0;
-  #running = false;
-  #idle: Deferred<void> | null = null;
+  /** Appends waiting for the next batch; its pending bytes are what admission control reads. */
+  readonly #queue = new BatchQueue<PendingAppend>({ eventsOf: (entry) => entry.events.length, bytesOf: (entry) => entry.bytes.length, writeNext: () => this.#writeNext() });
   readonly #deadlines: AppendDeadlines<PendingAppend>;
   #commit = deferred<boolean>();
   #closing: Promise<void> | null = null;
@@ -149,18 +139,12 @@ export class GroupCommitWriter {
 
   /** Encoded bytes not yet durable: queued, or in the batch being written. */
   get pendingBytes(): number {
-    return this.#pendingBytes;
+    return this.#queue.pendingBytes;
   }
 
   enqueue(entry: PendingAppend): void {
-    this.#pendingBytes += entry.bytes.length;
     this.#queue.push(entry);
     this.#deadlines.track(entry);
-    if (!this.#running) {
-      this.#running = true;
-      // A microtask, not a direct call: appends made in the same tick join the first batch.
-      queueMicrotask(() => void this.#drain());
-    }
   }
 
   onBatch(listener: BatchListener): void {
@@ -176,18 +160,15 @@ export class GroupCommitWriter {
       maxFsyncMs: this.#maxFsyncMs,
       failedBatches: this.#failedBatches,
       timedOutAppends: this.#deadlines.timedOut,
-      queuedAppends: this.#queue.length - this.#queueHead,
-      pendingBytes: this.#pendingBytes,
+      queuedAppends: this.#queue.queued,
+      pendingBytes: this.#queue.pendingBytes,
     };
   }
 
   /** Waits for every queued append to settle, then releases the segment. Callers stop enqueueing first. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      if (this.#running) {
-        this.#idle ??= deferred<void>();
-        await this.#idle.promise;
-      }
+      await this.#queue.whenIdle();
       this.#deadlines.stop();
       const handle = this.#handle;
       this.#handle = null;
@@ -203,52 +184,33 @@ export class GroupCommitWriter {
     return this.#closing;
   }
 
-  async #drain(): Promise<void> {
+  async #writeNext(): Promise<void> {
+    const batch = this.#takeBatch();
     try {
-      while (this.#queueHead < this.#queue.length) {
-        const batch = this.#takeBatch();
-        try {
-          const started = this.#batchListener === undefined ? 0 : performance.now();
-          const at = await this.#write(batch);
-          this.#pendingBytes -= batch.bytes;
-          this.#committed(batch, at);
-          this.#batchListener?.(batch.events, performance.now() - started);
-        } catch (error) {
-          // Synchronously, so no append made from here on chains onto the failed events.
-          const failed = this.#failed(batch, error);
-          this.#pendingBytes = 0; // the batch and everything queued behind it are out
-          // Callers learn of the failure only once the segment is back at its durable end; the
-          // timer still covers them meanwhile (they stay in flight).
-          await this.#trimAfterFailure();
-          failed.reject();
-        }
-      }
-    } finally {
-      this.#running = false;
-      this.#idle?.resolve();
+      const started = this.#batchListener === undefined ? 0 : performance.now();
+      const at = await this.#write(batch);
+      this.#queue.release(batch.bytes);
+      this.#committed(batch, at);
+      this.#batchListener?.(batch.events, performance.now() - started);
+    } catch (error) {
+      // Synchronously, so no append made from here on chains onto the failed events.
+      this.#queue.release(batch.bytes);
+      const failed = this.#failed(batch, error);
+      // Callers learn of the failure only once the segment is back at its durable end; the
+      // timer still covers them meanwhile (they stay in flight).
+      await this.#trimAfterFailure();
+      failed.reject();
     }
   }
 
   #takeBatch(): Batch {
     const { segmentBytes, maxBatchEvents } = this.#options;
     const current = this.#current();
-    const first = this.#queue[this.#queueHead] as PendingAppend;
+    const first = this.#queue.peek() as PendingAppend;
     const roll = current.durableBytes > 0 && current.durableBytes + first.bytes.length > segmentBytes;
     const start = roll ? 0 : current.durableBytes;
-    const entries: PendingAppend[] = [];
-    let events = 0;
-    let bytes = 0;
-    while (this.#queueHead < this.#queue.length) {
-      const entry = this.#queue[this.#queueHead] as PendingAppend;
-      // At least one call per batch, even one larger than a segment: a call is never split.
-      if (entries.length > 0 && (events + entry.events.length > maxBatchEvents || start + bytes + entry.bytes.length > segmentBytes)) break;
-      entries.push(entry);
-      events += entry.events.length;
-      bytes += entry.bytes.length;
-      this.#queueHead++;
-    }
-    this.#compactQueue();
-    return { entries, events, bytes, roll };
+    // At least one call per batch, even one larger than a segment: a call is never split.
+    return { ...this.#queue.take({ maxEvents: maxBatchEvents, maxBytes: segmentBytes - start }), roll };
   }
 
   /** Writes and syncs a batch; returns the offset it starts at in the current segment. */
@@ -354,10 +316,7 @@ export class GroupCommitWriter {
       }
       index += entry.events.length;
       offset += entry.bytes.length;
-      if (!entry.settled) {
-        entry.settled = true;
-        entry.resolve(stored);
-      }
+      settleResolved(entry, stored);
     }
     const commit = this.#commit;
     this.#commit = deferred<boolean>();
@@ -369,9 +328,7 @@ export class GroupCommitWriter {
     this.#reopen = true;
     this.#failedBatches++;
     this.#heads.rollback();
-    const behind = this.#queue.slice(this.#queueHead);
-    this.#queue = [];
-    this.#queueHead = 0;
+    const behind = this.#queue.drop();
     const fault = error instanceof StorageFault ? error : new StorageFault('write', this.#options.dir, error);
     this.#options.logger.error(
       { err: error, errno: fault.errno, step: fault.step, path: fault.path, rejectedAppends: batch.entries.length + behind.length },
@@ -404,15 +361,5 @@ export class GroupCommitWriter {
 
   #current(): SegmentState {
     return this.#segments[this.#segments.length - 1] as SegmentState;
-  }
-
-  #compactQueue(): void {
-    if (this.#queueHead === this.#queue.length) {
-      this.#queue = [];
-      this.#queueHead = 0;
-    } else if (this.#queueHead > 1024) {
-      this.#queue = this.#queue.slice(this.#queueHead);
-      this.#queueHead = 0;
-    }
   }
 }

@@ -34,9 +34,10 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AttestEvent, EventDraft } from '#schemas';
 import { AppendDeadlines } from '../append-deadlines.ts';
+import { BatchQueue, settleRejected, settleResolved } from '../batch-queue.ts';
+import type { Batch as QueuedBatch } from '../batch-queue.ts';
 import type { ChainHead, ChainHeads } from '../chain.ts';
 import { deferred } from '../file/deferred.ts';
-import type { Deferred } from '../file/deferred.ts';
 import type { EventLogLogger } from '../logger.ts';
 import { InvalidEventError, LogUnavailableError, refuseWhenQueueFull } from '../port.ts';
 import type { KafkaPosition, StoredEvent } from '../port.ts';
@@ -110,22 +111,12 @@ export type KafkaLogStats = {
   readonly recovering: 0 | 1;
 };
 
-interface Batch {
-  readonly entries: PendingAppend[];
-  readonly events: number;
-  /** The entries' record bytes (without the batch overhead). */
-  readonly bytes: number;
-}
+/** Its bytes: the entries' record bytes (without the batch overhead). */
+type Batch = QueuedBatch<PendingAppend>;
 
 const RECOVERY_BACKOFF_MS = { initial: 100, max: 2_000 };
 const TAIL_SETTLE_MS = 500;
 const TAIL_SETTLE_ROUNDS = 5;
-
-function settleRejected(entry: PendingAppend, error: Error): void {
-  if (entry.settled) return;
-  entry.settled = true;
-  entry.reject(error);
-}
 
 export class KafkaGroupCommit {
   readonly #options: KafkaWriterOptions;
@@ -139,12 +130,13 @@ export class KafkaGroupCommit {
    * watermark read at start or by a recovery. Other producers may have written past it since.
    */
   #end: number;
-  #queue: PendingAppend[] = [];
-  #queueHead = 0;
-  /** Bytes of the appends queued or in the produce request in flight (admission control reads it). */
-  #pendingBytes = 0;
-  #running = false;
-  #idle: Deferred<void> | null = null;
+  /** Appends waiting for the next produce request; its pending bytes are what admission control reads. */
+  readonly #queue = new BatchQueue<PendingAppend>({
+    eventsOf: (entry) => entry.events.length,
+    bytesOf: (entry) => entry.bytes,
+    writeNext: () => this.#writeNext(),
+    accepting: () => this.#recovering === null,
+  });
   readonly #deadlines: AppendDeadlines<PendingAppend>;
   /** Why appends are refused until recovery completes; null when accepting. */
   #recovering: Error | null = null;
@@ -201,7 +193,7 @@ export class KafkaGroupCommit {
     const refusal = this.refusal();
     if (refusal !== null) return Promise.reject(refusal);
     // Checked before sealing, so a refused append moves no chain head. One append may take the queue past the limit.
-    const full = refuseWhenQueueFull('the Kafka event log', 'the brokers', this.#pendingBytes, this.#options.maxQueuedBytes);
+    const full = refuseWhenQueueFull('the Kafka event log', 'the brokers', this.#queue.pendingBytes, this.#options.maxQueuedBytes);
     if (full !== undefined) return Promise.reject(full);
     let events: AttestEvent[];
     let encoded: EncodedRecords;
@@ -213,19 +205,10 @@ export class KafkaGroupCommit {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     const { promise, resolve, reject } = deferred<readonly StoredEvent<KafkaPosition>[]>();
-    this.#enqueue({ events, messages: encoded.messages, bytes: encoded.bytes, deadline: performance.now() + this.#options.appendTimeoutMs, resolve, reject, settled: false });
-    return promise;
-  }
-
-  #enqueue(entry: PendingAppend): void {
-    this.#pendingBytes += entry.bytes;
+    const entry: PendingAppend = { events, messages: encoded.messages, bytes: encoded.bytes, deadline: performance.now() + this.#options.appendTimeoutMs, resolve, reject, settled: false };
     this.#queue.push(entry);
     this.#deadlines.track(entry);
-    if (!this.#running) {
-      this.#running = true;
-      // A microtask, not a direct call: appends made in the same tick join the first batch.
-      queueMicrotask(() => void this.#drain());
-    }
+    return promise;
   }
 
   stats(): KafkaLogStats {
@@ -237,8 +220,8 @@ export class KafkaGroupCommit {
       maxSendMs: this.#maxSendMs,
       failedBatches: this.#failedBatches,
       timedOutAppends: this.#deadlines.timedOut,
-      queuedAppends: this.#queue.length - this.#queueHead,
-      pendingBytes: this.#pendingBytes,
+      queuedAppends: this.#queue.queued,
+      pendingBytes: this.#queue.pendingBytes,
       recoveries: this.#recoveries,
       adoptedEvents: this.#adopted,
       foreignRecords: this.#foreign,
@@ -249,10 +232,7 @@ export class KafkaGroupCommit {
   /** Waits for every queued append to settle, stops a recovery, disconnects. Callers stop enqueueing first. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      if (this.#running) {
-        this.#idle ??= deferred<void>();
-        await this.#idle.promise;
-      }
+      await this.#queue.whenIdle();
       this.#closed.abort();
       await this.#recovery;
       this.#deadlines.stop();
@@ -263,60 +243,41 @@ export class KafkaGroupCommit {
     return this.#closing;
   }
 
-  async #drain(): Promise<void> {
+  async #writeNext(): Promise<void> {
+    const producer = this.#producer as PartitionProducer;
+    const batch = this.#takeBatch();
+    if (batch === null) return;
+    const messages: OutgoingRecord[] = [];
+    for (const entry of batch.entries) for (const message of entry.messages) messages.push(message);
+    const started = performance.now();
+    let base: number;
     try {
-      while (this.#queueHead < this.#queue.length && this.#recovering === null) {
-        const producer = this.#producer as PartitionProducer;
-        const batch = this.#takeBatch();
-        if (batch === null) continue;
-        const messages: OutgoingRecord[] = [];
-        for (const entry of batch.entries) for (const message of entry.messages) messages.push(message);
-        const started = performance.now();
-        let base: number;
-        try {
-          base = await producer.send(messages);
-        } catch (error) {
-          this.#pendingBytes -= batch.bytes;
-          this.#failed(batch, error);
-          break;
-        }
-        this.#pendingBytes -= batch.bytes;
-        const took = performance.now() - started;
-        this.#lastSendMs = took;
-        if (took > this.#maxSendMs) this.#maxSendMs = took;
-        if (base < this.#end) {
-          this.#landedBehind(batch, base);
-          break;
-        }
-        this.#committed(batch, base);
-      }
-    } finally {
-      this.#running = false;
-      this.#idle?.resolve();
+      base = await producer.send(messages);
+    } catch (error) {
+      this.#queue.release(batch.bytes);
+      this.#failed(batch, error);
+      return;
     }
+    this.#queue.release(batch.bytes);
+    const took = performance.now() - started;
+    this.#lastSendMs = took;
+    if (took > this.#maxSendMs) this.#maxSendMs = took;
+    if (base < this.#end) {
+      this.#landedBehind(batch, base);
+      return;
+    }
+    this.#committed(batch, base);
   }
 
   /** The next batch, or null when the call at the head of the queue can never fit a record batch (it is refused). */
   #takeBatch(): Batch | null {
     const { maxBatchEvents, maxBatchBytes } = this.#options;
-    const first = this.#queue[this.#queueHead] as PendingAppend;
+    const first = this.#queue.peek() as PendingAppend;
     if (BATCH_OVERHEAD_BYTES + first.bytes > maxBatchBytes) {
-      this.#refuseOversized(first);
+      this.#refuseOversized();
       return null;
     }
-    const entries: PendingAppend[] = [];
-    let events = 0;
-    let bytes = BATCH_OVERHEAD_BYTES;
-    while (this.#queueHead < this.#queue.length) {
-      const entry = this.#queue[this.#queueHead] as PendingAppend;
-      if (entries.length > 0 && (events + entry.events.length > maxBatchEvents || bytes + entry.bytes > maxBatchBytes)) break;
-      entries.push(entry);
-      events += entry.events.length;
-      bytes += entry.bytes;
-      this.#queueHead++;
-    }
-    this.#compactQueue();
-    return { entries, events, bytes: bytes - BATCH_OVERHEAD_BYTES };
+    return this.#queue.take({ maxEvents: maxBatchEvents, maxBytes: maxBatchBytes - BATCH_OVERHEAD_BYTES });
   }
 
   /** `base` beyond the known end is normal: other producers (replicas) wrote in between, into streams of their own. */
@@ -333,10 +294,7 @@ export class KafkaGroupCommit {
         stored[i] = { event, position: { backend: 'kafka', index: offset, topic, partition: 0, offset: String(offset) } };
         offset++;
       }
-      if (!entry.settled) {
-        entry.settled = true;
-        entry.resolve(stored);
-      }
+      settleResolved(entry, stored);
     }
     this.#end = offset;
     this.#batches++;
@@ -355,10 +313,7 @@ export class KafkaGroupCommit {
     for (const entry of batch.entries) {
       const stored = entry.events.map((event, i): StoredEvent<KafkaPosition> => ({ event, position: { backend: 'kafka', index: offset + i, topic: this.#options.topic, partition: 0, offset: String(offset + i) } }));
       offset += entry.events.length;
-      if (!entry.settled) {
-        entry.settled = true;
-        entry.resolve(stored);
-      }
+      settleResolved(entry, stored);
     }
     const cause = new Error(`the broker acknowledged a batch at offset ${base}, behind offset ${expected} that earlier acknowledgements reached: the topic was deleted and recreated, or truncated`);
     this.#options.logger.error(
@@ -374,7 +329,7 @@ export class KafkaGroupCommit {
   #failed(batch: Batch, error: unknown): void {
     this.#failedBatches++;
     const reason = describeKafkaError(error);
-    const behind = this.#queue.length - this.#queueHead;
+    const behind = this.#queue.queued;
     this.#options.logger.error(
       { err: error, topic: this.#options.topic, rejectedAppends: batch.entries.length + behind },
       'event log: a Kafka produce request failed; appends rejected, chain heads rolled back, re-reading the topic tail before accepting appends',
@@ -398,9 +353,8 @@ export class KafkaGroupCommit {
    * too — their chain links run through it — as for a failed write; nothing was sent, and nothing
    * is in flight (batches go one at a time), so the durable heads are exact and no recovery is needed.
    */
-  #refuseOversized(entry: PendingAppend): void {
-    this.#queueHead++;
-    this.#pendingBytes -= entry.bytes;
+  #refuseOversized(): void {
+    const entry = this.#queue.shift() as PendingAppend;
     const { maxBatchBytes, topic } = this.#options;
     const error = new InvalidEventError(
       `the append's ${entry.events.length} event(s) take about ${entry.bytes} bytes in Kafka, more than the topic "${topic}" accepts in one record batch (max.message.bytes ${maxBatchBytes}); nothing was written. Raise max.message.bytes or record less of the payload.`,
@@ -411,13 +365,7 @@ export class KafkaGroupCommit {
   }
 
   #rejectQueued(error: Error): void {
-    for (let i = this.#queueHead; i < this.#queue.length; i++) {
-      const entry = this.#queue[i] as PendingAppend;
-      this.#pendingBytes -= entry.bytes;
-      settleRejected(entry, error);
-    }
-    this.#queue = [];
-    this.#queueHead = 0;
+    for (const entry of this.#queue.drop()) settleRejected(entry, error);
   }
 
   #startRecovery(cause: Error): void {
@@ -540,15 +488,5 @@ export class KafkaGroupCommit {
     this.#end = high;
     this.#adopted += adopted;
     return adopted;
-  }
-
-  #compactQueue(): void {
-    if (this.#queueHead === this.#queue.length) {
-      this.#queue = [];
-      this.#queueHead = 0;
-    } else if (this.#queueHead > 1024) {
-      this.#queue = this.#queue.slice(this.#queueHead);
-      this.#queueHead = 0;
-    }
   }
 }

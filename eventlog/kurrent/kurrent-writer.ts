@@ -25,6 +25,7 @@ import { END, BACKWARDS, ErrorType } from '@kurrent/kurrentdb-client';
 import type { AppendResult, RecordedEvent } from '@kurrent/kurrentdb-client';
 import type { AttestEvent, EventDraft } from '#schemas';
 import { AppendDeadlines } from '../append-deadlines.ts';
+import { BatchQueue, settleRejected, settleResolved } from '../batch-queue.ts';
 import type { ChainHeads, SealedEvent } from '../chain.ts';
 import type { EventLogLogger } from '../logger.ts';
 import { LogUnavailableError, refuseWhenQueueFull } from '../port.ts';
@@ -87,12 +88,6 @@ type WriteOutcome =
 
 const NO_SEALED: readonly SealedEvent[] = Object.freeze([]);
 
-function settleRejected(entry: PendingAppend, error: Error): void {
-  if (entry.settled) return;
-  entry.settled = true;
-  entry.reject(error);
-}
-
 function distinctStreams(drafts: readonly EventDraft[]): string[] | null {
   const streams: string[] = [];
   for (const draft of drafts) {
@@ -125,11 +120,13 @@ export class KurrentWriter {
   /** Appends waiting for a head read, in call order; they seal once it is in. */
   #waiting: PendingAppend[] = [];
   #pumping = false;
-  /** Sealed appends waiting for the next batch. */
-  #queue: PendingAppend[] = [];
-  /** Bytes of the sealed appends queued or in the batch being written (admission control reads it). */
-  #pendingBytes = 0;
-  #draining = false;
+  /** Sealed appends waiting for the next batch; its pending bytes are what admission control reads. */
+  readonly #queue = new BatchQueue<PendingAppend>({
+    eventsOf: (entry) => entry.sealed.length,
+    bytesOf: (entry) => entry.bytes,
+    writeNext: () => this.#writeNext(),
+    onIdle: () => this.#idleCheck(),
+  });
   /** Every append not yet known to be settled, in call order (= deadline order): the timer's list. */
   readonly #deadlines: AppendDeadlines<PendingAppend>;
   #idle: Deferred<void> | null = null;
@@ -166,13 +163,13 @@ export class KurrentWriter {
       partialWrites: this.#partialWrites,
       timedOutAppends: this.#deadlines.timedOut,
       headReads: this.#headReadCount,
-      pendingBytes: this.#pendingBytes,
+      pendingBytes: this.#queue.pendingBytes,
     };
   }
 
   append(drafts: readonly EventDraft[]): Promise<readonly StoredEvent<KurrentPosition>[]> {
     // Checked before sealing, so a refused append moves no chain head. One append may take the queue past the limit.
-    const full = refuseWhenQueueFull('the KurrentDB event log', 'the server', this.#pendingBytes, this.#options.maxQueuedBytes);
+    const full = refuseWhenQueueFull('the KurrentDB event log', 'the server', this.#queue.pendingBytes, this.#options.maxQueuedBytes);
     if (full !== undefined) return Promise.reject(full);
     const { promise, resolve, reject } = deferred<readonly StoredEvent<KurrentPosition>[]>();
     const streams = distinctStreams(drafts);
@@ -208,7 +205,7 @@ export class KurrentWriter {
   }
 
   #busy(): boolean {
-    return this.#pumping || this.#draining || this.#waiting.length > 0 || this.#queue.length > 0;
+    return this.#pumping || this.#waiting.length > 0 || this.#queue.busy;
   }
 
   #idleCheck(): void {
@@ -233,13 +230,7 @@ export class KurrentWriter {
   }
 
   #enqueue(entry: PendingAppend): void {
-    this.#pendingBytes += entry.bytes;
     this.#queue.push(entry);
-    if (!this.#draining) {
-      this.#draining = true;
-      // A microtask, not a direct call: appends made in the same tick join the first batch.
-      queueMicrotask(() => void this.#drain());
-    }
   }
 
   // ── heads ───────────────────────────────────────────────────────────────────
@@ -331,35 +322,15 @@ export class KurrentWriter {
 
   // ── batches ─────────────────────────────────────────────────────────────────
 
-  async #drain(): Promise<void> {
-    try {
-      while (this.#queue.length > 0) {
-        const batch = this.#takeBatch();
-        const writes = groupByStream(batch, this.#options.prefix);
-        const outcomes = await Promise.all(writes.map((write) => this.#write(write)));
-        for (const entry of batch) this.#pendingBytes -= entry.bytes;
-        this.#settleBatch(batch, writes, outcomes);
-      }
-    } finally {
-      this.#draining = false;
-      this.#idleCheck();
-    }
-  }
-
-  #takeBatch(): PendingAppend[] {
-    const { maxBatchEvents, maxBatchBytes } = this.#options;
-    let events = 0;
-    let bytes = 0;
-    let taken = 0;
-    for (const entry of this.#queue) {
-      // At least one call per batch; a call is never split. Timed-out calls are written all the
-      // same: what was sealed after them chains through their events.
-      if (taken > 0 && (events + entry.sealed.length > maxBatchEvents || bytes + entry.bytes > maxBatchBytes)) break;
-      events += entry.sealed.length;
-      bytes += entry.bytes;
-      taken++;
-    }
-    return this.#queue.splice(0, taken);
+  async #writeNext(): Promise<void> {
+    const { maxBatchEvents, maxBatchBytes, prefix } = this.#options;
+    // At least one call per batch; a call is never split. Timed-out calls are written all the
+    // same: what was sealed after them chains through their events.
+    const { entries: batch, bytes } = this.#queue.take({ maxEvents: maxBatchEvents, maxBytes: maxBatchBytes });
+    const writes = groupByStream(batch, prefix);
+    const outcomes = await Promise.all(writes.map((write) => this.#write(write)));
+    this.#queue.release(bytes);
+    this.#settleBatch(batch, writes, outcomes);
   }
 
   /** Appends one stream's events with the exact expected revision and establishes each event's position. */
@@ -471,8 +442,7 @@ export class KurrentWriter {
       this.#failedBatches++;
       // Synchronously, so no append made from here on chains onto events that were not written.
       this.#heads.rollback();
-      const behind = this.#queue.splice(0);
-      for (const entry of behind) this.#pendingBytes -= entry.bytes;
+      const behind = this.#queue.drop();
       const failures = writes.filter((write) => outcomeOf.get(write.stream)?.written === false).map((write) => ({ stream: write.name, error: (outcomeOf.get(write.stream) as { error: Error }).error.message }));
       this.#options.logger.error(
         { failures, writtenStreams: writes.filter((write) => outcomeOf.get(write.stream)?.written === true).map((write) => write.name), rejectedAppends: batch.length + behind.length },
@@ -501,8 +471,7 @@ export class KurrentWriter {
         settleRejected(entry, unknown.error);
         continue;
       }
-      entry.settled = true;
-      entry.resolve(entry.sealed.map(({ event }) => ({ event, position: positionOf.get(event.id) as KurrentPosition })));
+      settleResolved(entry, entry.sealed.map(({ event }) => ({ event, position: positionOf.get(event.id) as KurrentPosition })));
     }
   }
 
