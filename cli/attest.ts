@@ -12,6 +12,7 @@ import type { LogCursor } from '#eventlog';
 import { createLogger, generateApiKey, GATEWAY_VERSION, hashApiKey, serveStdio, startGateway } from '#gateway';
 import { loadConfigFile } from './config-file.ts';
 import { KEYS_ADMIN_ACTIONS, KEYS_OPTIONS, KEYS_USAGE, runKeysAdmin } from './keys.ts';
+import { NoteKeyUsageError, runNoteKey } from './note-key.ts';
 import { approvalsCommand } from './approvals.ts';
 import { reloadOnHangup } from './reload-signal.ts';
 import { pinsCommand } from './pins.ts';
@@ -170,7 +171,14 @@ const commands: Record<string, Command> = {
         process.stdout.write(`${hashApiKey(key)}\n`);
         return 0;
       }
-      throw new UsageError('keys needs an action: new | hash | issue | list | show | revoke');
+      if (action === 'note') {
+        // Checkpoint signing keys (evidence, issue 12): cli/note-key.ts.
+        const out = values['out'];
+        return await runNoteKey(positionals[1], typeof out === 'string' ? out : undefined).catch((error: unknown) => {
+          throw error instanceof NoteKeyUsageError ? new UsageError(error.message) : error;
+        });
+      }
+      throw new UsageError('keys needs an action: new | hash | note | issue | list | show | revoke');
     },
   },
   approvals: approvalsCommand,

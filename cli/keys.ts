@@ -22,9 +22,11 @@ export const KEYS_OPTIONS = {
   'expires-at': { type: 'string' },
   ttl: { type: 'string' },
   reason: { type: 'string' },
+  out: { type: 'string' },
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
 
 export const KEYS_USAGE = `attest keys new | attest keys hash   (offline: a new key and its hash; hash reads the key from stdin)
+  attest keys note NAME --out FILE     (offline: a checkpoint signing key pair; the signer key only to FILE, the verifier key printed)
   attest keys issue  --url URL --tenant T [--team X] [--agent A] [--role R]... [--id ID] [--expires-at ISO | --ttl SECONDS] [--allow P]... [--deny P]... [--json]
   attest keys list   --url URL [--tenant T] [--team X] [--json]
   attest keys show   --url URL ID [--json]

@@ -137,3 +137,6 @@ export type {
   StoreVerifyFailure,
   StoreVerifyResult,
 } from './merkle/index.ts';
+export { EvidenceFollower } from './evidence/follower.ts';
+export type { EvidenceFollowerOptions, EvidenceResume } from './evidence/follower.ts';
+export { leafContent, leafHashOf } from './evidence/leaf.ts';

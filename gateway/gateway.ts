@@ -13,6 +13,7 @@ import type { Logger } from './logger.ts';
 import { closeLeftoverSessions, reconcileOutcomes } from './reconciler.ts';
 import { SnapshotStore } from './state/snapshot-store.ts';
 import { Snapshotter } from './state/snapshotter.ts';
+import { EvidenceService } from './evidence/evidence-service.ts';
 import { openWithState } from './state/startup.ts';
 import { draft, Recorder } from './recorder.ts';
 import type { SessionDeps } from './session/session.ts';
@@ -112,6 +113,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
   const pins = new ToolPins(recorder, systemContext);
   const health = new UpstreamHealth();
   let snapshotter: Snapshotter | undefined;
+  let evidence: EvidenceService | undefined;
   try {
     // Every projection of the log from one fold of it (#projections): open calls, approvals and
     // sessions, run-time keys, pins and limits; each part goes to its user.
@@ -131,6 +133,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     if (expired > 0) logger.warn({ expired }, 'approvals left pending by a stopped gateway; recorded ApprovalExpired for each');
     if (closed > 0) logger.warn({ closed }, 'sessions left open by a stopped gateway; recorded SessionClosed for each');
     await recorder.record([draft(systemContext, 'GatewayStarted', { instance: config.gateway.instance, version: GATEWAY_VERSION, configHash, ...(governance !== undefined && { policyHash: governance.policyHash }), upstreams: Object.keys(config.upstreams) })]);
+    evidence = await EvidenceService.start(config, log, logger);
     if (store !== undefined) snapshotter = new Snapshotter(config, log, logger, GATEWAY_VERSION, startup.fold.size);
   } catch (error) {
     await log.close();
@@ -182,6 +185,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
       closed = true;
       await recorder.record([draft(systemContext, 'GatewayStopped', { instance: config.gateway.instance, reason })]).catch((error: unknown) => logger.warn({ err: error }, 'GatewayStopped could not be recorded'));
       await snapshotter?.stop();
+      await evidence?.stop().catch((error: unknown) => logger.warn({ err: error }, 'the evidence tree could not be synced at shutdown; the next start resumes from its last sync'));
       await log.close();
       await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'spans could not all be exported at shutdown'));
     },

@@ -199,6 +199,21 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    // --- evidence (issue 12) ---
+    /**
+     * Tamper evidence: a Merkle tree over every event (eventlog/evidence, docs/configuration.md
+     * "Evidence"). Off by default until signed checkpoints land. `dir` defaults to `<state.dir>/merkle`.
+     */
+    evidence: z
+      .object({
+        enabled: z.boolean().default(false),
+        dir: z.string().min(1).optional(),
+        /** Leaves appended between syncs of the tree's files and its cursor. */
+        syncEveryLeaves: z.number().int().min(1).default(1024),
+      })
+      .strict()
+      .prefault({}),
+    // --- end evidence ---
     auth: z
       .object({
         keys: z.array(ApiKeySchema).default([]),

@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { GatewayError, newEventId, SYSTEM_PRINCIPAL } from '#schemas';
 import type { ApprovalSettings, DecisionEnforcement, EventDraft, Principal, UpstreamConfig } from '#schemas';
 import type { StoredEvent } from '#eventlog';
+import { leafHashOf } from '#eventlog';
 import type { Logger } from '../logger.ts';
 import type { Authenticated, ApiKeyStore, ToolAccess } from '../auth/api-keys.ts';
 import { draft, recordPayload, recordText } from '../recorder.ts';
@@ -1261,9 +1262,15 @@ function toGatewayError(error: unknown): GatewayError {
 }
 
 /** One event in a receipt: its id, its chain hash, and where the backend acknowledged it. */
-function positionOf(stored: StoredEvent | undefined): { eventId: string; hash: string; position: StoredEvent['position'] } | undefined {
+/**
+ * A receipt's entry for one event. `leafHash` (hex) is its Merkle leaf (evidence, issue 12), and
+ * `leafIndex` its leaf index where the log order is contiguous (file, Kafka: the global index), so
+ * an operator can ask for its inclusion proof later.
+ */
+function positionOf(stored: StoredEvent | undefined): { eventId: string; hash: string; position: StoredEvent['position']; leafIndex?: number; leafHash: string } | undefined {
   if (stored === undefined) return undefined;
-  return { eventId: stored.event.id, hash: stored.event.hash, position: stored.position };
+  const leafHash = leafHashOf(stored).toString('hex');
+  return { eventId: stored.event.id, hash: stored.event.hash, position: stored.position, ...(stored.position.backend !== 'kurrent' && { leafIndex: stored.position.index }), leafHash };
 }
 
 function round(ms: number): number {

@@ -38,6 +38,8 @@ export interface TestGatewayOptions {
   readonly observability?: Record<string, unknown>;
   /** The `state` section (snapshots); default as in the config. */
   readonly state?: Record<string, unknown>;
+  /** The `evidence` section (the Merkle tree); default as in the config (off). */
+  readonly evidence?: Record<string, unknown>;
 }
 
 export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
@@ -53,6 +55,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     ...(options.policy !== undefined && { policy: options.policy }),
     ...(options.observability !== undefined && { observability: options.observability }),
     ...(options.state !== undefined && { state: options.state }),
+    ...(options.evidence !== undefined && { evidence: options.evidence }),
   };
   const gateway = await startGateway(config, { port: 0, logger: testLogger() });
   return {
