@@ -201,8 +201,9 @@ export const ConfigSchema = z
       .prefault({}),
     // --- evidence (issue 12) ---
     /**
-     * Tamper evidence: a Merkle tree over every event (eventlog/evidence, docs/configuration.md
-     * "Evidence"). Off by default until signed checkpoints land. `dir` defaults to `<state.dir>/merkle`.
+     * Tamper evidence: a Merkle tree over every event and signed checkpoints of it (eventlog/evidence,
+     * gateway/evidence, docs/configuration.md "Evidence"). `dir` defaults to `<state.dir>/merkle`,
+     * `origin` to `attest/<gateway.instance>` (both set by parseConfig).
      */
     evidence: z
       .object({
@@ -210,8 +211,21 @@ export const ConfigSchema = z
         dir: z.string().min(1).optional(),
         /** Leaves appended between syncs of the tree's files and its cursor. */
         syncEveryLeaves: z.number().int().min(1).default(1024),
+        /** The checkpoints' origin line (C2SP tlog-checkpoint): the log's name for witnesses, e.g. `example.com/attest/prod`. */
+        origin: z.string().regex(/^[^\s+\p{Cc}]{1,255}$/u, 'one line of at most 255 characters, with no space, "+" or control character (it also names the generated signing key)').optional(),
+        /** The signer key (`PRIVATE+KEY+<name>+<id>+<base64>`, from `attest keys note`) as a `${ENV}` reference, never literal. */
+        signingKey: z.string().min(1).optional(),
+        /** A file holding the signer key as `attest keys note --out FILE` wrote it (not readable by others). */
+        keyFile: z.string().min(1).optional(),
+        /** Verifier keys (`<name>+<id>+<base64>`) that signed earlier checkpoints of this log: a key rotation keeps them trusted. */
+        previousVerifierKeys: z.array(z.string().min(1)).default([]),
+        /** A checkpoint once this many events were added to the tree since the last one… */
+        checkpointEveryEvents: z.number().int().min(1).default(1000),
+        /** …or this many seconds after the last one, if the tree grew. */
+        checkpointEverySeconds: z.number().min(0.1).default(10),
       })
       .strict()
+      .refine((evidence) => evidence.signingKey === undefined || evidence.keyFile === undefined, { path: ['keyFile'], message: 'give evidence.signingKey or evidence.keyFile, not both' })
       .prefault({}),
     // --- end evidence ---
     auth: z

@@ -19,7 +19,7 @@ export { VirtualServerSchema, globToRegExp, upstreamsOfPattern, virtualServerIss
 export type { VirtualServerConfig } from './virtual-servers.ts';
 export { METRICS_ROLE, MetricsConfigSchema, ObservabilitySchema, TracingConfigSchema } from './observability.ts';
 export type { MetricsConfig, ObservabilityConfig, TracingConfig } from './observability.ts';
-export { ConfigError, parseConfig, resolveEnvRefs } from './config-parse.ts';
+export { checkSigningKeyIsReference, ConfigError, parseConfig, resolveEnvRefs } from './config-parse.ts';
 export type { ParsedConfig } from './config-parse.ts';
 export { GATEWAY_ERRORS, GatewayError, JSONRPC } from './errors.ts';
 export type { GatewayErrorCode } from './errors.ts';
