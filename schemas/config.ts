@@ -179,6 +179,14 @@ export const ConfigSchema = z
         allowedHosts: z.array(z.string()).optional(),
         /** Idle session expiry. */
         sessionIdleMs: durationMs.default(30 * 60_000),
+        /**
+         * Open sessions allowed per credential, per tenant and in all (docs/configuration.md "Session
+         * limits"); an initialize beyond one is refused with ATTEST_SESSION_LIMIT (HTTP 429), recorded.
+         */
+        sessionLimits: z
+          .object({ perKey: z.number().int().positive().default(256), perTenant: z.number().int().positive().default(1024), total: z.number().int().positive().default(4096) })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
