@@ -15,6 +15,7 @@ import { KEYS_ADMIN_ACTIONS, KEYS_OPTIONS, KEYS_USAGE, runKeysAdmin } from './ke
 import { NoteKeyUsageError, runNoteKey } from './note-key.ts';
 import { approvalsCommand } from './approvals.ts';
 import { reloadOnHangup } from './reload-signal.ts';
+import { projectorCommand } from './projector.ts';
 import { pinsCommand } from './pins.ts';
 
 interface Command {
@@ -183,6 +184,7 @@ const commands: Record<string, Command> = {
   },
   approvals: approvalsCommand,
   pins: pinsCommand,
+  projector: projectorCommand,
 };
 
 function help(): string {

@@ -164,6 +164,45 @@ export type KurrentLogConfig = z.infer<typeof KurrentLogSchema>;
 export type FileLogConfig = z.infer<typeof FileLogSchema>;
 export type LogConfig = z.infer<typeof LogSchema>;
 
+/** A ClickHouse database or table name: unquoted it cannot carry SQL. */
+const clickhouseName = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/, 'letters, digits and "_", starting with a letter or "_" (at most 63)');
+
+/** How the projector batches what it reads (docs/projector.md). */
+const projectorBatching = {
+  /** Most events per batch (one insert per table, then the checkpoint). */
+  batchEvents: z.number().int().min(1).max(100_000).default(5_000),
+  /** While following the live log, a batch is written at the latest this long after its first event. */
+  flushMs: z.number().int().min(1).max(60_000).default(200),
+};
+
+/** The ClickHouse read model (docs/projector.md). Put the password in a ${ENV} reference. */
+export const ClickHouseReadModelSchema = z
+  .object({
+    backend: z.literal('clickhouse'),
+    /** The HTTP interface, e.g. `http://127.0.0.1:8123`. */
+    url: z.url({ protocol: /^https?$/ }),
+    /** Created at start when missing. */
+    database: clickhouseName.default('attest'),
+    user: z.string().min(1).default('default'),
+    password: z.string().default(''),
+    requestTimeoutMs: durationMs.default(30_000),
+    ...projectorBatching,
+  })
+  .strict();
+
+/** The zero-setup read model beside `attest start`; not implemented yet (refused below). */
+export const EmbeddedReadModelSchema = z
+  .object({
+    backend: z.literal('embedded'),
+    dir: z.string().min(1).optional(),
+    ...projectorBatching,
+  })
+  .strict();
+
+export const ReadModelSchema = z.discriminatedUnion('backend', [ClickHouseReadModelSchema, EmbeddedReadModelSchema]);
+export type ClickHouseReadModelConfig = z.infer<typeof ClickHouseReadModelSchema>;
+export type ReadModelConfig = z.infer<typeof ReadModelSchema>;
+
 export const ConfigSchema = z
   .object({
     gateway: z
@@ -258,12 +297,17 @@ export const ConfigSchema = z
     /** Metrics and traces (schemas/observability.ts, docs/observability.md). */
     observability: ObservabilitySchema.prefault({}),
     upstreams: z.record(upstreamName, UpstreamSchema).refine((u) => Object.keys(u).length > 0, 'at least one upstream is required'),
+    /** Where the projector keeps the read models it builds from the log (docs/projector.md); absent: no projector. */
+    readModel: ReadModelSchema.optional(),
     /** Named bundles of upstream tools served at `/servers/<name>/mcp` (schemas/virtual-servers.ts, docs/configuration.md). */
     virtualServers: z.record(upstreamName, VirtualServerSchema).optional(),
   })
   .strict()
   .superRefine((config, ctx) => {
     for (const issue of virtualServerIssues(config.virtualServers, Object.keys(config.upstreams))) ctx.addIssue({ code: 'custom', ...issue });
+    if (config.readModel?.backend === 'embedded') {
+      ctx.addIssue({ code: 'custom', path: ['readModel', 'backend'], message: '"embedded" is not implemented yet (issue 13): use "clickhouse" with a url, or remove readModel' });
+    }
     // The metadata sends clients to an OAuth login; without auth.jwt the gateway would refuse the tokens they bring back.
     if (config.auth.resourceMetadata !== undefined && config.auth.jwt === undefined) {
       ctx.addIssue({ code: 'custom', path: ['auth', 'resourceMetadata'], message: 'is served only with auth.jwt (OAuth access tokens): configure auth.jwt, or remove auth.resourceMetadata' });
