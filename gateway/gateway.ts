@@ -15,6 +15,7 @@ import { SnapshotStore } from './state/snapshot-store.ts';
 import { Snapshotter } from './state/snapshotter.ts';
 import { EvidenceService } from './evidence/evidence-service.ts';
 import { loadCheckpointKeys } from './evidence/checkpoint-keys.ts';
+import { readLatestCheckpoint } from './evidence/checkpoint-files.ts';
 import { openWithState } from './state/startup.ts';
 import { draft, Recorder } from './recorder.ts';
 import type { SessionDeps } from './session/session.ts';
@@ -81,6 +82,8 @@ export interface GatewayCore {
   readonly tracing: CallTracing | undefined;
   /** How each upstream last started or connected (sessions, the start-up probe); /healthz shows it. */
   readonly health: UpstreamHealth;
+  /** The evidence tree and its checkpoints (evidence.enabled). */
+  readonly evidence: EvidenceService | undefined;
   close(reason: string): Promise<void>;
 }
 
@@ -97,7 +100,9 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
   // Policy expressions compile before anything is opened: a bad rule is a config error.
   const governance = config.policy === undefined ? undefined : new Governance(config.policy);
   // So is a checkpoint key that cannot be read (gateway/evidence/checkpoint-keys.ts).
+  // Likewise a checkpoint on disk the config no longer trusts (another key without rotation, another origin).
   const checkpointKeys = config.evidence.enabled ? await loadCheckpointKeys(config, { generate: true, logger }) : undefined;
+  const latestCheckpoint = checkpointKeys === undefined ? undefined : await readLatestCheckpoint(config.evidence.dir ?? '', checkpointKeys);
   // The log, resumed after the newest snapshot of the gateway's state when one checks out, and the
   // state folded to the log's end (gateway/state/startup.ts).
   const store = config.state.snapshots ? new SnapshotStore({ dir: config.state.dir ?? '', instance: config.gateway.instance, log: config.log, gatewayVersion: GATEWAY_VERSION }) : undefined;
@@ -136,7 +141,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     if (expired > 0) logger.warn({ expired }, 'approvals left pending by a stopped gateway; recorded ApprovalExpired for each');
     if (closed > 0) logger.warn({ closed }, 'sessions left open by a stopped gateway; recorded SessionClosed for each');
     await recorder.record([draft(systemContext, 'GatewayStarted', { instance: config.gateway.instance, version: GATEWAY_VERSION, configHash, ...(governance !== undefined && { policyHash: governance.policyHash }), upstreams: Object.keys(config.upstreams) })]);
-    if (checkpointKeys !== undefined) evidence = await EvidenceService.start(config, checkpointKeys, log, logger);
+    if (checkpointKeys !== undefined) evidence = await EvidenceService.start({ config, keys: checkpointKeys, latest: latestCheckpoint, log, recorder, systemContext, logger });
     if (store !== undefined) snapshotter = new Snapshotter(config, log, logger, GATEWAY_VERSION, startup.fold.size);
   } catch (error) {
     await log.close();
@@ -183,6 +188,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     metrics,
     tracing,
     health,
+    evidence,
     async close(reason) {
       if (closed) return;
       closed = true;
@@ -241,6 +247,7 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
     reload: (actor) => core.reloader.reload('admin', actor),
     metrics: core.metrics,
     health: core.health,
+    checkpoint: () => (core.evidence === undefined ? { enabled: false } : { enabled: true, note: core.evidence.latestCheckpoint }),
   });
   const host = options.host ?? config.gateway.host;
   const port = options.port ?? config.gateway.port;

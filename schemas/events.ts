@@ -28,9 +28,9 @@ import { LOOP_GUARD_ID } from './policy.ts';
 import { EVENT_ERROR_CODES, STAGE_NAMES } from './vocabulary.ts';
 
 /** The contract version this code writes. */
-export const SCHEMA_VERSION = '2.0' as const;
+export const SCHEMA_VERSION = '2.1' as const;
 export const SCHEMA_MAJOR = 2;
-export const SCHEMA_MINOR = 0;
+export const SCHEMA_MINOR = 1;
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex SHA-256');
 /** `sha256:<hex>` digest of the original bytes of a payload; always kept, whatever the data policy. */
@@ -53,6 +53,9 @@ function contract(strength: Strength) {
   };
   const stage = vocabulary('stage', STAGE_NAMES);
   const errorCode = vocabulary('error code', EVENT_ERROR_CODES);
+
+  /** A note key (C2SP signed-note): its name, key id (8 lowercase hex digits) and public verifier key `<name>+<id>+<base64>`. */
+  const checkpointKey = object({ name: z.string().min(1), keyId: z.string().regex(/^[0-9a-f]{8}$/), verifierKey: z.string().min(1) });
 
   const principal = object({
     /** How the principal was established. */
@@ -317,6 +320,36 @@ function contract(strength: Strength) {
     ToolDefinitionApproved: object({ upstream: z.string(), tool: z.string(), previousHash: digest, hash: digest, reason: z.string() }),
     /** An admin (the actor) rejected a changed definition: the pin stays, the definition stays refused. */
     ToolDefinitionRejected: object({ upstream: z.string(), tool: z.string(), pinnedHash: digest, rejectedHash: digest, reason: z.string() }),
+    /**
+     * Since 2.1. A signed checkpoint of the evidence tree (docs/configuration.md "Evidence"; C2SP
+     * tlog-checkpoint): the Merkle tree (RFC 9162) over the first `treeSize` events of the log had
+     * root `rootHash` (lowercase hex; the note carries it in base64). `note` is the signed note
+     * exactly as published (`<evidence dir>/checkpoints/<treeSize>.ckpt`, the HTTP well-known
+     * path). This event is itself a leaf, covered by the next checkpoint. Actor: the gateway.
+     */
+    CheckpointSigned: object({
+      instance: z.string(),
+      origin: z.string().min(1),
+      treeSize: z.number().int().nonnegative(),
+      rootHash: hex64,
+      /** The signed time of the checkpoint (its `time` extension line), ISO-8601 UTC. */
+      signedAt: z.string(),
+      /** The keys that signed the note: name, key id (8 lowercase hex digits) and the public verifier key. */
+      signers: z.array(checkpointKey).readonly(),
+      note: z.string().min(1),
+    }),
+    /**
+     * Since 2.1. Checkpoints of `origin` are signed by a new key from now on: the latest checkpoint
+     * (`lastTreeSize`) was signed by `previousKey`, the next CheckpointSigned by `key`. Recorded
+     * just before that first checkpoint by the new key. Actor: the gateway.
+     */
+    CheckpointKeyRotated: object({
+      instance: z.string(),
+      origin: z.string().min(1),
+      previousKey: checkpointKey,
+      key: checkpointKey,
+      lastTreeSize: z.number().int().nonnegative(),
+    }),
   } as const;
 
   const envelope = {

@@ -8,7 +8,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cursorOf } from '../cursor.ts';
 import { MerkleStore } from '../merkle/index.ts';
-import type { EventLogReader, LogCursor } from '../port.ts';
+import type { EventLogReader, LogCursor, LogEntry } from '../port.ts';
 import { leafHashOf } from './leaf.ts';
 
 const CURSOR_FILE = 'CURSOR';
@@ -16,8 +16,8 @@ const CURSOR_FILE = 'CURSOR';
 export interface EvidenceFollowerOptions {
   /** Leaves appended between syncs of the store and its cursor (default 1024). */
   readonly syncEveryLeaves?: number;
-  /** Called after each leaf is appended (index, leaf hash): checkpointing hooks in here. */
-  readonly onLeaf?: (index: number, leafHash: Buffer) => void;
+  /** Called after each leaf is appended (index, leaf hash, the record): checkpointing hooks in here. */
+  readonly onLeaf?: (index: number, leafHash: Buffer, entry: LogEntry) => void;
 }
 
 /** What the follower found on open: resumed at a synced size, or rebuilt (and why). */
@@ -99,7 +99,7 @@ export class EvidenceFollower {
         const leaf = leafHashOf(entry);
         this.store.appendLeafHash(leaf);
         this.#after = cursorOf(entry);
-        this.#onLeaf?.(expected, leaf);
+        this.#onLeaf?.(expected, leaf, entry);
         if (++this.#unsynced >= this.#syncEvery) await this.sync();
       }
     } catch (error) {

@@ -34,6 +34,8 @@ import { compileBundle } from '../session/virtual-servers.ts';
 import type { VirtualBundle } from '../session/virtual-servers.ts';
 import { registerPinsAdmin } from './admin-pins.ts';
 import { registerMetricsRoute } from './metrics-route.ts';
+import { isCheckpointPath, registerCheckpointRoute } from './checkpoint-route.ts';
+import type { CheckpointSource } from './checkpoint-route.ts';
 import { traceHeadersOf } from '../observability/tracing.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { UpstreamHealth } from '../upstreams/health.ts';
@@ -53,6 +55,8 @@ export interface HttpServerDeps {
   readonly metrics?: GatewayMetrics | undefined;
   /** Each upstream's last start or connection outcome, shown on /healthz. */
   readonly health?: UpstreamHealth | undefined;
+  /** The latest signed checkpoint, served at /.well-known/attest/checkpoint; absent → evidence off. */
+  readonly checkpoint?: CheckpointSource;
 }
 
 interface Entry {
@@ -171,7 +175,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
   // Host and Origin first (DNS rebinding), then the key: nothing else runs for a stranger.
   app.addHook('onRequest', async (request) => {
     if (request.url === '/healthz') return;
-    const isPublic = isResourceMetadataPath(request.url);
+    const isPublic = isResourceMetadataPath(request.url) || isCheckpointPath(request.url);
     const live = deps.config.gateway;
     if (live.allowedHosts !== undefined || boundToLoopback) {
       const host = hostnameOf(request.headers.host ?? '');
@@ -192,6 +196,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     request.attestAuth = await deps.keys.authenticateBearer(request.headers.authorization);
   });
   registerResourceMetadata(app, () => deps.config);
+  registerCheckpointRoute(app, deps.checkpoint ?? (() => ({ enabled: false })));
   registerAdminKeys(app, deps);
 
   // Liveness: 200 and status "ok" while the gateway serves, whatever its upstreams do; `upstreams` says how each last started.

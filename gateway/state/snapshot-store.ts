@@ -7,10 +7,11 @@
  * The log itself checks the snapshot's cursor when it resumes (ATTEST_CURSOR_INVALID).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { LogConfig } from '#schemas';
 import type { GatewayStateJson } from './gateway-state.ts';
+import { writeFileDurably } from '../durable-file.ts';
 
 export const SNAPSHOT_FORMAT = 'attest-gateway-snapshot/1';
 const NAME = /^snapshot-(\d{20})\.json$/;
@@ -91,21 +92,7 @@ export class SnapshotStore {
       body,
     };
     const file = path.join(this.dir, `snapshot-${String(body.size).padStart(20, '0')}.json`);
-    const temporary = `${file}.${process.pid}.tmp`;
-    const handle = await open(temporary, 'w');
-    try {
-      await handle.writeFile(JSON.stringify(snapshot));
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, file);
-    const dir = await open(this.dir, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await writeFileDurably(file, JSON.stringify(snapshot));
     for (const name of (await this.#names()).slice(this.#options.keep ?? 2)) await rm(path.join(this.dir, name), { force: true });
     return file;
   }

@@ -3,6 +3,7 @@
  * the gateway appends them (one array per append). The golden-event generator seals them into a
  * real file log; the compatibility test checks that every type appears.
  */
+import { NoteSigner, signCheckpoint } from '#eventlog';
 import { digestOf, SYSTEM_PRINCIPAL, SCHEMA_VERSION } from '#schemas';
 import type { EventData, EventDraft, EventType, Principal } from '#schemas';
 
@@ -34,6 +35,18 @@ function draft<T extends EventType>(stream: string, actor: Principal, type: T, d
 
 const payload = (body: unknown) => ({ recording: 'full' as const, digest: digestOf(body), bytes: Buffer.byteLength(JSON.stringify(body)), body });
 const digestOnly = (body: unknown) => ({ recording: 'digest' as const, digest: digestOf(body), bytes: Buffer.byteLength(JSON.stringify(body)) });
+
+const ORIGIN = 'example.com/attest/golden';
+// Fixed seeds: Ed25519 signing is deterministic, so the golden notes are too.
+const OLD_KEY = new NoteSigner(ORIGIN, Buffer.alloc(32, 0x2a));
+const NEW_KEY = new NoteSigner(ORIGIN, Buffer.alloc(32, 0x2b));
+const keyOf = (signer: NoteSigner) => ({ name: signer.name, keyId: signer.keyId.toString(16).padStart(8, '0'), verifierKey: signer.verifier.key });
+
+function checkpointData(signer: NoteSigner, treeSize: number, signedAt: string) {
+  const root = Buffer.from(digestOf(`root-${treeSize}`).slice('sha256:'.length), 'hex');
+  const note = signCheckpoint({ origin: ORIGIN, size: treeSize, root, extensions: [`time ${signedAt}`] }, signer);
+  return { instance: INSTANCE, origin: ORIGIN, treeSize, rootHash: root.toString('hex'), signedAt, signers: [keyOf(signer)], note };
+}
 
 export function goldenDrafts(): EventDraft[][] {
   const s = (type: EventType, data: never, callId?: string) => draft(SESSION, AGENT, type, data, callId);
@@ -118,6 +131,10 @@ export function goldenDrafts(): EventDraft[][] {
     [sys('ConfigRejected', { instance: INSTANCE, trigger: 'signal', configHash: digestOf('config-3'), currentConfigHash: digestOf('config-2'), issues: ['policy.rules[0].when: not a CEL expression'] } as never)],
     [draft(SYSTEM, SYSTEM_PRINCIPAL, 'RequestRejected', { errorCode: 'ATTEST_UNAUTHENTICATED', httpStatus: 401, jsonrpcCode: -32030, message: 'Missing or invalid API key', method: 'tools/call', path: '/mcp', remoteAddress: '127.0.0.1', bodyBytes: 120 })],
     [s('SessionClosed', { reason: 'client closed the session' } as never)],
+    // 2.1: signed checkpoints, and a key rotation between two of them.
+    [sys('CheckpointSigned', checkpointData(OLD_KEY, 31, '2026-11-30T09:00:01.000Z') as never)],
+    [sys('CheckpointKeyRotated', { instance: INSTANCE, origin: ORIGIN, previousKey: keyOf(OLD_KEY), key: keyOf(NEW_KEY), lastTreeSize: 31 } as never)],
+    [sys('CheckpointSigned', checkpointData(NEW_KEY, 33, '2026-11-30T09:00:02.000Z') as never)],
     [sys('GatewayStopped', { instance: INSTANCE, reason: 'shutdown' } as never)],
   ];
 }
