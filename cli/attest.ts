@@ -15,6 +15,7 @@ import { KEYS_ADMIN_ACTIONS, KEYS_OPTIONS, KEYS_USAGE, runKeysAdmin } from './ke
 import { NoteKeyUsageError, runNoteKey } from './note-key.ts';
 import { approvalsCommand } from './approvals.ts';
 import { reloadOnHangup } from './reload-signal.ts';
+import { projectorCommand } from './projector.ts';
 import { pinsCommand } from './pins.ts';
 import { EXPORT_OPTIONS, EXPORT_USAGE, EvidenceUsageError, PROVE_OPTIONS, PROVE_USAGE, TRUST_OPTIONS, runExport, runProve, runVerifyBundle, runVerifyCheckpoint } from './evidence.ts';
 
@@ -210,6 +211,7 @@ const commands: Record<string, Command> = {
   },
   approvals: approvalsCommand,
   pins: pinsCommand,
+  projector: projectorCommand,
 };
 
 function help(): string {

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, parseConfig } from '#schemas';
+import { checkSigningKeyIsReference, ConfigError, parseConfig } from '#schemas';
 import type { ParsedConfig } from '#schemas';
 
 export interface LoadedConfig extends ParsedConfig {
@@ -23,5 +23,6 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   } catch (error) {
     throw new ConfigError(`config file ${absolute} is not valid YAML: ${(error as Error).message}`);
   }
+  checkSigningKeyIsReference(raw);
   return { ...parseConfig(raw, { env, baseDir: path.dirname(absolute) }), file: absolute };
 }

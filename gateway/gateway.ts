@@ -14,6 +14,7 @@ import { closeLeftoverSessions, reconcileOutcomes } from './reconciler.ts';
 import { SnapshotStore } from './state/snapshot-store.ts';
 import { Snapshotter } from './state/snapshotter.ts';
 import { EvidenceService } from './evidence/evidence-service.ts';
+import { loadCheckpointKeys } from './evidence/checkpoint-keys.ts';
 import { openWithState } from './state/startup.ts';
 import { draft, Recorder } from './recorder.ts';
 import type { SessionDeps } from './session/session.ts';
@@ -95,6 +96,8 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
   redactSecretValues(logger, secretValuesOf(config));
   // Policy expressions compile before anything is opened: a bad rule is a config error.
   const governance = config.policy === undefined ? undefined : new Governance(config.policy);
+  // So is a checkpoint key that cannot be read (gateway/evidence/checkpoint-keys.ts).
+  const checkpointKeys = config.evidence.enabled ? await loadCheckpointKeys(config, { generate: true, logger }) : undefined;
   // The log, resumed after the newest snapshot of the gateway's state when one checks out, and the
   // state folded to the log's end (gateway/state/startup.ts).
   const store = config.state.snapshots ? new SnapshotStore({ dir: config.state.dir ?? '', instance: config.gateway.instance, log: config.log, gatewayVersion: GATEWAY_VERSION }) : undefined;
@@ -133,7 +136,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     if (expired > 0) logger.warn({ expired }, 'approvals left pending by a stopped gateway; recorded ApprovalExpired for each');
     if (closed > 0) logger.warn({ closed }, 'sessions left open by a stopped gateway; recorded SessionClosed for each');
     await recorder.record([draft(systemContext, 'GatewayStarted', { instance: config.gateway.instance, version: GATEWAY_VERSION, configHash, ...(governance !== undefined && { policyHash: governance.policyHash }), upstreams: Object.keys(config.upstreams) })]);
-    evidence = await EvidenceService.start(config, log, logger);
+    if (checkpointKeys !== undefined) evidence = await EvidenceService.start(config, checkpointKeys, log, logger);
     if (store !== undefined) snapshotter = new Snapshotter(config, log, logger, GATEWAY_VERSION, startup.fold.size);
   } catch (error) {
     await log.close();

@@ -8,7 +8,7 @@ export type { Logger } from 'pino';
  * Keys whose values can carry credentials, wherever they appear in a log object (top level and one
  * or two levels down: `{ err: { config: { headers } } }`). pino replaces them before serialising.
  */
-const SECRET_KEYS = ['authorization', 'Authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'headers', 'env', 'apiKey', 'api_key', 'token', 'accessToken', 'password', 'secret', 'sasl', 'connectionString', 'credentials'];
+const SECRET_KEYS = ['authorization', 'Authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'headers', 'env', 'apiKey', 'api_key', 'token', 'accessToken', 'password', 'secret', 'sasl', 'connectionString', 'credentials', 'signingKey', 'signerKey'];
 export const REDACT_PATHS: readonly string[] = SECRET_KEYS.flatMap((key) => {
   const segment = /^[a-zA-Z_$][a-zA-Z0-9_$]*$/.test(key) ? key : `["${key}"]`;
   const join = (prefix: string): string => (segment.startsWith('[') ? `${prefix}${segment}` : `${prefix}.${segment}`);
@@ -86,7 +86,14 @@ export function secretValuesOf(config: AttestConfig): string[] {
   }
   if (config.log.backend === 'kafka' && config.log.sasl !== undefined) out.push(config.log.sasl.password);
   if (config.log.backend === 'kurrent') fromUrl(config.log.connectionString.replace(/^(esdb|kurrentdb|kdb)(\+discover)?:/, 'http:'));
+  if (config.evidence.signingKey !== undefined) out.push(...signerKeySecrets(config.evidence.signingKey));
   return out;
+}
+
+/** A note signer key (`PRIVATE+KEY+<name>+<id>+<base64>`, the base64 may hold '+'), and its base64 seed alone. */
+export function signerKeySecrets(key: string): string[] {
+  const seed = key.trim().split('+').slice(4).join('+');
+  return seed.length > 0 ? [key.trim(), seed] : [key.trim()];
 }
 
 /** A header value and, for `Bearer x` / `Basic x`, the credential alone. */

@@ -62,7 +62,21 @@ function defaultStateDir(config: AttestConfig): string {
   return path.join(os.tmpdir(), 'attest-state', `${config.gateway.instance}-${sha256Hex(log).slice(0, 12)}`);
 }
 
-/** Validates a config document. Relative paths (log dir, stdio cwd) resolve against `baseDir`. */
+const WHOLE_ENV_REF = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
+
+/**
+ * For a config document as written in its file: a signer key is a secret, so evidence.signingKey
+ * must be a `${ENV}` reference (or the key in evidence.keyFile), never the key itself.
+ */
+export function checkSigningKeyIsReference(raw: unknown): void {
+  const evidence = (raw as { evidence?: { signingKey?: unknown } } | null)?.evidence;
+  const written = evidence?.signingKey;
+  if (typeof written === 'string' && !WHOLE_ENV_REF.test(written)) {
+    throw new ConfigError('invalid config:\nevidence.signingKey: must be a ${ENV} reference such as ${ATTEST_CHECKPOINT_KEY}: a signer key is a secret and is never written in the config file (or give evidence.keyFile)');
+  }
+}
+
+/** Validates a config document. Relative paths (log dir, state and evidence dirs, key file, stdio cwd) resolve against `baseDir`. */
 export function parseConfig(raw: unknown, options: { readonly env?: Readonly<Record<string, string | undefined>>; readonly baseDir?: string } = {}): ParsedConfig {
   const parsed = ConfigSchema.safeParse(resolveEnvRefs(raw, options.env ?? {}));
   if (!parsed.success) throw new ConfigError(`invalid config:\n${formatConfigIssues(parsed.error)}`);
@@ -70,6 +84,10 @@ export function parseConfig(raw: unknown, options: { readonly env?: Readonly<Rec
   const baseDir = options.baseDir ?? process.cwd();
   if (config.log.backend === 'file') config.log.dir = path.resolve(baseDir, config.log.dir);
   config.state.dir = path.resolve(baseDir, config.state.dir ?? defaultStateDir(config));
+  const { evidence } = config;
+  evidence.dir = path.resolve(baseDir, evidence.dir ?? path.join(config.state.dir, 'merkle'));
+  evidence.origin ??= `attest/${config.gateway.instance}`;
+  if (evidence.keyFile !== undefined) evidence.keyFile = path.resolve(baseDir, evidence.keyFile);
   for (const upstream of Object.values(config.upstreams)) {
     if (upstream.transport === 'stdio' && upstream.cwd !== undefined) upstream.cwd = path.resolve(baseDir, upstream.cwd);
   }

@@ -164,6 +164,45 @@ export type KurrentLogConfig = z.infer<typeof KurrentLogSchema>;
 export type FileLogConfig = z.infer<typeof FileLogSchema>;
 export type LogConfig = z.infer<typeof LogSchema>;
 
+/** A ClickHouse database or table name: unquoted it cannot carry SQL. */
+const clickhouseName = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/, 'letters, digits and "_", starting with a letter or "_" (at most 63)');
+
+/** How the projector batches what it reads (docs/projector.md). */
+const projectorBatching = {
+  /** Most events per batch (one insert per table, then the checkpoint). */
+  batchEvents: z.number().int().min(1).max(100_000).default(5_000),
+  /** While following the live log, a batch is written at the latest this long after its first event. */
+  flushMs: z.number().int().min(1).max(60_000).default(200),
+};
+
+/** The ClickHouse read model (docs/projector.md). Put the password in a ${ENV} reference. */
+export const ClickHouseReadModelSchema = z
+  .object({
+    backend: z.literal('clickhouse'),
+    /** The HTTP interface, e.g. `http://127.0.0.1:8123`. */
+    url: z.url({ protocol: /^https?$/ }),
+    /** Created at start when missing. */
+    database: clickhouseName.default('attest'),
+    user: z.string().min(1).default('default'),
+    password: z.string().default(''),
+    requestTimeoutMs: durationMs.default(30_000),
+    ...projectorBatching,
+  })
+  .strict();
+
+/** The zero-setup read model beside `attest start`; not implemented yet (refused below). */
+export const EmbeddedReadModelSchema = z
+  .object({
+    backend: z.literal('embedded'),
+    dir: z.string().min(1).optional(),
+    ...projectorBatching,
+  })
+  .strict();
+
+export const ReadModelSchema = z.discriminatedUnion('backend', [ClickHouseReadModelSchema, EmbeddedReadModelSchema]);
+export type ClickHouseReadModelConfig = z.infer<typeof ClickHouseReadModelSchema>;
+export type ReadModelConfig = z.infer<typeof ReadModelSchema>;
+
 export const ConfigSchema = z
   .object({
     gateway: z
@@ -179,6 +218,14 @@ export const ConfigSchema = z
         allowedHosts: z.array(z.string()).optional(),
         /** Idle session expiry. */
         sessionIdleMs: durationMs.default(30 * 60_000),
+        /**
+         * Open sessions allowed per credential, per tenant and in all (docs/configuration.md "Session
+         * limits"); an initialize beyond one is refused with ATTEST_SESSION_LIMIT (HTTP 429), recorded.
+         */
+        sessionLimits: z
+          .object({ perKey: z.number().int().positive().default(256), perTenant: z.number().int().positive().default(1024), total: z.number().int().positive().default(4096) })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -201,8 +248,9 @@ export const ConfigSchema = z
       .prefault({}),
     // --- evidence (issue 12) ---
     /**
-     * Tamper evidence: a Merkle tree over every event (eventlog/evidence, docs/configuration.md
-     * "Evidence"). Off by default until signed checkpoints land. `dir` defaults to `<state.dir>/merkle`.
+     * Tamper evidence: a Merkle tree over every event and signed checkpoints of it (eventlog/evidence,
+     * gateway/evidence, docs/configuration.md "Evidence"). `dir` defaults to `<state.dir>/merkle`,
+     * `origin` to `attest/<gateway.instance>` (both set by parseConfig).
      */
     evidence: z
       .object({
@@ -210,8 +258,21 @@ export const ConfigSchema = z
         dir: z.string().min(1).optional(),
         /** Leaves appended between syncs of the tree's files and its cursor. */
         syncEveryLeaves: z.number().int().min(1).default(1024),
+        /** The checkpoints' origin line (C2SP tlog-checkpoint): the log's name for witnesses, e.g. `example.com/attest/prod`. */
+        origin: z.string().regex(/^[^\s+\p{Cc}]{1,255}$/u, 'one line of at most 255 characters, with no space, "+" or control character (it also names the generated signing key)').optional(),
+        /** The signer key (`PRIVATE+KEY+<name>+<id>+<base64>`, from `attest keys note`) as a `${ENV}` reference, never literal. */
+        signingKey: z.string().min(1).optional(),
+        /** A file holding the signer key as `attest keys note --out FILE` wrote it (not readable by others). */
+        keyFile: z.string().min(1).optional(),
+        /** Verifier keys (`<name>+<id>+<base64>`) that signed earlier checkpoints of this log: a key rotation keeps them trusted. */
+        previousVerifierKeys: z.array(z.string().min(1)).default([]),
+        /** A checkpoint once this many events were added to the tree since the last one… */
+        checkpointEveryEvents: z.number().int().min(1).default(1000),
+        /** …or this many seconds after the last one, if the tree grew. */
+        checkpointEverySeconds: z.number().min(0.1).default(10),
       })
       .strict()
+      .refine((evidence) => evidence.signingKey === undefined || evidence.keyFile === undefined, { path: ['keyFile'], message: 'give evidence.signingKey or evidence.keyFile, not both' })
       .prefault({}),
     // --- end evidence ---
     auth: z
@@ -236,12 +297,17 @@ export const ConfigSchema = z
     /** Metrics and traces (schemas/observability.ts, docs/observability.md). */
     observability: ObservabilitySchema.prefault({}),
     upstreams: z.record(upstreamName, UpstreamSchema).refine((u) => Object.keys(u).length > 0, 'at least one upstream is required'),
+    /** Where the projector keeps the read models it builds from the log (docs/projector.md); absent: no projector. */
+    readModel: ReadModelSchema.optional(),
     /** Named bundles of upstream tools served at `/servers/<name>/mcp` (schemas/virtual-servers.ts, docs/configuration.md). */
     virtualServers: z.record(upstreamName, VirtualServerSchema).optional(),
   })
   .strict()
   .superRefine((config, ctx) => {
     for (const issue of virtualServerIssues(config.virtualServers, Object.keys(config.upstreams))) ctx.addIssue({ code: 'custom', ...issue });
+    if (config.readModel?.backend === 'embedded') {
+      ctx.addIssue({ code: 'custom', path: ['readModel', 'backend'], message: '"embedded" is not implemented yet (issue 13): use "clickhouse" with a url, or remove readModel' });
+    }
     // The metadata sends clients to an OAuth login; without auth.jwt the gateway would refuse the tokens they bring back.
     if (config.auth.resourceMetadata !== undefined && config.auth.jwt === undefined) {
       ctx.addIssue({ code: 'custom', path: ['auth', 'resourceMetadata'], message: 'is served only with auth.jwt (OAuth access tokens): configure auth.jwt, or remove auth.resourceMetadata' });

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, parseConfig } from './index.ts';
+import { checkSigningKeyIsReference, ConfigError, parseConfig } from './index.ts';
 
 const minimal = {
   log: { backend: 'file', dir: 'data' },
@@ -60,5 +60,27 @@ describe('config', () => {
 
   it('requires at least one upstream', () => {
     assert.match(rejection({ ...minimal, upstreams: {} }), /upstreams: at least one upstream is required/);
+  });
+
+  it('defaults the evidence section: dir under state.dir, origin from the instance, paths resolved', () => {
+    const { evidence } = parseConfig({ ...minimal, gateway: { instance: 'eu-1' } }, { baseDir: '/srv' }).config;
+    assert.equal(evidence.dir, '/srv/data.state/merkle');
+    assert.equal(evidence.origin, 'attest/eu-1');
+    assert.deepEqual([evidence.checkpointEveryEvents, evidence.checkpointEverySeconds, evidence.previousVerifierKeys], [1000, 10, []]);
+    const set = parseConfig({ ...minimal, evidence: { dir: 'tree', keyFile: 'keys/ckpt.key', origin: 'example.com/attest' } }, { baseDir: '/srv' }).config.evidence;
+    assert.deepEqual([set.dir, set.keyFile, set.origin], ['/srv/tree', '/srv/keys/ckpt.key', 'example.com/attest']);
+  });
+
+  it('refuses two signing keys, an origin a note cannot carry, and a literal signer key in the file', () => {
+    assert.match(rejection({ ...minimal, evidence: { signingKey: '${K}', keyFile: 'k' } }, { K: 'PRIVATE+KEY+x' }), /evidence\.keyFile: give evidence\.signingKey or evidence\.keyFile, not both/);
+    assert.match(rejection({ ...minimal, evidence: { origin: 'two words' } }), /evidence\.origin: one line/);
+    checkSigningKeyIsReference({ ...minimal, evidence: { signingKey: '${ATTEST_CHECKPOINT_KEY}' } });
+    const literal = 'PRIVATE+KEY+attest/gw-1+01234567+AUnotarealkeyatallnotarealkeyatallnotareal=';
+    assert.throws(() => checkSigningKeyIsReference({ ...minimal, evidence: { signingKey: literal } }), (error: Error) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /evidence\.signingKey: must be a \$\{ENV\} reference/);
+      assert.ok(!error.message.includes('AUnotareal'), 'the key is not quoted');
+      return true;
+    });
   });
 });

@@ -21,6 +21,7 @@ export const GATEWAY_ERRORS = Object.freeze({
   ATTEST_KEY_EXPIRED: { jsonrpc: -32031, http: 401, message: 'API key expired' },
   ATTEST_ORIGIN_FORBIDDEN: { jsonrpc: -32032, http: 403, message: 'Origin not allowed' },
   ATTEST_UNKNOWN_SESSION: { jsonrpc: -32033, http: 404, message: 'Unknown or expired session' },
+  ATTEST_SESSION_LIMIT: { jsonrpc: -32043, http: 429, message: 'Too many open sessions: close one (HTTP DELETE) or wait for idle ones to expire' },
   ATTEST_SESSION_REQUIRED: { jsonrpc: JSONRPC.INVALID_REQUEST, http: 400, message: 'Mcp-Session-Id header required' },
   ATTEST_NOT_ACCEPTABLE: { jsonrpc: JSONRPC.INVALID_REQUEST, http: 406, message: 'Not Acceptable: the client must accept both application/json and text/event-stream' },
   ATTEST_UNSUPPORTED_PROTOCOL_VERSION: { jsonrpc: JSONRPC.INVALID_REQUEST, http: 400, message: 'Unsupported MCP-Protocol-Version' },

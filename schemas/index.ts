@@ -1,17 +1,20 @@
 export { canonicalize, digestOf, eventHash, rememberCanonical, sha256Hex } from './canonical.ts';
 export {
   ApiKeySchema,
+  ClickHouseReadModelSchema,
   ConfigSchema,
+  EmbeddedReadModelSchema,
   FileLogSchema,
   KafkaLogSchema,
   KurrentLogSchema,
   HttpUpstreamSchema,
   LogSchema,
+  ReadModelSchema,
   RecordingSchema,
   StdioUpstreamSchema,
   UpstreamSchema,
 } from './config.ts';
-export type { ApiKeyConfig, AttestConfig, FileLogConfig, KafkaLogConfig, KurrentLogConfig, AttestConfigInput, HttpUpstreamConfig, LogConfig, StdioUpstreamConfig, UpstreamConfig } from './config.ts';
+export type { ApiKeyConfig, AttestConfig, ClickHouseReadModelConfig, ReadModelConfig, FileLogConfig, KafkaLogConfig, KurrentLogConfig, AttestConfigInput, HttpUpstreamConfig, LogConfig, StdioUpstreamConfig, UpstreamConfig } from './config.ts';
 export { AnonymousAuthSchema, JwtAuthSchema, ResourceMetadataSchema } from './identity.ts';
 export type { AnonymousAuthConfig, JwtAuthConfig, ResourceMetadataConfig } from './identity.ts';
 export { formatConfigIssues } from './issues.ts';
@@ -19,7 +22,7 @@ export { VirtualServerSchema, globToRegExp, upstreamsOfPattern, virtualServerIss
 export type { VirtualServerConfig } from './virtual-servers.ts';
 export { METRICS_ROLE, MetricsConfigSchema, ObservabilitySchema, TracingConfigSchema } from './observability.ts';
 export type { MetricsConfig, ObservabilityConfig, TracingConfig } from './observability.ts';
-export { ConfigError, parseConfig, resolveEnvRefs } from './config-parse.ts';
+export { checkSigningKeyIsReference, ConfigError, parseConfig, resolveEnvRefs } from './config-parse.ts';
 export type { ParsedConfig } from './config-parse.ts';
 export { GATEWAY_ERRORS, GatewayError, JSONRPC } from './errors.ts';
 export type { GatewayErrorCode } from './errors.ts';
@@ -78,3 +81,5 @@ export type {
   PolicyRule,
   RateLimitRule,
 } from './policy.ts';
+export { CLICKHOUSE_MIGRATIONS } from './clickhouse/index.ts';
+export type { ClickHouseMigration } from './clickhouse/index.ts';

@@ -8,6 +8,7 @@ import type { AttestConfig } from '#schemas';
 import { EvidenceFollower } from '#eventlog';
 import type { EventLogReader } from '#eventlog';
 import type { Logger } from '../logger.ts';
+import type { CheckpointKeys } from './checkpoint-keys.ts';
 
 export class EvidenceService {
   readonly follower: EvidenceFollower;
@@ -21,12 +22,14 @@ export class EvidenceService {
     });
   }
 
-  /** Undefined when `evidence.enabled` is false. */
-  static async start(config: AttestConfig, log: EventLogReader, logger: Logger): Promise<EvidenceService | undefined> {
-    if (!config.evidence.enabled) return undefined;
+  /** Runs the follower for `evidence.enabled` (the caller checks it), signing with `keys`. */
+  static async start(config: AttestConfig, keys: CheckpointKeys, log: EventLogReader, logger: Logger): Promise<EvidenceService> {
     const dir = config.evidence.dir ?? join(config.state.dir ?? '', 'merkle');
     const follower = await EvidenceFollower.open(log, dir, { syncEveryLeaves: config.evidence.syncEveryLeaves });
     logger.info({ dir, resumedAt: follower.resume.size, ...(follower.resume.rebuilt !== undefined && { rebuiltBecause: follower.resume.rebuilt }) }, 'evidence tree opened');
+    const key = { origin: keys.trust.origin, verifierKey: keys.signer.verifier.key, ...(keys.source.kind === 'signingKey' ? { from: 'evidence.signingKey' } : { from: keys.source.kind, file: keys.source.path }) };
+    if (keys.source.kind === 'generated') logger.info(key, keys.source.created ? 'no checkpoint key configured: generated one (give its verifier key to witnesses and auditors; set evidence.keyFile for production)' : 'checkpoints are signed with the key generated earlier (set evidence.keyFile for production)');
+    else logger.info(key, 'checkpoint signing key loaded');
     return new EvidenceService(follower, logger);
   }
 

@@ -21,6 +21,7 @@ import { draft } from '../recorder.ts';
 import type { Recorder } from '../recorder.ts';
 import { GatewaySession } from '../session/session.ts';
 import type { DownstreamPort, Scope, SessionDeps } from '../session/session.ts';
+import { SessionRegistry as SessionRegistryOf } from '../session/registry.ts';
 import { jsonRpcProblem, SUPPORTED_PROTOCOL_VERSIONS } from '../session/protocol.ts';
 import type { JSONRPCMessage } from '../session/protocol.ts';
 import { NativePosts } from './streamable-post.ts';
@@ -65,25 +66,8 @@ interface Entry {
   readonly sse?: SSEServerTransport;
 }
 
-/** Live sessions of every transport, so the gateway can expire and close them. */
-export class SessionRegistry {
-  readonly #entries = new Map<string, Entry>();
-  add(entry: Entry): void {
-    this.#entries.set(entry.session.id, entry);
-  }
-  get(id: string): Entry | undefined {
-    return this.#entries.get(id);
-  }
-  delete(id: string): void {
-    this.#entries.delete(id);
-  }
-  get size(): number {
-    return this.#entries.size;
-  }
-  values(): IterableIterator<Entry> {
-    return this.#entries.values();
-  }
-}
+/** Live sessions of every transport, so the gateway can expire and close them, bounded by gateway.sessionLimits. */
+export class SessionRegistry extends SessionRegistryOf<Entry> {}
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
@@ -257,6 +241,11 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     return { messages: list as Record<string, unknown>[] };
   }
 
+  function idOf(message: Record<string, unknown> | undefined): string | number | null {
+    const id = message?.['id'];
+    return typeof id === 'string' || typeof id === 'number' ? id : null;
+  }
+
   function lookup(request: FastifyRequest, sessionId: string, endpoint: string): Entry {
     const entry = sessions.get(sessionId);
     // A session is bound to the endpoint and the key that opened it; anything else is "unknown".
@@ -268,12 +257,24 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     return entry;
   }
 
-  async function openSession(request: FastifyRequest, id: string, transport: 'streamable-http' | 'sse', endpoint: string, scope: Scope, port: DownstreamPort): Promise<GatewaySession> {
+  /** Takes the new session's slot (gateway.sessionLimits) or throws ATTEST_SESSION_LIMIT; give it back with sessions.delete(id). */
+  function reserveSession(request: FastifyRequest, id: string): Authenticated {
     const auth = request.attestAuth;
     if (auth === undefined) throw new GatewayError('ATTEST_UNAUTHENTICATED');
-    const session = new GatewaySession({ id, transport, endpoint, scope, auth, remoteAddress: request.ip, userAgent: request.headers['user-agent'] }, deps.sessionDeps);
-    await session.open(port);
-    return session;
+    sessions.reserve(id, { credentialId: auth.credentialId, tenant: auth.principal.tenant }, deps.config.gateway.sessionLimits);
+    return auth;
+  }
+
+  /** Opens a session whose slot is reserved (reserveSession); gives the slot back when it cannot open. */
+  async function openSession(request: FastifyRequest, auth: Authenticated, id: string, transport: 'streamable-http' | 'sse', endpoint: string, scope: Scope, port: DownstreamPort): Promise<GatewaySession> {
+    try {
+      const session = new GatewaySession({ id, transport, endpoint, scope, auth, remoteAddress: request.ip, userAgent: request.headers['user-agent'] }, deps.sessionDeps);
+      await session.open(port);
+      return session;
+    } catch (error) {
+      sessions.delete(id);
+      throw error;
+    }
   }
 
   async function streamable(request: FastifyRequest<{ Params: { server?: string } }>, reply: FastifyReply): Promise<FastifyReply | undefined> {
@@ -289,10 +290,21 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
       const isInitialize = checked.messages.some((m) => m['method'] === 'initialize');
       if (sessionId === undefined) {
         if (!isInitialize) return refuse(request, reply, new GatewayError('ATTEST_SESSION_REQUIRED', 'Bad Request: no Mcp-Session-Id header; send "initialize" first to open a session'), { method: typeof checked.messages[0]?.['method'] === 'string' ? checked.messages[0]['method'] : '' });
+        // What the SDK transport would refuse after a session exists is refused before one does: a refused initialize leaves no session.
+        if (checked.messages.length > 1) return refuse(request, reply, new GatewayError('ATTEST_INVALID_REQUEST', 'Invalid Request: initialize must be sent alone, not in a batch'), { method: 'initialize' });
+        const accept = request.headers.accept ?? '';
+        if (!accept.includes('application/json') || !accept.includes('text/event-stream')) return refuse(request, reply, new GatewayError('ATTEST_NOT_ACCEPTABLE'), { method: 'initialize', id: idOf(checked.messages[0]) });
         const id = randomUUID();
+        let auth: Authenticated;
+        try {
+          auth = reserveSession(request, id);
+        } catch (error) {
+          if (error instanceof GatewayError) return refuse(request, reply, error, { method: 'initialize', id: idOf(checked.messages[0]) });
+          throw error;
+        }
         const transport = new NodeStreamableHTTPServerTransport({ sessionIdGenerator: () => id });
         const posts = new NativePosts(id);
-        const session = await openSession(request, id, 'streamable-http', endpoint, scope, {
+        const session = await openSession(request, auth, id, 'streamable-http', endpoint, scope, {
           send: (message, relatedRequestId) => {
             if (relatedRequestId !== undefined && posts.deliver(message, relatedRequestId)) return Promise.resolve();
             return transport.send(message, relatedRequestId === undefined ? undefined : { relatedRequestId });
@@ -309,9 +321,14 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
           void session.close('transport closed');
         };
         await transport.start();
-        sessions.add({ session, endpoint, credentialId: request.attestAuth?.credentialId ?? '', streamable: transport, posts });
+        sessions.add({ session, endpoint, credentialId: auth.credentialId, streamable: transport, posts });
         reply.hijack();
         await transport.handleRequest(request.raw, reply.raw, request.body);
+        // The transport refused the initialize (it never assigned the session id): nothing may use this session.
+        if (transport.sessionId === undefined) {
+          sessions.delete(id);
+          await session.close('initialize refused by the transport');
+        }
         return undefined;
       }
       const entry = lookup(request, sessionId, endpoint);
@@ -359,9 +376,11 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     const scope = scopeFor(server);
     const endpoint = server === undefined ? '/sse' : `/servers/${server}/sse`;
     const messagesPath = server === undefined ? '/messages' : `/servers/${server}/messages`;
-    reply.hijack();
+    // The transport writes nothing until start(): a refused slot is still answered through Fastify.
     const transport = new SSEServerTransport(messagesPath, reply.raw);
-    const session = await openSession(request, transport.sessionId, 'sse', endpoint, scope, {
+    const auth = reserveSession(request, transport.sessionId);
+    reply.hijack();
+    const session = await openSession(request, auth, transport.sessionId, 'sse', endpoint, scope, {
       send: (message) => transport.send(message),
       close: () => transport.close(),
     });
@@ -371,7 +390,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
       sessions.delete(session.id);
       void session.close('event stream closed');
     };
-    sessions.add({ session, endpoint, credentialId: request.attestAuth?.credentialId ?? '', sse: transport });
+    sessions.add({ session, endpoint, credentialId: auth.credentialId, sse: transport });
     await transport.start();
   }
 

@@ -210,6 +210,8 @@ export class GatewaySession {
   #nextServerRequestId = 1;
   #downstream: DownstreamPort | undefined;
   #initialized = false;
+  /** Whether an initialize got its result (not an error) sent to the agent. */
+  #initializeAnswered = false;
   #clientParams: JsonObject = {};
   #protocolVersion = SUPPORTED_PROTOCOL_VERSIONS[0] ?? '2025-11-25';
   #closed = false;
@@ -280,8 +282,12 @@ export class GatewaySession {
     if (this.#closed) return;
     const m = message as unknown as RpcRequest | RpcNotification | RpcResponse;
     let work: Promise<void>;
-    if (isRequest(m)) work = this.#onAgentRequest(m, traceHeaders);
-    else if (isNotification(m)) work = this.#onAgentNotification(m);
+    if (isRequest(m)) {
+      work = this.#onAgentRequest(m, traceHeaders);
+      // Over HTTP an initialize answered with an error leaves nothing behind: no session the agent will not use
+      // holds upstream processes until it expires. On stdio the process is the session, and the agent may try again.
+      if (m.method === 'initialize' && !this.#initialized && this.init.transport !== 'stdio') work = work.then(() => (this.#initializeAnswered ? undefined : this.close('initialize refused')));
+    } else if (isNotification(m)) work = this.#onAgentNotification(m);
     else if (isResponse(m)) work = this.#onAgentResponse(m);
     else work = Promise.resolve();
     work.catch((error: unknown) => this.#deps.logger.error({ err: error, session: this.id }, 'unhandled error relaying an agent message'));
@@ -703,6 +709,7 @@ export class GatewaySession {
       return;
     }
     const answer = RECEIPT_METHODS.has(request.method) ? { ...result, _meta: { ...asObject(result['_meta']), [RECEIPT_META_KEY]: { ...receiptBase, outcome: positionOf(outcome[0]) } } } : result;
+    if (request.method === 'initialize') this.#initializeAnswered = true;
     await this.#sendToAgent({ jsonrpc: '2.0', id: request.id, result: answer }, request.id);
   }
 

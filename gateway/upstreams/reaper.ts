@@ -3,8 +3,9 @@ import type { ChildProcess } from 'node:child_process';
 /**
  * The last line of defence against orphaned upstream processes, for the paths where no `close()` runs.
  *
- * - The gateway is killed outright (`kill -9`, OOM killer): nothing here can run. Children see EOF on stdin,
- *   which the MCP stdio transport treats as the end of the session, and exit on their own.
+ * - The gateway is killed outright (`kill -9`, OOM killer): nothing here can run. Where setpriv exists the
+ *   kernel SIGKILLs each child (parent-death.ts); elsewhere children see EOF on stdin, which the MCP stdio
+ *   transport treats as the end of the session, and exit on their own.
  * - The process exits (`process.exit()`, an uncaught exception, the event loop drained): the `exit` hook
  *   SIGKILLs every child still alive. It must be synchronous, so there is no graceful step.
  * - SIGINT / SIGTERM / SIGHUP with no other listener: the children are SIGKILLed and the signal is raised

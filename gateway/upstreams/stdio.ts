@@ -4,7 +4,8 @@
  * When the process exits without `close()`, the link reports `lost`, restarts it with exponential backoff
  * (`restart.initialDelayMs` doubling up to `restart.maxDelayMs`, at most `restart.maxRestarts` in a row; a
  * process that stayed up `stableAfterMs` starts a new run), replays the session's handshake into the new
- * process and reports `restarted`. See reaper.ts for how processes are kept from outliving the gateway.
+ * process and reports `restarted`. See parent-death.ts and reaper.ts for how processes are kept from
+ * outliving the gateway.
  */
 import { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -16,6 +17,7 @@ import type { Logger } from 'pino';
 import type { StdioUpstreamConfig } from '#schemas';
 import { Handshake } from './handshake.ts';
 import type { UpstreamLink, UpstreamLinkEvent, UpstreamLinkOptions, UpstreamLinkState } from './link.ts';
+import { dieWithGateway, setprivPath } from './parent-death.ts';
 import { reapOnExit } from './reaper.ts';
 import { SingleFlight } from './single-flight.ts';
 import { UpstreamError, formatStderrTail } from './upstream-error.ts';
@@ -136,7 +138,9 @@ class StdioLink implements UpstreamLink {
     const { command, args, env, cwd } = this.#config;
     // env: the SDK puts config.env on top of a minimal inherited environment (HOME, PATH, USER, …), so the
     // gateway's own secrets do not leak into upstream processes.
-    const transport = new StdioClientTransport({ command, args, env, cwd, stderr: 'pipe' });
+    const spawned = dieWithGateway(command, args, env, cwd);
+    if (setprivPath() === undefined) warnNoParentDeathSignal(this.#log);
+    const transport = new StdioClientTransport({ command: spawned.command, args: [...spawned.args], env, cwd, stderr: 'pipe' });
     try {
       await transport.start();
     } catch (error) {
@@ -151,8 +155,8 @@ class StdioLink implements UpstreamLink {
     }
     // The SDK exposes the pid but not the process, and supervision needs the exit status and the signals.
     // Guarded so that an SDK change fails here, loudly, instead of leaving processes unsupervised.
-    const spawned: unknown = Reflect.get(transport, '_process');
-    if (!(spawned instanceof ChildProcess) || spawned.pid === undefined) {
+    const child: unknown = Reflect.get(transport, '_process');
+    if (!(child instanceof ChildProcess) || child.pid === undefined) {
       await transport.close();
       throw new UpstreamError(
         'ATTEST_UPSTREAM_UNAVAILABLE',
@@ -160,9 +164,9 @@ class StdioLink implements UpstreamLink {
         this.#facts({}),
       );
     }
-    const child = this.#track(transport, spawned, spawned.pid);
-    this.#log.info({ pid: child.pid, command }, 'upstream process started');
-    return child;
+    const tracked = this.#track(transport, child, child.pid);
+    this.#log.info({ pid: tracked.pid, command, diesWithGateway: spawned.diesWithGateway }, 'upstream process started');
+    return tracked;
   }
 
   #track(transport: StdioClientTransport, spawned: ChildProcess, pid: number): Child {
@@ -371,6 +375,15 @@ class StdioLink implements UpstreamLink {
       this.#log.error({ err: error, event: event.type }, 'upstream link event listener threw');
     }
   }
+}
+
+let warnedNoParentDeathSignal = false;
+
+/** Once per gateway: without setpriv, a child that ignores stdin EOF and SIGTERM outlives a `kill -9` of the gateway. */
+function warnNoParentDeathSignal(log: Logger): void {
+  if (warnedNoParentDeathSignal) return;
+  warnedNoParentDeathSignal = true;
+  log.warn('setpriv (util-linux) not found: stdio upstreams are not tied to the gateway by PR_SET_PDEATHSIG; one that ignores stdin EOF and SIGTERM can outlive a kill -9 of the gateway');
 }
 
 async function exitsWithin(child: Child, ms: number): Promise<boolean> {

@@ -1,16 +1,24 @@
 /**
- * Starts a real gateway in-process on a temp file log, fronting the given upstreams, with one
- * API key. Everything it starts is stopped by `close()`.
+ * Starts a real gateway on a temp file log, fronting the given upstreams, with one API key:
+ * in-process (`startTestGateway`), or as its own `attest gateway` process (`startGatewayProcess`),
+ * for what only a separate process can show (kill -9, its children, its memory). Everything either
+ * starts is stopped by `close()`.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { hashApiKey, startGateway } from '#gateway';
 import type { Gateway } from '#gateway';
 import type { AttestConfigInput, AttestEvent } from '#schemas';
 import { testLogger } from '../harness/log.ts';
+import { spawnNode, stopProcess } from '../harness/processes.ts';
+import type { NodeProcess } from '../harness/processes.ts';
 
 export const FIXTURE_SERVER = path.join(import.meta.dirname, '..', 'fixtures', 'upstream', 'server.ts');
+/** A stdio MCP server that ignores SIGTERM and stdin EOF (fixtures/upstream/stubborn.ts). */
+export const STUBBORN_SERVER = path.join(import.meta.dirname, '..', 'fixtures', 'upstream', 'stubborn.ts');
+const CLI = path.join(import.meta.dirname, '..', '..', 'cli', 'attest.ts');
+const TEST_KEY = 'atk_test_key_0123456789';
 
 export function fixtureStdioUpstream(extra: Record<string, unknown> = {}): AttestConfigInput['upstreams'][string] {
   return { transport: 'stdio', command: process.execPath, args: [FIXTURE_SERVER, '--stdio'], ...extra };
@@ -45,7 +53,7 @@ export interface TestGatewayOptions {
 export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
   const ownDir = options.logDir === undefined ? await mkdtemp(path.join(os.tmpdir(), 'attest-gw-')) : undefined;
   const logDir = options.logDir ?? path.join(ownDir ?? '', 'log');
-  const key = 'atk_test_key_0123456789';
+  const key = TEST_KEY;
   const config: AttestConfigInput = {
     gateway: { port: 0, ...options.gateway },
     // A `log` naming its own backend (kafka, kurrent) is taken as is; otherwise a file log in a temp dir.
@@ -74,4 +82,41 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
       if (ownDir !== undefined) await rm(ownDir, { recursive: true, force: true });
     },
   };
+}
+
+export interface GatewayProcess {
+  readonly process: NodeProcess;
+  readonly pid: number;
+  readonly url: string;
+  readonly key: string;
+  readonly headers: Record<string, string>;
+  readonly dir: string;
+  /** Ends the process (SIGTERM, then SIGKILL) unless it ended already, and removes its directory. */
+  close(): Promise<void>;
+}
+
+/** `attest gateway --config <file>` in a process of its own, on a file log in a temp dir, listening on a free port. */
+export async function startGatewayProcess(options: Pick<TestGatewayOptions, 'upstreams' | 'gateway' | 'keys'>): Promise<GatewayProcess> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'attest-gwp-'));
+  const configFile = path.join(dir, 'attest.json');
+  const config = {
+    gateway: { port: 0, ...options.gateway },
+    log: { backend: 'file', dir: path.join(dir, 'log') },
+    auth: { keys: options.keys ?? [{ id: 'test', hash: hashApiKey(TEST_KEY), tenant: 't1' }] },
+    upstreams: options.upstreams,
+  };
+  await writeFile(configFile, JSON.stringify(config));
+  const proc = spawnNode(CLI, { nodeArgs: ['--conditions=attest-source'], args: ['gateway', '--config', configFile, '--port', '0'] });
+  const close = async (): Promise<void> => {
+    await stopProcess(proc);
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    const match = await proc.waitForStdoutLine(/listening on (http:\/\/\S+)/, 30_000);
+    const url = match[1] ?? '';
+    return { process: proc, pid: proc.pid, url, key: TEST_KEY, headers: { authorization: `Bearer ${TEST_KEY}` }, dir, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }
