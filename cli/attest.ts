@@ -139,9 +139,10 @@ const commands: Record<string, Command> = {
     summary: 'verify the hash chains of the log; with --checkpoint the tree and signed checkpoints too; --bundle an exported bundle offline; exit 1 naming the first bad event or checkpoint',
     usage: [
       'attest verify --config FILE [--json]                   every hash chain of the log',
-      '       attest verify --config FILE --checkpoint FILE --origin O --key K [--key K …] [--json]',
+      '       attest verify --config FILE --checkpoint FILE [--origin O --key K [--key K …]] [--json]',
       '         chains, every leaf of the tree against the log, every checkpoint of the evidence dir, and that the log',
-      '         is a consistent extension of FILE (a checkpoint kept from before: catches a cut tail and a rewrite)',
+      '         is a consistent extension of FILE (a checkpoint kept from before: catches a cut tail and a rewrite);',
+      '         trusted: --origin and --key when given, else the config\'s evidence origin and keys',
       '       attest verify --bundle FILE [--origin O --key K …] [--json]',
       '         an exported bundle, offline: no config, no network; without --origin/--key it trusts the keys the bundle names',
     ].join('\n'),

@@ -43,10 +43,12 @@ void describe('attest prove / export / verify --bundle / verify --checkpoint', (
     const root = tree.root();
     await tree.close();
     const configFile = path.join(dir, 'attest.yaml');
-    await writeFile(configFile, ['log: { backend: file, dir: log }', `evidence: { enabled: true, dir: ${JSON.stringify(merkleDir)} }`, 'upstreams:', `  fixture: { transport: stdio, command: ${JSON.stringify(process.execPath)} }`, ''].join('\n'));
+    // The operator's config names the origin and the key file: the commands take their trust from it.
+    await writeFile(path.join(dir, 'ckpt.key'), `${key.signerKey}\n`, { mode: 0o600 });
+    await writeFile(configFile, ['log: { backend: file, dir: log }', `evidence: { enabled: true, dir: merkle, origin: ${JSON.stringify(ORIGIN)}, keyFile: ckpt.key }`, 'upstreams:', `  fixture: { transport: stdio, command: ${JSON.stringify(process.execPath)} }`, ''].join('\n'));
     const trust = ['--origin', ORIGIN, '--key', key.verifierKey];
 
-    const inclusion = await runCli(['prove', 'inclusion', '--config', configFile, '--index', '3', '--checkpoint', path.join(merkleDir, 'checkpoints', `${half}.ckpt`), ...trust]);
+    const inclusion = await runCli(['prove', 'inclusion', '--config', configFile, '--index', '3', '--checkpoint', path.join(merkleDir, 'checkpoints', `${half}.ckpt`)]);
     assert.equal(inclusion.code, 0, inclusion.stderr);
     const proof = JSON.parse(inclusion.stdout) as { hashEncoding: string; leafIndex: number; leafHash: string; treeSize: number; rootHash: string; proof: string[] };
     assert.equal(proof.hashEncoding, 'base64');
@@ -62,7 +64,7 @@ void describe('attest prove / export / verify --bundle / verify --checkpoint', (
     assert.match(missing.stderr, /no event with id 01900000-0000-7000-8000-000000000000 in the log/);
 
     const bundleFile = path.join(dir, 'period.bundle.json');
-    const exported = await runCli(['export', '--config', configFile, '--from', started, '--to', ended, '--out', bundleFile, ...trust]);
+    const exported = await runCli(['export', '--config', configFile, '--from', started, '--to', ended, '--out', bundleFile]);
     assert.equal(exported.code, 0, exported.stderr);
     assert.match(exported.stdout, new RegExp(`leaves 0–${size - 1} \\(${size} events, 0 withheld\\)`));
 
@@ -70,11 +72,14 @@ void describe('attest prove / export / verify --bundle / verify --checkpoint', (
     const auditor = await mkdtemp(path.join(os.tmpdir(), 'attest-auditor-'));
     t.after(() => rm(auditor, { recursive: true, force: true }));
     await copyFile(bundleFile, path.join(auditor, 'bundle.json'));
-    const offline = await runCli(['verify', '--bundle', path.join(auditor, 'bundle.json'), '--origin', ORIGIN, '--key', key.verifierKey]);
+    const offline = await runCli(['verify', '--bundle', path.join(auditor, 'bundle.json'), ...trust]);
     assert.equal(offline.code, 0, offline.stdout + offline.stderr);
     assert.match(offline.stdout, new RegExp(`^ok: .*leaves 0–${size - 1} of ${ORIGIN} \\(${size} events`));
     assert.match(offline.stdout, /signed by a trusted key/);
     const stranger = await runCli(['verify', '--bundle', path.join(auditor, 'bundle.json'), '--key', generateNoteKey(ORIGIN).verifierKey]);
+    const otherLog = await runCli(['verify', '--bundle', path.join(auditor, 'bundle.json'), '--origin', 'example.com/other', '--key', key.verifierKey]);
+    assert.equal(otherLog.code, 1);
+    assert.match(otherLog.stdout, /FAILED: .*not of the trusted origin "example.com\/other"/);
     assert.equal(stranger.code, 1);
     assert.match(stranger.stdout, /FAILED: .*checkpoint 1 of the bundle \(size \d+\) is refused: unknown-key/);
     const text = await readFile(path.join(auditor, 'bundle.json'), 'utf8');
@@ -86,7 +91,7 @@ void describe('attest prove / export / verify --bundle / verify --checkpoint', (
     // The live log against the checkpoint kept from before: passes, then fails once the log's tail is cut.
     const kept = path.join(auditor, 'kept.ckpt');
     await copyFile(path.join(merkleDir, 'checkpoints', `${size}.ckpt`), kept);
-    const live = await runCli(['verify', '--config', configFile, '--checkpoint', kept, ...trust]);
+    const live = await runCli(['verify', '--config', configFile, '--checkpoint', kept]);
     assert.equal(live.code, 0, live.stdout + live.stderr);
     assert.match(live.stdout, new RegExp(`^ok: ${size} events, tree of ${size} leaves agrees with the log; checkpoints ${half}, ${size}`));
     const segment = path.join(logDir, '00000000000000000000.seg');

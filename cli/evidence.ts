@@ -10,6 +10,7 @@ import type { ParseArgsConfig } from 'node:util';
 import type { AttestConfig } from '#schemas';
 import { MerkleStoreReader, exportBundle, findEventLeaf, openEventLogReader, parseVerifierKey, proveConsistency, proveInclusion, readCheckpointFile, readCheckpointFiles, verifyBundle, verifyEvidence } from '#eventlog';
 import type { BundleTrust, CheckpointTrust, EvidenceVerifyResult, ProofTarget } from '#eventlog';
+import { loadCheckpointKeys } from '#gateway';
 
 export class EvidenceUsageError extends Error {}
 
@@ -28,16 +29,22 @@ function keys(values: Values): string[] | undefined {
   return Array.isArray(value) && value.length > 0 ? value : undefined;
 }
 
-export function evidenceDir(config: AttestConfig): string {
+/** parseConfig resolves it (default `<state.dir>/merkle`). */
+function evidenceDir(config: AttestConfig): string {
   return config.evidence.dir ?? join(config.state.dir ?? '', 'merkle');
 }
 
-/** The trust a config implies: --origin and --key (until the config names them, they are required). */
-function configTrust(values: Values): CheckpointTrust {
+/**
+ * The checkpoints' trust: --origin and --key when given (an auditor's own copy of them), else what
+ * the config implies (evidence.origin, the signing key's verifier and evidence.previousVerifierKeys:
+ * gateway/evidence/checkpoint-keys.ts; the signer key is read, never printed).
+ */
+async function configTrust(config: AttestConfig, values: Values): Promise<CheckpointTrust> {
   const origin = text(values, 'origin');
   const verifierKeys = keys(values);
-  if (origin === undefined || verifierKeys === undefined) throw new EvidenceUsageError('--origin ORIGIN and --key VERIFIER_KEY (repeat for earlier keys) are required: the log\'s checkpoint origin and its note verifier keys');
-  return { origin, verifiers: verifierKeys.map((key) => parseVerifierKey(key)) };
+  if (origin !== undefined && verifierKeys !== undefined) return { origin, verifiers: verifierKeys.map((key) => parseVerifierKey(key)) };
+  const { trust } = await loadCheckpointKeys(config);
+  return { origin: origin ?? trust.origin, verifiers: verifierKeys?.map((key) => parseVerifierKey(key)) ?? trust.verifiers };
 }
 
 function integer(value: string, name: string): number {
@@ -46,9 +53,9 @@ function integer(value: string, name: string): number {
 }
 
 /** A size (digits) or a checkpoint file (anything else), opened with the trust. */
-async function target(value: string, name: string, trust: () => CheckpointTrust): Promise<ProofTarget> {
+async function target(value: string, name: string, trust: () => Promise<CheckpointTrust>): Promise<ProofTarget> {
   if (/^[0-9]+$/.test(value)) return { size: integer(value, name) };
-  const stored = await readCheckpointFile(value, trust());
+  const stored = await readCheckpointFile(value, await trust());
   return { checkpoint: stored.checkpoint, note: stored.note };
 }
 
@@ -76,13 +83,13 @@ export const PROVE_USAGE = [
   '       attest prove consistency --config FILE --from SIZE|CHECKPOINT_FILE [--to SIZE|CHECKPOINT_FILE] [--origin O --key K]',
   '  JSON on stdout; hashes are standard base64 (hashEncoding). Without --size/--to: the tree as last synced.',
   '  --event reads the log from the start up to the event (receipts carry the leaf index: --index is O(log n)).',
-  '  A checkpoint file is verified first (--origin and --key: the trusted origin and verifier keys).',
+  '  A checkpoint file is verified first: by --origin and --key when given, else by the config\'s evidence keys.',
 ].join('\n');
 
 export const PROVE_OPTIONS = { config: { type: 'string', short: 'c' }, index: { type: 'string' }, event: { type: 'string' }, size: { type: 'string' }, checkpoint: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, ...TRUST_OPTIONS } as const;
 
 export async function runProve(config: AttestConfig, values: Values, action: string | undefined): Promise<number> {
-  const trust = (): CheckpointTrust => configTrust(values);
+  const trust = (): Promise<CheckpointTrust> => configTrust(config, values);
   if (action === 'inclusion') {
     const index = text(values, 'index');
     const event = text(values, 'event');
@@ -111,7 +118,7 @@ export async function runProve(config: AttestConfig, values: Values, action: str
 }
 
 export const EXPORT_USAGE = [
-  'attest export --config FILE --from TIME --to TIME [--tenant T] --out FILE --origin O --key K',
+  'attest export --config FILE --from TIME --to TIME [--tenant T] --out FILE [--origin O --key K]',
   '  Writes the evidence bundle of events with FROM ≤ occurredAt < TO (ISO-8601): the events (other tenants\' as leaf',
   '  hashes with --tenant), the signed checkpoints covering them, the proofs, the origin and verifier keys (docs/evidence.md).',
   '  Refuses a period the latest checkpoint does not cover yet. Reads the log from the start to find the period.',
@@ -124,7 +131,7 @@ export async function runExport(config: AttestConfig, values: Values): Promise<n
   const to = text(values, 'to');
   const out = text(values, 'out');
   if (from === undefined || to === undefined || out === undefined) throw new EvidenceUsageError('export needs --from TIME, --to TIME and --out FILE');
-  const trust = configTrust(values);
+  const trust = await configTrust(config, values);
   const tenant = text(values, 'tenant');
   const bundle = await withLogAndTree(config, async (tree, openReader) => exportBundle({
     reader: await openReader(),
@@ -181,7 +188,7 @@ function describeResult(result: EvidenceVerifyResult): string {
 
 /** `attest verify --config FILE --checkpoint FILE`: chains, the tree against the log, every checkpoint, and the earlier one. */
 export async function runVerifyCheckpoint(config: AttestConfig, file: string, values: Values): Promise<number> {
-  const trust = configTrust(values);
+  const trust = await configTrust(config, values);
   const earlier = await readCheckpointFile(file, trust);
   const result = await withLogAndTree(config, async (tree, openReader) => verifyEvidence({ reader: await openReader(), tree, checkpoints: await readCheckpointFiles(evidenceDir(config), trust), earlier, trust }));
   if (values['json'] === true) print(result);
