@@ -17,17 +17,18 @@ import { approvalsCommand } from './approvals.ts';
 import { reloadOnHangup } from './reload-signal.ts';
 import { projectorCommand } from './projector.ts';
 import { pinsCommand } from './pins.ts';
+import { EXPORT_OPTIONS, EXPORT_USAGE, EvidenceUsageError, PROVE_OPTIONS, PROVE_USAGE, TRUST_OPTIONS, runExport, runProve, runVerifyBundle, runVerifyCheckpoint } from './evidence.ts';
 
 interface Command {
   readonly summary: string;
   readonly usage: string;
   readonly options: NonNullable<ParseArgsConfig['options']>;
-  run(values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<number>;
+  run(values: Record<string, string | boolean | string[] | undefined>, positionals: string[]): Promise<number>;
 }
 
 const configOption = { config: { type: 'string', short: 'c' } } as const;
 
-function requireConfig(values: Record<string, string | boolean | undefined>): ReturnType<typeof loadConfigFile> {
+function requireConfig(values: Record<string, string | boolean | string[] | undefined>): ReturnType<typeof loadConfigFile> {
   const file = values['config'];
   if (typeof file !== 'string') throw new UsageError('--config FILE is required');
   return loadConfigFile(file);
@@ -45,7 +46,7 @@ function untilSignal(): Promise<string> {
   });
 }
 
-async function runGateway(values: Record<string, string | boolean | undefined>, what: 'gateway' | 'start'): Promise<number> {
+async function runGateway(values: Record<string, string | boolean | string[] | undefined>, what: 'gateway' | 'start'): Promise<number> {
   const loaded = requireConfig(values);
   const logger = createLogger();
   // Listen for signals before starting, so a SIGTERM during start-up still shuts down cleanly.
@@ -135,11 +136,26 @@ const commands: Record<string, Command> = {
     },
   },
   verify: {
-    summary: 'verify every hash chain of the log offline; exit 1 naming the first bad event',
-    usage: 'attest verify --config FILE [--json]',
-    options: { ...configOption, json: { type: 'boolean' } },
+    summary: 'verify the hash chains of the log; with --checkpoint the tree and signed checkpoints too; --bundle an exported bundle offline; exit 1 naming the first bad event or checkpoint',
+    usage: [
+      'attest verify --config FILE [--json]                   every hash chain of the log',
+      '       attest verify --config FILE --checkpoint FILE [--origin O --key K [--key K …]] [--json]',
+      '         chains, every leaf of the tree against the log, every checkpoint of the evidence dir, and that the log',
+      '         is a consistent extension of FILE (a checkpoint kept from before: catches a cut tail and a rewrite);',
+      '         trusted: --origin and --key when given, else the config\'s evidence origin and keys',
+      '       attest verify --bundle FILE [--origin O --key K …] [--json]',
+      '         an exported bundle, offline: no config, no network; without --origin/--key it trusts the keys the bundle names',
+    ].join('\n'),
+    options: { ...configOption, json: { type: 'boolean' }, bundle: { type: 'string' }, checkpoint: { type: 'string' }, ...TRUST_OPTIONS },
     async run(values) {
+      const bundle = values['bundle'];
+      if (typeof bundle === 'string') {
+        if (values['config'] !== undefined || values['checkpoint'] !== undefined) throw new UsageError('--bundle verifies the bundle alone: give no --config or --checkpoint with it');
+        return runVerifyBundle(bundle, values);
+      }
       const { config } = requireConfig(values);
+      const checkpoint = values['checkpoint'];
+      if (typeof checkpoint === 'string') return runVerifyCheckpoint(config, checkpoint, values);
       const report = await verifyEventLog(config.log);
       if (values['json'] === true) process.stdout.write(`${JSON.stringify(report)}\n`);
       else if (report.ok) process.stdout.write(`ok: ${report.eventsChecked} events in ${report.streams} streams verified (${config.log.backend === 'file' ? config.log.dir : config.log.backend})\n`);
@@ -182,6 +198,18 @@ const commands: Record<string, Command> = {
       throw new UsageError('keys needs an action: new | hash | note | issue | list | show | revoke');
     },
   },
+  prove: {
+    summary: 'print an RFC 9162 inclusion or consistency proof from the evidence tree as JSON',
+    usage: PROVE_USAGE,
+    options: PROVE_OPTIONS,
+    run: (values, positionals) => runProve(requireConfig(values).config, values, positionals[0]),
+  },
+  export: {
+    summary: 'write the self-contained evidence bundle of a period (events, checkpoints, proofs, keys)',
+    usage: EXPORT_USAGE,
+    options: EXPORT_OPTIONS,
+    run: (values) => runExport(requireConfig(values).config, values),
+  },
   approvals: approvalsCommand,
   pins: pinsCommand,
   projector: projectorCommand,
@@ -213,9 +241,9 @@ async function main(argv: string[]): Promise<number> {
   }
   try {
     const { values, positionals } = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
-    return await command.run(values as Record<string, string | boolean | undefined>, positionals);
+    return await command.run(values as Record<string, string | boolean | string[] | undefined>, positionals);
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof PolicyError || error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true) {
+    if (error instanceof ConfigError || error instanceof PolicyError || error instanceof UsageError || error instanceof EvidenceUsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true) {
       process.stderr.write(`attest ${name}: ${(error as Error).message}\nUsage: ${command.usage}\n`);
       return 2;
     }

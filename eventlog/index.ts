@@ -93,6 +93,7 @@ export {
   MemoryTree,
   MerkleError,
   MerkleStore,
+  MerkleStoreReader,
   NoteError,
   NoteSigner,
   NoteVerifier,
@@ -140,3 +141,16 @@ export type {
 export { EvidenceFollower } from './evidence/follower.ts';
 export type { EvidenceFollowerOptions, EvidenceResume } from './evidence/follower.ts';
 export { leafContent, leafHashOf } from './evidence/leaf.ts';
+export { CHECKPOINTS_DIR, readCheckpointFile, readCheckpointFiles } from './evidence/checkpoint-files.ts';
+export type { StoredCheckpoint } from './evidence/checkpoint-files.ts';
+export { EvidenceError } from './evidence/evidence-error.ts';
+export type { EvidenceErrorCode } from './evidence/evidence-error.ts';
+export { exportBundle } from './evidence/export-bundle.ts';
+export type { ExportOptions } from './evidence/export-bundle.ts';
+export { PROOF_HASH_ENCODING, findEventLeaf, proveConsistency, proveInclusion } from './evidence/prove.ts';
+export type { ConsistencyProofJson, InclusionProofJson, ProofTarget } from './evidence/prove.ts';
+export { verifyEvidence } from './evidence/verify-evidence.ts';
+export type { EvidenceFailure, EvidenceFailureKind, EvidenceVerifyOptions, EvidenceVerifyResult } from './evidence/verify-evidence.ts';
+// Evidence bundles (eventlog/bundle): the format and the offline verifier.
+export { BUNDLE_FORMAT, BundleError, parseBundle, verifyBundle } from './bundle/index.ts';
+export type { BundleCheckpoint, BundleErrorWhere, BundleFailure, BundleLeaf, BundleReport, BundleTrust, EvidenceBundle } from './bundle/index.ts';

@@ -12,3 +12,5 @@ export type { RedactionCounts, RedactionKind } from './redaction/redact.ts';
 export { GatewayMetrics } from './observability/metrics.ts';
 export { createOtelTracing } from './observability/tracing.ts';
 export type { CallTracing } from './observability/tracing.ts';
+export { loadCheckpointKeys } from './evidence/checkpoint-keys.ts';
+export type { CheckpointKeys, CheckpointKeySource, LoadCheckpointKeysOptions } from './evidence/checkpoint-keys.ts';

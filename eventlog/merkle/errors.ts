@@ -107,8 +107,9 @@ export class CheckpointError extends Error {
  * `ATTEST_MERKLE_RANGE`: a proof or root was asked for an index or size the tree does not have.
  * `ATTEST_MERKLE_CORRUPT`: the node store on disk contradicts itself or its last synced head.
  * `ATTEST_MERKLE_CLOSED`: the store was used after close().
+ * `ATTEST_MERKLE_NOT_FOUND`: a read-only open found no store (no directory, not a directory, or no synced HEAD).
  */
-export type MerkleErrorCode = 'ATTEST_MERKLE_RANGE' | 'ATTEST_MERKLE_CORRUPT' | 'ATTEST_MERKLE_CLOSED';
+export type MerkleErrorCode = 'ATTEST_MERKLE_RANGE' | 'ATTEST_MERKLE_CORRUPT' | 'ATTEST_MERKLE_CLOSED' | 'ATTEST_MERKLE_NOT_FOUND';
 
 export class MerkleError extends Error {
   readonly code: MerkleErrorCode;

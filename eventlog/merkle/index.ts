@@ -8,6 +8,7 @@ export { CompactRange } from './compact-range.ts';
 export type { NodeSink } from './compact-range.ts';
 export { MemoryTree } from './memory-tree.ts';
 export { MerkleStore } from './merkle-store.ts';
+export { MerkleStoreReader } from './merkle-store-reader.ts';
 export type { MerkleStoreOptions, MerkleStoreRecovery, StoreVerifyFailure, StoreVerifyResult } from './merkle-store.ts';
 export { consistencyProofLength, inclusionProofLength, verifyConsistency, verifyInclusion } from './verify-proof.ts';
 export { NoteSigner, NoteVerifier, formatSignerKey, formatVerifierKey, generateNoteKey, isValidKeyName, noteKeyId, parseSignerKey, parseVerifierKey } from './note-keys.ts';
@@ -18,4 +19,6 @@ export { formatCheckpoint, openCheckpoint, parseCheckpoint, signCheckpoint } fro
 export type { Checkpoint, CheckpointTrust, OpenedCheckpoint } from './checkpoint.ts';
 export { verifyCheckpointChain, verifyInclusionInCheckpoint } from './offline-verifier.ts';
 export { CheckpointError, MerkleError, NoteError, ProofError } from './errors.ts';
+export { decodeBase64 } from './strict-base64.ts';
+export { popCount } from './bits.ts';
 export type { CheckpointFailure, MerkleErrorCode, NoteFailure, ProofFailure } from './errors.ts';

@@ -37,8 +37,8 @@ import type { NodeId, ProofPlan } from './proof-plan.ts';
 
 /** The origin line of HEAD: it is checkpoint-shaped but never signed, and never leaves the directory. */
 const HEAD_ORIGIN = 'attest merkle store v1';
-const HEAD_FILE = 'HEAD';
-const LEVEL_FILE = /^level-(\d{2})$/;
+export const HEAD_FILE = 'HEAD';
+export const LEVEL_FILE = /^level-(\d{2})$/;
 /** Level 53 would need 2^53 leaves: beyond a safe integer. */
 const MAX_LEVELS = 53;
 /** Records read per chunk when scanning or repairing a level (256 KiB). */
@@ -94,11 +94,11 @@ interface Level {
   dirty: boolean;
 }
 
-function levelFileName(level: number): string {
+export function levelFileName(level: number): string {
   return `level-${String(level).padStart(2, '0')}`;
 }
 
-function recordsAt(size: number, level: number): number {
+export function recordsAt(size: number, level: number): number {
   return Math.floor(size / 2 ** level);
 }
 
@@ -550,12 +550,12 @@ export class MerkleStore implements AsyncDisposable {
   }
 }
 
-interface StoredHead {
+export interface StoredHead {
   readonly size: number;
   readonly root: Buffer;
 }
 
-async function readHead(dir: string): Promise<StoredHead | undefined> {
+export async function readHead(dir: string): Promise<StoredHead | undefined> {
   let text: string;
   try {
     text = await readFile(join(dir, HEAD_FILE), 'utf8');
