@@ -83,4 +83,14 @@ describe('config', () => {
       return true;
     });
   });
+
+  it('validates the readModel section: defaults, ${ENV} password, names that cannot carry SQL, embedded refused as not implemented yet', () => {
+    const { config } = parseConfig({ ...minimal, readModel: { backend: 'clickhouse', url: 'http://127.0.0.1:8123', password: '${CH_PASSWORD}' } }, { env: { CH_PASSWORD: 's3cret' } });
+    assert.deepEqual(config.readModel, { backend: 'clickhouse', url: 'http://127.0.0.1:8123', database: 'attest', user: 'default', password: 's3cret', requestTimeoutMs: 30_000, batchEvents: 5_000, flushMs: 200 });
+    assert.match(rejection({ ...minimal, readModel: { backend: 'clickhouse', url: 'http://x', database: "a'; DROP DATABASE b" } }), /readModel\.database: letters, digits and "_"/);
+    assert.match(rejection({ ...minimal, readModel: { backend: 'clickhouse', url: 'ftp://x' } }), /readModel\.url/);
+    assert.match(rejection({ ...minimal, readModel: { backend: 'clickhouse', url: 'http://x', pasword: 'x' } }), /pasword/);
+    assert.match(rejection({ ...minimal, readModel: { backend: 'embedded' } }), /readModel\.backend: "embedded" is not implemented yet/);
+    assert.match(rejection({ ...minimal, readModel: { backend: 'clickhouse', url: 'http://x', password: '${NOT_SET}' } }), /readModel\.password: environment variable NOT_SET is not set/);
+  });
 });

@@ -79,12 +79,15 @@ export class ClickHouseReadModel implements ReadModel {
   readonly #config: ClickHouseReadModelConfig;
   readonly #migrations: readonly ClickHouseMigration[];
   readonly #projector: string;
+  /** Tables of the version it migrates to; a batch writes only into these. */
+  readonly #tables: ReadonlySet<string>;
   #checkpointVersion = 0;
 
   constructor(config: ClickHouseReadModelConfig, options: ClickHouseReadModelOptions = {}) {
     this.#config = config;
     this.#migrations = options.migrations ?? CLICKHOUSE_MIGRATIONS;
     this.#projector = options.projector ?? 'projector';
+    this.#tables = new Set(this.#migrations.flatMap((m) => m.tables));
     this.#client = this.#clientFor(config.database);
   }
 
@@ -276,7 +279,7 @@ export class ClickHouseReadModel implements ReadModel {
   }
 
   async #insert(table: string, values: readonly object[]): Promise<void> {
-    if (values.length === 0) return;
+    if (values.length === 0 || !this.#tables.has(table)) return;
     try {
       await this.#client.insert({ table, values: values as object[], format: 'JSONEachRow' });
     } catch (error) {

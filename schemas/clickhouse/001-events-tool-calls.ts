@@ -10,6 +10,7 @@ export const EVENTS_AND_TOOL_CALLS: ClickHouseMigration = {
   version: 1,
   name: 'events-tool-calls',
   reproject: false,
+  tables: ['events', 'tool_calls', 'projector_checkpoint', 'quarantine', 'projector_errors'],
   statements: [
     `CREATE TABLE IF NOT EXISTS events (
       log_index UInt64,

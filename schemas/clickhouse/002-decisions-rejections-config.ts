@@ -9,6 +9,7 @@ export const DECISIONS_REJECTIONS_CONFIG: ClickHouseMigration = {
   version: 2,
   name: 'decisions-rejections-config-history',
   reproject: true,
+  tables: ['decisions', 'rejections', 'config_history'],
   statements: [
     `CREATE TABLE IF NOT EXISTS decisions (
       event_id String,

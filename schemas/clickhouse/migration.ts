@@ -15,6 +15,8 @@ export interface ClickHouseMigration {
   readonly version: number;
   readonly name: string;
   readonly statements: readonly string[];
+  /** The tables it creates: a read model at an older version does not write into tables it lacks. */
+  readonly tables: readonly string[];
   /**
    * The tables it creates are filled from the log: once it is applied to a read model that had
    * already projected events, the projector projects again from position zero (idempotent writes
