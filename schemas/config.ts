@@ -181,6 +181,11 @@ export const RefusalRecordingSchema = z
     maxSourcesTracked: z.number().int().min(1).default(10_000),
     /** Rows (source × reason) per summary event; the rest are folded into `otherSources`. */
     maxRowsPerSummary: z.number().int().min(1).default(100),
+    /**
+     * A refusal beyond the budget is answered after this long (a tarpit): a client flooding on its
+     * connections gets at most one answer per connection per delay, and the agents keep the CPU.
+     */
+    overBudgetDelayMs: z.number().int().nonnegative().max(60_000).default(1_000),
   })
   .strict();
 

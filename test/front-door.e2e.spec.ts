@@ -50,7 +50,7 @@ const PING = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' });
 describe('front door: recording refusals is bounded', () => {
   let t: TestGateway;
   before(async () => {
-    t = await startTestGateway({ upstreams: { fixture: fixtureStdioUpstream() }, frontDoor: { refusals: { perSourceBurst: 5, perSourcePerSecond: 0.01, summaryIntervalMs: 300 } } });
+    t = await startTestGateway({ upstreams: { fixture: fixtureStdioUpstream() }, frontDoor: { refusals: { perSourceBurst: 5, perSourcePerSecond: 0.01, summaryIntervalMs: 300, overBudgetDelayMs: 0 } } });
   });
   after(async () => t?.close());
 
@@ -69,6 +69,24 @@ describe('front door: recording refusals is bounded', () => {
     assert.equal(counted(events), n - 5, 'the rest is counted');
     const rows = countedOf(events.slice(before.length)).flatMap((e) => e.data.counts);
     assert.ok(rows.every((row) => row.remoteAddress === '127.0.0.1' && row.errorCode === 'ATTEST_UNAUTHENTICATED' && row.httpStatus === 401), JSON.stringify(rows));
+  });
+
+  it('a refusal beyond the budget is answered after overBudgetDelayMs (a tarpit), one within it at once', async () => {
+    const slow = await startTestGateway({ upstreams: { fixture: fixtureStdioUpstream() }, frontDoor: { refusals: { perSourceBurst: 1, perSourcePerSecond: 0.01, overBudgetDelayMs: 400 } } });
+    try {
+      const timed = async (): Promise<number> => {
+        const started = performance.now();
+        const r = await rawPost(`${slow.url}/mcp`, { jsonrpc: '2.0', id: 1, method: 'ping' });
+        assert.equal(r.status, 401);
+        return performance.now() - started;
+      };
+      const within = await timed();
+      const beyond = await timed();
+      assert.ok(within < 300, `within the budget: answered in ${within.toFixed(0)} ms`);
+      assert.ok(beyond >= 390, `beyond the budget: answered in ${beyond.toFixed(0)} ms (overBudgetDelayMs 400)`);
+    } finally {
+      await slow.close();
+    }
   });
 
   it('a 15 KB Host and a 1 KB User-Agent are recorded cut to their documented length, with the digest of the original', async () => {

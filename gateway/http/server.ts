@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Socket } from 'node:net';
 import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -252,11 +253,11 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     };
   }
 
-  /** Records the refusal as a RequestRejected within the source's budget; counts it otherwise. Never rejects. */
-  async function recordRefusal(source: RefusalSource, error: GatewayError, extra: { method?: string; sessionId?: string } = {}): Promise<void> {
+  /** Records the refusal as a RequestRejected within the source's budget (true); counts it otherwise (false). Never rejects. */
+  async function recordRefusal(source: RefusalSource, error: GatewayError, extra: { method?: string; sessionId?: string } = {}): Promise<boolean> {
     if (!ledger.admit(source.remoteAddress, error.code, error.httpStatus)) {
       deps.metrics?.refusalCounted(error.code, error.jsonrpcCode);
-      return;
+      return false;
     }
     const truncated: Truncations = {};
     const text = (field: Parameters<typeof capText>[0], value: string | undefined): string | undefined => (value === undefined ? undefined : capText(field, value, truncated));
@@ -285,14 +286,17 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
       deps.metrics?.refusalCounted(error.code, error.jsonrpcCode);
       logger.error({ err: logError, errorCode: error.code }, 'a refusal could not be recorded; it is counted instead');
     }
+    return true;
   }
 
-  function recordRejection(request: FastifyRequest, error: GatewayError, extra: { method?: string; sessionId?: string } = {}): Promise<void> {
+  function recordRejection(request: FastifyRequest, error: GatewayError, extra: { method?: string; sessionId?: string } = {}): Promise<boolean> {
     return recordRefusal(sourceOf(request), error, extra);
   }
 
   async function refuse(request: FastifyRequest, reply: FastifyReply, error: GatewayError, extra: { method?: string; sessionId?: string; id?: string | number | null } = {}): Promise<FastifyReply> {
-    await recordRejection(request, error, extra);
+    const withinBudget = await recordRejection(request, error, extra);
+    // Over budget: a flood is answered slowly, so it cannot take the CPU the agents need.
+    if (!withinBudget && frontDoor.refusals.overBudgetDelayMs > 0) await delay(frontDoor.refusals.overBudgetDelayMs, undefined, { ref: false });
     if (error.httpStatus === 401) {
       reply.header('WWW-Authenticate', bearerChallenge(request, deps.config, error.message));
     }
