@@ -66,12 +66,36 @@ export function draft<T extends EventType>(context: StreamContext, type: T, data
   return event as unknown as EventDraft; // the generic T ties `type` to `data`; TS cannot see through the mapped union
 }
 
+/**
+ * What the latest append said about the log (GET /readyz): from a failed append until one
+ * succeeds, the log is taken to refuse appends. It is what the log last answered, not a probe.
+ */
+export type AppendHealth =
+  | { readonly appendsFailing: false; readonly lastAppendAt?: string }
+  | { readonly appendsFailing: true; readonly failingSince: string; readonly lastError: string; readonly lastAppendAt?: string };
+
 export class Recorder {
   readonly log: EventLog;
   readonly #observers: readonly RecordObserver[];
+  #lastAppendAt: number | undefined;
+  #failing: { readonly since: number; lastError: string } | undefined;
   constructor(log: EventLog, observers: readonly RecordObserver[] = []) {
     this.log = log;
     this.#observers = observers;
+  }
+
+  health(): AppendHealth {
+    const lastAppendAt = this.#lastAppendAt === undefined ? {} : { lastAppendAt: new Date(this.#lastAppendAt).toISOString() };
+    if (this.#failing === undefined) return { appendsFailing: false, ...lastAppendAt };
+    return { appendsFailing: true, failingSince: new Date(this.#failing.since).toISOString(), lastError: this.#failing.lastError, ...lastAppendAt };
+  }
+
+  #failed(error: unknown): void {
+    // A draft the gateway built wrong says nothing about the log.
+    if (error instanceof InvalidEventError) return;
+    const lastError = error instanceof LogUnavailableError ? error.code : 'unexpected';
+    if (this.#failing === undefined) this.#failing = { since: Date.now(), lastError };
+    else this.#failing.lastError = lastError;
   }
 
   /** Appends and awaits durability. Rejects with GatewayError('ATTEST_LOG_UNAVAILABLE') on any log failure. */
@@ -81,6 +105,7 @@ export class Recorder {
     try {
       stored = await this.log.append(drafts);
     } catch (error) {
+      this.#failed(error);
       for (const observer of this.#observers) observer.appendFailed(drafts, startedAt);
       if (error instanceof InvalidEventError) {
         // Nothing was written (a call too large for the backend's record size, or a draft the gateway built wrong).
@@ -91,6 +116,8 @@ export class Recorder {
       }
       throw new GatewayError('ATTEST_LOG_UNAVAILABLE', `The audit log failed unexpectedly (${String(error)}); nothing was forwarded (fail closed)`, undefined, { cause: error });
     }
+    this.#lastAppendAt = Date.now();
+    this.#failing = undefined;
     for (const observer of this.#observers) observer.appended(drafts, startedAt);
     return stored;
   }

@@ -37,7 +37,7 @@ export type ReloadOutcome =
   | { readonly applied: false; readonly error: GatewayError; readonly issues: readonly string[] };
 
 /** Settings bound at start: the listening socket, the system stream's name, the body limit, the log, anonymous access (checked against the bind and announced at start). */
-export const RESTART_ONLY = ['gateway.host', 'gateway.port', 'gateway.instance', 'gateway.maxBodyBytes', 'log', 'auth.anonymous'] as const;
+export const RESTART_ONLY = ['gateway.host', 'gateway.port', 'gateway.instance', 'gateway.maxBodyBytes', 'log', 'auth.anonymous', 'frontDoor'] as const;
 
 export interface ReloaderDeps {
   readonly live: LiveConfig;

@@ -202,6 +202,46 @@ export const EmbeddedReadModelSchema = z
 export const ReadModelSchema = z.discriminatedUnion('backend', [ClickHouseReadModelSchema, EmbeddedReadModelSchema]);
 export type ClickHouseReadModelConfig = z.infer<typeof ClickHouseReadModelSchema>;
 export type ReadModelConfig = z.infer<typeof ReadModelSchema>;
+/**
+ * What a flood of refusals may cost the log: each source (remote address) may have its refusals
+ * recorded one by one at `perSourcePerSecond` after a burst of `perSourceBurst`, and all sources
+ * together at `totalPerSecond` after `totalBurst`; beyond that they are counted, and the counts
+ * recorded once per `summaryIntervalMs` (RequestsRejectedCounted). Every refusal is accounted for.
+ */
+export const RefusalRecordingSchema = z
+  .object({
+    perSourceBurst: z.number().int().min(1).default(20),
+    perSourcePerSecond: z.number().positive().default(1),
+    totalBurst: z.number().int().min(1).default(200),
+    totalPerSecond: z.number().positive().default(10),
+    summaryIntervalMs: durationMs.min(100).default(10_000),
+    /** Sources with a budget of their own; beyond, new sources share one budget (they are still counted by address). */
+    maxSourcesTracked: z.number().int().min(1).default(10_000),
+    /** Rows (source × reason) per summary event; the rest are folded into `otherSources`. */
+    maxRowsPerSummary: z.number().int().min(1).default(100),
+    /**
+     * A refusal beyond the budget is answered after this long (a tarpit): a client flooding on its
+     * connections gets at most one answer per connection per delay, and the agents keep the CPU.
+     */
+    overBudgetDelayMs: z.number().int().nonnegative().max(60_000).default(1_000),
+  })
+  .strict();
+
+export const FrontDoorSchema = z
+  .object({
+    refusals: RefusalRecordingSchema.prefault({}),
+    /** Time to receive a whole request, headers and body (408 beyond, recorded). */
+    requestTimeoutMs: durationMs.default(30_000),
+    /** Time to receive the request headers (408 beyond); at most requestTimeoutMs. */
+    headersTimeoutMs: durationMs.default(10_000),
+    /** An idle keep-alive connection is closed after this long. */
+    keepAliveTimeoutMs: durationMs.default(5_000),
+    /** Open connections one remote address may hold; beyond, new ones get 503 and are closed (counted as refusals). */
+    maxConnectionsPerSource: z.number().int().min(1).default(256),
+  })
+  .strict()
+  .refine((f) => f.headersTimeoutMs <= f.requestTimeoutMs, { path: ['headersTimeoutMs'], message: 'must not exceed frontDoor.requestTimeoutMs' });
+export type FrontDoorConfig = z.infer<typeof FrontDoorSchema>;
 
 export const ConfigSchema = z
   .object({
@@ -229,6 +269,8 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /** The HTTP front door's own limits: refusal recording, slow clients, connections per source (docs/configuration.md "Front door"). */
+    frontDoor: FrontDoorSchema.prefault({}),
     log: LogSchema,
     /**
      * The gateway's own state beside the log: snapshots of its projections at a log position, so a

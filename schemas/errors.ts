@@ -52,6 +52,10 @@ export const GATEWAY_ERRORS = Object.freeze({
   ATTEST_INTERNAL: { jsonrpc: JSONRPC.INTERNAL_ERROR, http: 500, message: 'Internal gateway error' },
   ATTEST_CONFIG_REJECTED: { jsonrpc: -32040, http: 422, message: 'Config reload rejected; the config in force is unchanged' },
   ATTEST_RELOAD_UNAVAILABLE: { jsonrpc: -32041, http: 409, message: 'This gateway cannot reload its config (started without a config file)' },
+  ATTEST_CREDENTIALS_AMBIGUOUS: { jsonrpc: -32050, http: 400, message: 'More than one credential in the request (two Authorization headers, or a key in the URL); send exactly one Authorization header' },
+  ATTEST_TOO_MANY_CONNECTIONS: { jsonrpc: -32051, http: 503, message: 'Too many open connections from this address' },
+  ATTEST_REQUEST_TIMEOUT: { jsonrpc: -32052, http: 408, message: 'The request was not received in time' },
+  ATTEST_HEADERS_TOO_LARGE: { jsonrpc: -32053, http: 431, message: 'Request headers too large' },
 });
 export type GatewayErrorCode = keyof typeof GATEWAY_ERRORS;
 

@@ -143,6 +143,12 @@ function contract(strength: Strength) {
     trip: limitTrip.optional(),
   }).readonly();
 
+  /**
+   * Attacker-controlled strings (Host, User-Agent, paths, methods, messages echoing input) are
+   * recorded cut to a documented length; the original's length (UTF-16 units) and digest stay.
+   */
+  const truncatedFields = z.record(z.string(), object({ length: z.number().int().positive(), digest }).readonly()).readonly();
+
   /** Where a message came from, relative to the gateway. */
   const peer = z.enum(['agent', 'upstream', 'gateway']);
   const jsonrpcId = z.union([z.string(), z.number()]);
@@ -163,6 +169,8 @@ function contract(strength: Strength) {
       virtualServer: z.string().optional(),
       remoteAddress: z.string().optional(),
       userAgent: z.string().optional(),
+      /** Since 2.1: `userAgent` cut to its recorded length, with the original's length and digest. */
+      truncated: truncatedFields.optional(),
     }),
     /** The agent's `initialize` was answered: what it said about itself, and the version agreed. */
     SessionInitialized: object({
@@ -231,6 +239,33 @@ function contract(strength: Strength) {
       sessionId: z.string().optional(),
       remoteAddress: z.string().optional(),
       bodyBytes: z.number().int().nonnegative().optional(),
+      /** Since 2.1: the request's Host header, when the refusal is about it or it is worth keeping (capped as below). */
+      host: z.string().optional(),
+      /** Since 2.1: the request's User-Agent (capped as below). */
+      userAgent: z.string().optional(),
+      /** Since 2.1: fields cut to their recorded length (docs/events.md "Capped strings"), with the original's length and digest. */
+      truncated: truncatedFields.optional(),
+    }),
+    /**
+     * Since 2.1: refusals beyond the recording budget of their source (docs/configuration.md
+     * "Front door"), counted instead of recorded one by one; one event per window with any.
+     * Every refusal is either a RequestRejected or counted in exactly one of these.
+     */
+    RequestsRejectedCounted: object({
+      instance: z.string().min(1),
+      windowStart: z.string(),
+      windowEnd: z.string(),
+      /** Refusals counted in the window, all rows and `otherSources` together. */
+      total: z.number().int().positive(),
+      /** By source and reason, largest first. */
+      counts: z.array(object({
+        remoteAddress: z.string(),
+        errorCode,
+        httpStatus: z.number().int().optional(),
+        count: z.number().int().positive(),
+      }).readonly()).readonly(),
+      /** Rows beyond the per-event cap, folded: how many sources, how many refusals. */
+      otherSources: object({ sources: z.number().int().positive(), count: z.number().int().positive() }).readonly().optional(),
     }),
     /** Emitted by the reconciler for a call that was forwarded but has no recorded outcome (crash in between). */
     OutcomeUnknown: object({ requestEventId: z.string(), method: z.string(), upstream: z.string().optional(), detectedAt: z.string() }),

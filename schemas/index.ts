@@ -14,7 +14,7 @@ export {
   StdioUpstreamSchema,
   UpstreamSchema,
 } from './config.ts';
-export type { ApiKeyConfig, AttestConfig, ClickHouseReadModelConfig, ReadModelConfig, FileLogConfig, KafkaLogConfig, KurrentLogConfig, AttestConfigInput, HttpUpstreamConfig, LogConfig, StdioUpstreamConfig, UpstreamConfig } from './config.ts';
+export type { ApiKeyConfig, AttestConfig, ClickHouseReadModelConfig, ReadModelConfig, FileLogConfig, FrontDoorConfig, KafkaLogConfig, KurrentLogConfig, AttestConfigInput, HttpUpstreamConfig, LogConfig, StdioUpstreamConfig, UpstreamConfig } from './config.ts';
 export { AnonymousAuthSchema, JwtAuthSchema, ResourceMetadataSchema } from './identity.ts';
 export type { AnonymousAuthConfig, JwtAuthConfig, ResourceMetadataConfig } from './identity.ts';
 export { formatConfigIssues } from './issues.ts';

@@ -1,7 +1,8 @@
 /**
  * A dead log fails closed: with the log's filesystem full (a real tmpfs filled to ENOSPC), a tool
  * call is refused with ATTEST_LOG_UNAVAILABLE and never reaches the upstream; once space is back
- * the gateway serves again by itself, and the log still verifies.
+ * the gateway serves again by itself, and the log still verifies. /readyz says the log refuses
+ * appends while it does (503), /healthz stays liveness (200).
  * Needs `mount -t tmpfs` (root); where that is not possible the test says so and is skipped.
  */
 import { after, before, describe, it } from 'node:test';
@@ -93,6 +94,14 @@ describe('log fault: the filesystem under the log is full', () => {
       refused.push(id);
     }
     assert.equal(refused.length, 3, 'a full filesystem refuses calls');
+    const ready = await fetch(`${t.url}/readyz`);
+    assert.equal(ready.status, 503, 'not ready while the log refuses appends');
+    const readiness = (await ready.json()) as { status: string; log: { appendsFailing: boolean; failingSince?: string; lastError?: string } };
+    assert.equal(readiness.status, 'unavailable');
+    assert.equal(readiness.log.appendsFailing, true);
+    assert.ok(readiness.log.failingSince !== undefined && readiness.log.lastError !== undefined, JSON.stringify(readiness));
+    assert.doesNotMatch(JSON.stringify(readiness), /\/mnt|\/log/, 'no paths on a public page');
+    assert.equal((await fetch(`${t.url}/healthz`)).status, 200, '/healthz stays liveness');
     const received = await readFile(journal, 'utf8');
     for (const id of refused) assert.doesNotMatch(received, new RegExp(`during-fault-${id}\\b`), 'a call the log could not record reached the upstream');
 
@@ -100,6 +109,9 @@ describe('log fault: the filesystem under the log is full', () => {
     const okAfter = await call(20, 'after-fault');
     assert.ok(okAfter.messages.some((m) => m['result'] !== undefined), `the gateway recovers by itself: ${okAfter.text}`);
     assert.match(await readFile(journal, 'utf8'), /after-fault/);
+    const readyAgain = await fetch(`${t.url}/readyz`);
+    assert.equal(readyAgain.status, 200, 'ready again once an append succeeded');
+    assert.equal(((await readyAgain.json()) as { status: string }).status, 'ready');
 
     await t.close();
     t = undefined;

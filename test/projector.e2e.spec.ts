@@ -11,7 +11,7 @@ import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { eventHash } from '#schemas';
+import { SCHEMA_VERSION, eventHash } from '#schemas';
 import type { AttestEvent, ClickHouseReadModelConfig } from '#schemas';
 import { openFileLog, openFileLogReader } from '#eventlog';
 import { hashApiKey } from '#gateway';
@@ -282,7 +282,7 @@ describe('projector: a real gateway run into the real ClickHouse', () => {
     const opened = events.find((e) => e.type === 'SessionOpened');
     assert.ok(opened !== undefined);
     const { seq: _seq, prevHash: _prevHash, hash: _hash, ...draft } = opened;
-    const appended = await log.append([{ ...draft, id: crypto.randomUUID(), stream: 'after-quarantine', schemaVersion: '2.0' }]).finally(() => log.close());
+    const appended = await log.append([{ ...draft, id: crypto.randomUUID(), stream: 'after-quarantine', schemaVersion: SCHEMA_VERSION }]).finally(() => log.close());
     const good = appended[0];
     assert.ok(good !== undefined);
 

@@ -3,9 +3,15 @@
  * (one upstream, names unchanged), plus the legacy HTTP+SSE transport (`/sse` + `/messages`)
  * for old clients. The SDK transports do the framing; this module does what must happen
  * before them: Host/Origin checks (DNS rebinding), authentication, body limits and JSON-RPC
- * validation — each refusal a precise error, recorded as a RequestRejected event.
+ * validation — each refusal a precise error, recorded as a RequestRejected event or, beyond the
+ * source's recording budget, counted into a RequestsRejectedCounted (refusal-ledger.ts). Refusals
+ * Fastify never sees are accounted for the same way: the Node parser's (400, 431, 408 on a slow
+ * request) and connections beyond the per-source cap (503).
  */
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Socket } from 'node:net';
 import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
@@ -36,6 +42,10 @@ import { registerPinsAdmin } from './admin-pins.ts';
 import { registerMetricsRoute } from './metrics-route.ts';
 import { isCheckpointPath, registerCheckpointRoute } from './checkpoint-route.ts';
 import type { CheckpointSource } from './checkpoint-route.ts';
+import { RefusalLedger } from './refusal-ledger.ts';
+import { capText } from './recorded-text.ts';
+import type { Truncations } from './recorded-text.ts';
+import { gateConnectionsPerSource } from './connection-gate.ts';
 import { traceHeadersOf } from '../observability/tracing.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { UpstreamHealth } from '../upstreams/health.ts';
@@ -102,6 +112,36 @@ function upstreamsHealth(health: UpstreamHealth, config: AttestConfig): ReturnTy
   return health.view(Object.keys(config.upstreams), (text) => scrubSecretValues(text, secrets));
 }
 
+const readySchema = {
+  type: 'object',
+  properties: {
+    status: { type: 'string' },
+    log: { type: 'object', properties: { appendsFailing: { type: 'boolean' }, failingSince: { type: 'string' }, lastError: { type: 'string' }, lastAppendAt: { type: 'string' } } },
+  },
+} as const;
+
+/** Query parameters a client might put a credential in (RFC 6750 §2.3 and common habit); the gateway reads credentials only from the Authorization header. */
+const URL_CREDENTIAL_PARAMS = ['access_token', 'api_key', 'apikey', 'key', 'token'];
+
+/**
+ * Exactly one credential per request: Node keeps only the first of two Authorization headers, so a
+ * proxy and a client (or a client and an attacker) could disagree on who is asking. A credential in
+ * the URL ends in access logs and is never read; beside a header it is ambiguous, alone it is no credential.
+ */
+function checkOneCredential(request: FastifyRequest): void {
+  const raw = request.raw.rawHeaders;
+  let headers = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]?.toLowerCase() === 'authorization') headers++;
+  if (headers > 1) throw new GatewayError('ATTEST_CREDENTIALS_AMBIGUOUS', `${headers} Authorization headers in one request: send exactly one`);
+  const query = request.url.indexOf('?');
+  if (query === -1) return;
+  const params = new URLSearchParams(request.url.slice(query + 1));
+  const named = [...params.keys()].find((name) => URL_CREDENTIAL_PARAMS.includes(name.toLowerCase()));
+  if (named === undefined) return;
+  if (headers === 1) throw new GatewayError('ATTEST_CREDENTIALS_AMBIGUOUS', `A credential in the URL (query parameter "${named}") and in the Authorization header: send it only in the Authorization header`);
+  throw new GatewayError('ATTEST_UNAUTHENTICATED', `Credentials in the URL (query parameter "${named}") are not accepted: send the key in the Authorization header`);
+}
+
 function hostnameOf(hostHeader: string): string {
   if (hostHeader.startsWith('[')) return hostHeader.slice(0, hostHeader.indexOf(']') + 1);
   return hostHeader.split(':')[0] ?? hostHeader;
@@ -113,7 +153,57 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
   const systemContext = { tenant: SYSTEM_PRINCIPAL.tenant, stream: `system-${config.gateway.instance}`, actor: SYSTEM_PRINCIPAL };
   const boundToLoopback = isLoopbackBind(config.gateway.host);
 
-  const app = Fastify({ bodyLimit: config.gateway.maxBodyBytes, logger: false, return503OnClosing: true, forceCloseConnections: true });
+  const frontDoor = config.frontDoor;
+  const ledger = new RefusalLedger(frontDoor.refusals, {
+    write: async (summary) => {
+      await recorder.record([draft(systemContext, 'RequestsRejectedCounted', { instance: config.gateway.instance, ...summary })]);
+    },
+    onWriteFailed: (error) => logger.error({ err: error }, 'the counts of refusals could not be recorded; they are kept for the next window'),
+  });
+  ledger.start();
+
+  const app = Fastify({
+    bodyLimit: config.gateway.maxBodyBytes,
+    logger: false,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+    // Slow clients: a whole request within requestTimeoutMs, its headers within headersTimeoutMs, an idle keep-alive connection closed.
+    requestTimeout: frontDoor.requestTimeoutMs,
+    keepAliveTimeout: frontDoor.keepAliveTimeoutMs,
+    http: {
+      requestTimeout: frontDoor.requestTimeoutMs,
+      headersTimeout: frontDoor.headersTimeoutMs,
+      keepAliveTimeout: frontDoor.keepAliveTimeoutMs,
+      // How often Node checks the two timeouts (its default, 30 s, would let a 1 s timeout run 30 s).
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(frontDoor.headersTimeoutMs / 2))),
+    },
+    clientErrorHandler: onClientError,
+  });
+  gateConnectionsPerSource(app.server, frontDoor.maxConnectionsPerSource, (socket) => {
+    const refusal = new GatewayError('ATTEST_TOO_MANY_CONNECTIONS', `Too many open connections from this address (frontDoor.maxConnectionsPerSource: ${frontDoor.maxConnectionsPerSource})`);
+    void recordRefusal({ remoteAddress: socket.remoteAddress ?? 'unknown' }, refusal);
+    return rawResponse(refusal);
+  });
+  app.addHook('onClose', async () => ledger.close());
+
+  /** An HTTP/1.1 response for a refusal written straight to the socket (no request object to answer with). */
+  function rawResponse(error: GatewayError): string {
+    const body = JSON.stringify({ jsonrpc: '2.0', id: null, error: error.toJsonRpcError() });
+    return `HTTP/1.1 ${error.httpStatus} ${STATUS_CODES[error.httpStatus] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+  }
+
+  /** The Node parser refused the bytes (400, 431), or the request took longer than the front door allows (408). */
+  function onClientError(error: Error & { code?: string }, socket: Socket): void {
+    // A reset connection is the client leaving, not a refusal.
+    if (error.code === 'ECONNRESET') return;
+    let refusal: GatewayError;
+    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') refusal = new GatewayError('ATTEST_REQUEST_TIMEOUT', `The request was not received within the front door's limits (frontDoor.headersTimeoutMs: ${frontDoor.headersTimeoutMs}, frontDoor.requestTimeoutMs: ${frontDoor.requestTimeoutMs})`);
+    else if (error.code === 'HPE_HEADER_OVERFLOW') refusal = new GatewayError('ATTEST_HEADERS_TOO_LARGE', 'Request headers too large (the Node HTTP parser limit, --max-http-header-size)');
+    else refusal = new GatewayError('ATTEST_INVALID_REQUEST', `Bad Request: the HTTP request could not be parsed (${error.code ?? 'unknown'}: ${error.message})`);
+    void recordRefusal({ remoteAddress: socket.remoteAddress ?? 'unknown' }, refusal);
+    if (socket.writable) socket.write(rawResponse(refusal));
+    socket.destroy();
+  }
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
@@ -129,30 +219,72 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     }
   });
 
-  async function recordRejection(request: FastifyRequest, error: GatewayError, extra: { method?: string; sessionId?: string } = {}): Promise<void> {
-    const actor: Principal = request.attestAuth?.principal ?? { kind: 'anonymous', id: 'anonymous', tenant: 'unknown', roles: [] };
+  /** What is known of a refused request's sender; only the address for refusals below HTTP. */
+  interface RefusalSource {
+    readonly remoteAddress: string;
+    readonly actor?: Principal | undefined;
+    readonly path?: string | undefined;
+    readonly host?: string | undefined;
+    readonly userAgent?: string | undefined;
+    readonly bodyBytes?: number | undefined;
+  }
+
+  function sourceOf(request: FastifyRequest): RefusalSource {
     const bodyBytes = Number(request.headers['content-length'] ?? 0);
+    return {
+      remoteAddress: request.ip,
+      actor: request.attestAuth?.principal,
+      path: request.url.split('?')[0] ?? request.url,
+      host: request.headers.host,
+      userAgent: request.headers['user-agent'],
+      bodyBytes: Number.isFinite(bodyBytes) && bodyBytes > 0 ? bodyBytes : undefined,
+    };
+  }
+
+  /** Records the refusal as a RequestRejected within the source's budget (true); counts it otherwise (false). Never rejects. */
+  async function recordRefusal(source: RefusalSource, error: GatewayError, extra: { method?: string; sessionId?: string } = {}): Promise<boolean> {
+    if (!ledger.admit(source.remoteAddress, error.code, error.httpStatus)) {
+      deps.metrics?.refusalCounted(error.code, error.jsonrpcCode);
+      return false;
+    }
+    const truncated: Truncations = {};
+    const text = (field: Parameters<typeof capText>[0], value: string | undefined): string | undefined => (value === undefined ? undefined : capText(field, value, truncated));
+    const fields = { path: text('path', source.path), host: text('host', source.host), userAgent: text('userAgent', source.userAgent), method: text('method', extra.method), sessionId: text('sessionId', extra.sessionId) };
+    const actor: Principal = source.actor ?? { kind: 'anonymous', id: 'anonymous', tenant: 'unknown', roles: [] };
     try {
       await recorder.record([
         draft({ ...systemContext, actor }, 'RequestRejected', {
           errorCode: error.code,
           httpStatus: error.httpStatus,
           jsonrpcCode: error.jsonrpcCode,
-          message: error.message,
-          path: request.url.split('?')[0] ?? request.url,
-          remoteAddress: request.ip,
-          ...(Number.isFinite(bodyBytes) && bodyBytes > 0 && { bodyBytes }),
-          ...(extra.method !== undefined && { method: extra.method }),
-          ...(extra.sessionId !== undefined && { sessionId: extra.sessionId }),
+          message: capText('message', error.message, truncated),
+          remoteAddress: capText('remoteAddress', source.remoteAddress, truncated),
+          ...(source.bodyBytes !== undefined && { bodyBytes: source.bodyBytes }),
+          ...(fields.path !== undefined && { path: fields.path }),
+          ...(fields.method !== undefined && { method: fields.method }),
+          ...(fields.sessionId !== undefined && { sessionId: fields.sessionId }),
+          ...(fields.host !== undefined && { host: fields.host }),
+          ...(fields.userAgent !== undefined && { userAgent: fields.userAgent }),
+          ...(Object.keys(truncated).length > 0 && { truncated }),
         }),
       ]);
     } catch (logError) {
-      logger.error({ err: logError, errorCode: error.code }, 'a refusal could not be recorded');
+      // Still accounted for: counted, and the counts recorded once the log takes appends again.
+      ledger.count(source.remoteAddress, error.code, error.httpStatus);
+      deps.metrics?.refusalCounted(error.code, error.jsonrpcCode);
+      logger.error({ err: logError, errorCode: error.code }, 'a refusal could not be recorded; it is counted instead');
     }
+    return true;
+  }
+
+  function recordRejection(request: FastifyRequest, error: GatewayError, extra: { method?: string; sessionId?: string } = {}): Promise<boolean> {
+    return recordRefusal(sourceOf(request), error, extra);
   }
 
   async function refuse(request: FastifyRequest, reply: FastifyReply, error: GatewayError, extra: { method?: string; sessionId?: string; id?: string | number | null } = {}): Promise<FastifyReply> {
-    await recordRejection(request, error, extra);
+    const withinBudget = await recordRejection(request, error, extra);
+    // Over budget: a flood is answered slowly, so it cannot take the CPU the agents need.
+    if (!withinBudget && frontDoor.refusals.overBudgetDelayMs > 0) await delay(frontDoor.refusals.overBudgetDelayMs, undefined, { ref: false });
     if (error.httpStatus === 401) {
       reply.header('WWW-Authenticate', bearerChallenge(request, deps.config, error.message));
     }
@@ -160,6 +292,9 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
   }
 
   app.setErrorHandler(async (error: FastifyError | GatewayError, request, reply) => {
+    // The connection is gone while the body was read: the client left, or the request timed out
+    // (onClientError answered and accounted for it). Nothing to answer, nothing refused twice.
+    if (!(error instanceof GatewayError) && request.raw.socket.destroyed) return undefined;
     let refusal: GatewayError;
     if (error instanceof GatewayError) refusal = error;
     else if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') refusal = new GatewayError('ATTEST_BODY_TOO_LARGE', `Request body exceeds the gateway limit of ${config.gateway.maxBodyBytes} bytes`, { limitBytes: config.gateway.maxBodyBytes });
@@ -174,7 +309,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
 
   // Host and Origin first (DNS rebinding), then the key: nothing else runs for a stranger.
   app.addHook('onRequest', async (request) => {
-    if (request.url === '/healthz') return;
+    if (request.url === '/healthz' || request.url === '/readyz') return;
     const isPublic = isResourceMetadataPath(request.url) || isCheckpointPath(request.url);
     const live = deps.config.gateway;
     if (live.allowedHosts !== undefined || boundToLoopback) {
@@ -193,13 +328,24 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
       if (!allowed) throw new GatewayError('ATTEST_ORIGIN_FORBIDDEN', `Origin "${origin}" not allowed (see gateway.allowedOrigins)`);
     }
     if (isPublic) return;
+    checkOneCredential(request);
     request.attestAuth = await deps.keys.authenticateBearer(request.headers.authorization);
   });
+  app.setNotFoundHandler(async (request, reply) => refuse(request, reply, new GatewayError('ATTEST_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0] ?? ''}`)));
   registerResourceMetadata(app, () => deps.config);
   registerCheckpointRoute(app, deps.checkpoint ?? (() => ({ enabled: false })));
   registerAdminKeys(app, deps);
 
   // Liveness: 200 and status "ok" while the gateway serves, whatever its upstreams do; `upstreams` says how each last started.
+  // Readiness: whether the log takes appends, by what it last answered (a failed append until one succeeds); 503 while it refuses them.
+  app.get(
+    '/readyz',
+    { schema: { response: { '2xx': readySchema, '5xx': readySchema } } },
+    async (_request, reply) => {
+      const log = recorder.health();
+      return reply.code(log.appendsFailing ? 503 : 200).send({ status: log.appendsFailing ? 'unavailable' : 'ready', log });
+    },
+  );
   app.get(
     '/healthz',
     { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' }, sessions: { type: 'integer' }, logEvents: { type: 'integer' }, log: { type: 'object', additionalProperties: { type: 'number' } }, upstreams: { type: 'object', additionalProperties: upstreamHealthSchema } } } } } },
@@ -251,6 +397,20 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     return typeof id === 'string' || typeof id === 'number' ? id : null;
   }
 
+  /** A POST the Streamable HTTP transport would refuse (MCP 2025-11-25 "Sending Messages to the Server"): what to refuse it with. */
+  function postProblem(request: FastifyRequest, initializes: number, sessionId: string | undefined): GatewayError | undefined {
+    const accept = request.headers.accept ?? '';
+    if (!accept.includes('application/json') || !accept.includes('text/event-stream')) return new GatewayError('ATTEST_NOT_ACCEPTABLE');
+    if (initializes > 1) return new GatewayError('ATTEST_INVALID_REQUEST', 'Invalid Request: only one initialize per batch');
+    if (sessionId === undefined) return undefined;
+    if (initializes > 0) return new GatewayError('ATTEST_INVALID_REQUEST', 'Invalid Request: this session is already initialized; open a new one with an initialize sent without Mcp-Session-Id');
+    const version = request.headers['mcp-protocol-version'];
+    if (typeof version === 'string' && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
+      return new GatewayError('ATTEST_UNSUPPORTED_PROTOCOL_VERSION', `Unsupported MCP-Protocol-Version "${version}" (supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`);
+    }
+    return undefined;
+  }
+
   function lookup(request: FastifyRequest, sessionId: string, endpoint: string): Entry {
     const entry = sessions.get(sessionId);
     // A session is bound to the endpoint and the key that opened it; anything else is "unknown".
@@ -273,7 +433,10 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
   /** Opens a session whose slot is reserved (reserveSession); gives the slot back when it cannot open. */
   async function openSession(request: FastifyRequest, auth: Authenticated, id: string, transport: 'streamable-http' | 'sse', endpoint: string, scope: Scope, port: DownstreamPort): Promise<GatewaySession> {
     try {
-      const session = new GatewaySession({ id, transport, endpoint, scope, auth, remoteAddress: request.ip, userAgent: request.headers['user-agent'] }, deps.sessionDeps);
+      const truncated: Truncations = {};
+      const agentHeader = request.headers['user-agent'];
+      const userAgent = agentHeader === undefined ? undefined : capText('userAgent', agentHeader, truncated);
+      const session = new GatewaySession({ id, transport, endpoint, scope, auth, remoteAddress: request.ip, userAgent, ...(Object.keys(truncated).length > 0 && { truncated }) }, deps.sessionDeps);
       await session.open(port);
       return session;
     } catch (error) {
@@ -292,13 +455,17 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     if (request.method === 'POST') {
       const checked = validateBody(request.body);
       if ('problem' in checked) return refuse(request, reply, checked.problem, { id: checked.id, ...(sessionId !== undefined && { sessionId }) });
-      const isInitialize = checked.messages.some((m) => m['method'] === 'initialize');
+      const initializes = checked.messages.filter((m) => m['method'] === 'initialize').length;
+      // What the SDK transport would refuse, refused here first: its answers carry no errorCode and no record.
+      const unfit = postProblem(request, initializes, sessionId);
+      if (unfit !== undefined) {
+        const firstId = checked.messages.length === 1 ? checked.messages[0]?.['id'] : undefined;
+        return refuse(request, reply, unfit, { id: typeof firstId === 'string' || typeof firstId === 'number' ? firstId : null, ...(sessionId !== undefined && { sessionId }) });
+      }
       if (sessionId === undefined) {
-        if (!isInitialize) return refuse(request, reply, new GatewayError('ATTEST_SESSION_REQUIRED', 'Bad Request: no Mcp-Session-Id header; send "initialize" first to open a session'), { method: typeof checked.messages[0]?.['method'] === 'string' ? checked.messages[0]['method'] : '' });
+        if (initializes === 0) return refuse(request, reply, new GatewayError('ATTEST_SESSION_REQUIRED', 'Bad Request: no Mcp-Session-Id header; send "initialize" first to open a session'), { method: typeof checked.messages[0]?.['method'] === 'string' ? checked.messages[0]['method'] : '' });
         // What the SDK transport would refuse after a session exists is refused before one does: a refused initialize leaves no session.
         if (checked.messages.length > 1) return refuse(request, reply, new GatewayError('ATTEST_INVALID_REQUEST', 'Invalid Request: initialize must be sent alone, not in a batch'), { method: 'initialize' });
-        const accept = request.headers.accept ?? '';
-        if (!accept.includes('application/json') || !accept.includes('text/event-stream')) return refuse(request, reply, new GatewayError('ATTEST_NOT_ACCEPTABLE'), { method: 'initialize', id: idOf(checked.messages[0]) });
         const id = randomUUID();
         let auth: Authenticated;
         try {
@@ -340,13 +507,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
       if (entry.streamable === undefined) throw new GatewayError('ATTEST_UNKNOWN_SESSION', `Session "${sessionId}" is not a Streamable HTTP session`);
       const only = checked.messages.length === 1 ? checked.messages[0] : undefined;
       const id = only?.['id'];
-      if (entry.posts !== undefined && only !== undefined && typeof only['method'] === 'string' && only['method'] !== 'initialize' && (typeof id === 'string' || typeof id === 'number')) {
-        const accept = request.headers.accept ?? '';
-        if (!accept.includes('application/json') || !accept.includes('text/event-stream')) return refuse(request, reply, new GatewayError('ATTEST_NOT_ACCEPTABLE'), { id, sessionId });
-        const version = request.headers['mcp-protocol-version'];
-        if (typeof version === 'string' && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
-          return refuse(request, reply, new GatewayError('ATTEST_UNSUPPORTED_PROTOCOL_VERSION', `Unsupported MCP-Protocol-Version "${version}" (supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`), { id, sessionId });
-        }
+      if (entry.posts !== undefined && only !== undefined && typeof only['method'] === 'string' && (typeof id === 'string' || typeof id === 'number')) {
         reply.hijack();
         entry.posts.open(id, reply.raw);
         entry.session.handleAgentMessage(only as unknown as JSONRPCMessage, traceHeadersOf(request.headers.traceparent, request.headers.tracestate));
@@ -359,6 +520,9 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
 
     if (sessionId === undefined) {
       return refuse(request, reply, new GatewayError('ATTEST_SESSION_REQUIRED', `Bad Request: ${request.method} needs an Mcp-Session-Id header`));
+    }
+    if (request.method === 'GET' && !(request.headers.accept ?? '').includes('text/event-stream')) {
+      return refuse(request, reply, new GatewayError('ATTEST_NOT_ACCEPTABLE', 'Not Acceptable: a GET opens an event stream; the client must accept text/event-stream'), { sessionId });
     }
     const entry = lookup(request, sessionId, endpoint);
     if (entry.streamable === undefined) throw new GatewayError('ATTEST_UNKNOWN_SESSION', `Session "${sessionId}" is not a Streamable HTTP session`);

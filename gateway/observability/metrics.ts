@@ -71,6 +71,7 @@ export class GatewayMetrics implements RecordObserver {
   readonly #batchSeconds: Histogram;
   readonly #tripsTotal: Counter<'kind' | 'limit'>;
   readonly #refusalsTotal: Counter<'error_code' | 'jsonrpc_code'>;
+  readonly #refusalsCounted: Counter<'error_code' | 'jsonrpc_code'>;
   readonly #sessionsOpen: Gauge;
   #openSessions = 0;
 
@@ -89,6 +90,7 @@ export class GatewayMetrics implements RecordObserver {
     this.#batchSeconds = new Histogram({ name: 'attest_log_batch_duration_seconds', help: 'Write + sync time of one group commit', buckets: LATENCY_BUCKETS, registers });
     this.#tripsTotal = new Counter({ name: 'attest_limit_trips_total', help: 'Calls refused by a limit, by kind (rate, budget, loop) and limit id', labelNames: ['kind', 'limit'], registers });
     this.#refusalsTotal = new Counter({ name: 'attest_refusals_total', help: 'Refusals by the gateway (recorded RequestRejected and gateway ErrorReturned, plus log failures), by error code', labelNames: ['error_code', 'jsonrpc_code'], registers });
+    this.#refusalsCounted = new Counter({ name: 'attest_refusals_counted_total', help: 'Refusals beyond their source\'s recording budget, counted into RequestsRejectedCounted instead of recorded one by one (also in attest_refusals_total)', labelNames: ['error_code', 'jsonrpc_code'], registers });
     this.#sessionsOpen = new Gauge({ name: 'attest_sessions_open', help: 'Agent sessions open (SessionOpened minus SessionClosed)', registers });
     const upstreamSeries = [...this.#upstreams.values()];
     new Gauge({
@@ -207,6 +209,12 @@ export class GatewayMetrics implements RecordObserver {
           break;
       }
     }
+  }
+
+  /** A refusal over its source's recording budget: counted into a RequestsRejectedCounted, not recorded on its own. */
+  refusalCounted(errorCode: string, jsonrpcCode: number): void {
+    this.#refusalsTotal.inc(this.#refusalLabels(errorCode, jsonrpcCode));
+    this.#refusalsCounted.inc(this.#refusalLabels(errorCode, jsonrpcCode));
   }
 
   appendFailed(drafts: readonly EventDraft[], startedAt: number): void {

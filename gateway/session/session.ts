@@ -9,7 +9,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { GatewayError, newEventId, SYSTEM_PRINCIPAL } from '#schemas';
-import type { ApprovalSettings, DecisionEnforcement, EventDraft, Principal, UpstreamConfig } from '#schemas';
+import type { ApprovalSettings, DecisionEnforcement, EventData, EventDraft, Principal, UpstreamConfig } from '#schemas';
 import type { StoredEvent } from '#eventlog';
 import { leafHashOf } from '#eventlog';
 import type { Logger } from '../logger.ts';
@@ -75,6 +75,8 @@ export interface SessionInit {
   readonly auth: Authenticated;
   readonly remoteAddress?: string | undefined;
   readonly userAgent?: string | undefined;
+  /** `userAgent` as cut to its recorded length: the original's length and digest (gateway/http/recorded-text.ts). */
+  readonly truncated?: EventData<'SessionOpened'>['truncated'];
 }
 
 /** The receipt bound to a response: where the call's events sit in the log. */
@@ -263,6 +265,7 @@ export class GatewaySession {
         ...(this.init.scope.kind === 'virtual' && { virtualServer: this.init.scope.bundle.name }),
         ...(this.init.remoteAddress !== undefined && { remoteAddress: this.init.remoteAddress }),
         ...(this.init.userAgent !== undefined && { userAgent: this.init.userAgent }),
+        ...(this.init.truncated !== undefined && { truncated: this.init.truncated }),
       }),
     ]);
   }

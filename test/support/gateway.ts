@@ -48,6 +48,8 @@ export interface TestGatewayOptions {
   readonly state?: Record<string, unknown>;
   /** The `evidence` section (the Merkle tree); default as in the config (off). */
   readonly evidence?: Record<string, unknown>;
+  /** The `frontDoor` section (refusal recording, timeouts, connections per source). */
+  readonly frontDoor?: Record<string, unknown>;
 }
 
 export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
@@ -64,6 +66,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     ...(options.observability !== undefined && { observability: options.observability }),
     ...(options.state !== undefined && { state: options.state }),
     ...(options.evidence !== undefined && { evidence: options.evidence }),
+    ...(options.frontDoor !== undefined && { frontDoor: options.frontDoor }),
   };
   const gateway = await startGateway(config, { port: 0, logger: testLogger() });
   return {
