@@ -460,7 +460,8 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
       const unfit = postProblem(request, initializes, sessionId);
       if (unfit !== undefined) {
         const firstId = checked.messages.length === 1 ? checked.messages[0]?.['id'] : undefined;
-        return refuse(request, reply, unfit, { id: typeof firstId === 'string' || typeof firstId === 'number' ? firstId : null, ...(sessionId !== undefined && { sessionId }) });
+        const method = initializes > 0 ? 'initialize' : checked.messages.length === 1 ? checked.messages[0]?.['method'] : undefined;
+        return refuse(request, reply, unfit, { id: typeof firstId === 'string' || typeof firstId === 'number' ? firstId : null, ...(typeof method === 'string' && { method }), ...(sessionId !== undefined && { sessionId }) });
       }
       if (sessionId === undefined) {
         if (initializes === 0) return refuse(request, reply, new GatewayError('ATTEST_SESSION_REQUIRED', 'Bad Request: no Mcp-Session-Id header; send "initialize" first to open a session'), { method: typeof checked.messages[0]?.['method'] === 'string' ? checked.messages[0]['method'] : '' });
