@@ -37,7 +37,7 @@ export type ReloadOutcome =
   | { readonly applied: false; readonly error: GatewayError; readonly issues: readonly string[] };
 
 /** Settings bound at start: the listening socket, the system stream's name, the body limit, the log, anonymous access (checked against the bind and announced at start). */
-export const RESTART_ONLY = ['gateway.host', 'gateway.port', 'gateway.instance', 'gateway.maxBodyBytes', 'log', 'auth.anonymous', 'frontDoor'] as const;
+export const RESTART_ONLY = ['gateway.host', 'gateway.port', 'gateway.instance', 'gateway.maxBodyBytes', 'log', 'auth.anonymous', 'frontDoor', 'state', 'evidence'] as const;
 
 export interface ReloaderDeps {
   readonly live: LiveConfig;
@@ -61,6 +61,8 @@ export function restartOnlyChanges(from: AttestConfig, to: AttestConfig): string
   for (const key of logKeys) if (!same((from.log as Record<string, unknown>)[key], (to.log as Record<string, unknown>)[key])) out.push(`log.${key}`);
   if (!same(from.auth.anonymous, to.auth.anonymous)) out.push('auth.anonymous');
   if (!same(from.state, to.state)) out.push('state');
+  // The tree, its signing key and trust are opened at start (gateway/evidence); a key never changes unseen.
+  if (!same(from.evidence, to.evidence)) out.push('evidence');
   return out;
 }
 

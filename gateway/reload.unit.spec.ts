@@ -15,13 +15,17 @@ describe('reload: what changed', () => {
     const from = parse(base);
     assert.deepEqual(restartOnlyChanges(from, parse(base)), []);
     const to = parse({ ...base, gateway: { port: 9000, host: '0.0.0.0', allowedHosts: ['x'] }, log: { backend: 'file', dir: 'elsewhere', fsync: false } });
-    // The snapshots' default directory follows the log's: it moves with it.
-    assert.deepEqual(restartOnlyChanges(from, to).sort(), ['gateway.host', 'gateway.port', 'log.dir', 'log.fsync', 'state']);
+    // The snapshots' default directory follows the log's, the evidence tree's follows theirs: they move with it.
+    assert.deepEqual(restartOnlyChanges(from, to).sort(), ['evidence', 'gateway.host', 'gateway.port', 'log.dir', 'log.fsync', 'state']);
     assert.deepEqual(restartOnlyChanges(from, parse({ ...base, state: { snapshotEveryEvents: 500 } })), ['state']);
     const kafka = parse({ ...base, log: { backend: 'kafka', brokers: ['b:9092'], sasl: { mechanism: 'plain', username: 'u', password: 'hunter2' } } });
     const changes = restartOnlyChanges(from, kafka);
     assert.ok(changes.includes('log.backend') && changes.includes('log.sasl'));
     assert.ok(!changes.join(' ').includes('hunter2'));
+    // The checkpoint key and its trust are loaded at start: a changed key is refused, not silently ignored.
+    const keyed = parse({ ...base, evidence: { signingKey: 'PRIVATE+KEY+a+00000000+AQ==' } });
+    assert.deepEqual(restartOnlyChanges(from, keyed), ['evidence']);
+    assert.deepEqual(restartOnlyChanges(from, parse({ ...base, evidence: { previousVerifierKeys: ['a+00000000+AQ=='] } })), ['evidence']);
     // Anonymous access is checked against the bind address and announced at start only.
     assert.deepEqual(restartOnlyChanges(from, parse({ ...base, auth: { anonymous: { enabled: true } } })), ['auth.anonymous']);
   });

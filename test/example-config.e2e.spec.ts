@@ -11,8 +11,8 @@ import { randomUUID } from 'node:crypto';
 import { access, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ProtocolError } from '@modelcontextprotocol/server';
-import { verifyFileLog } from '#eventlog';
-import { startGateway } from '#gateway';
+import { openCheckpoint, verifyFileLog } from '#eventlog';
+import { loadCheckpointKeys, startGateway } from '#gateway';
 import type { Gateway } from '#gateway';
 import type { AttestConfig, AttestEvent } from '#schemas';
 import { loadConfigFile } from '../cli/config-file.ts';
@@ -37,6 +37,7 @@ function textOf(content: unknown): string {
 describe('attest.example.yaml, as the README starts it', { timeout: 180_000 }, () => {
   let gateway: Gateway | undefined;
   let logDir: string;
+  let stateDir: string;
   let agent: TestClient;
   let everythingTools: string[];
 
@@ -45,10 +46,14 @@ describe('attest.example.yaml, as the README starts it', { timeout: 180_000 }, (
     for (const [name, upstream] of Object.entries(loaded.config.upstreams)) {
       assert.equal(upstream.transport === 'stdio' && upstream.cwd, REPO, `upstreams.${name}: stdio "cwd: ." resolves against the config file's directory`);
     }
-    logDir = path.join(await makeTempDir('attest-example-'), 'log');
+    const temp = await makeTempDir('attest-example-');
+    logDir = path.join(temp, 'log');
+    stateDir = path.join(temp, 'state');
     assert.equal(loaded.config.log.backend, 'file');
     if (loaded.config.log.backend !== 'file') return;
-    const config: AttestConfig = { ...loaded.config, gateway: { ...loaded.config.gateway, port: 0 }, log: { ...loaded.config.log, dir: logDir } };
+    assert.equal(loaded.config.evidence.enabled, true, 'the example signs checkpoints');
+    // The state (and the generated checkpoint key, and the tree) beside the temp log, not in the repository.
+    const config: AttestConfig = { ...loaded.config, gateway: { ...loaded.config.gateway, port: 0 }, log: { ...loaded.config.log, dir: logDir }, state: { ...loaded.config.state, dir: stateDir }, evidence: { ...loaded.config.evidence, dir: path.join(stateDir, 'merkle') } };
     gateway = await startGateway(config, { port: 0, logger: testLogger() });
     agent = await connectClient({ transport: 'streamable-http', url: `${gateway.url}/mcp`, headers: HEADERS }, { roots: false, timeoutMs: 30_000 });
 
@@ -162,6 +167,11 @@ describe('attest.example.yaml, as the README starts it', { timeout: 180_000 }, (
     await gateway.close('test done');
     const result = await verifyFileLog(logDir);
     assert.equal(result.ok, true, `verify: ${JSON.stringify(result.firstFailure)}`);
+    // With the key generated on first start: the last checkpoint, signed at the stop, opens with its verifier key.
+    const keys = await loadCheckpointKeys({ ...gateway.config, state: { ...gateway.config.state, dir: stateDir } });
+    assert.equal(keys.source.kind, 'generated');
+    const latest = openCheckpoint(await readFile(path.join(stateDir, 'merkle', 'checkpoint'), 'utf8'), keys.trust).checkpoint;
+    assert.ok(latest.size >= events.length, `the last checkpoint covers the run (${latest.size} of ${result.eventsChecked} events)`);
     assert.ok(result.eventsChecked >= events.length, `checked ${result.eventsChecked} events`);
     const types = new Set(events.map((e) => e.type));
     for (const type of ['GatewayStarted', 'RequestReceived', 'DecisionMade', 'ResultReturned']) assert.ok(types.has(type as AttestEvent['type']), `log has ${type}`);

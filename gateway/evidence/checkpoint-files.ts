@@ -81,7 +81,7 @@ export async function readLatestCheckpoint(evidenceDir: string, keys: Checkpoint
       );
     }
     if (error instanceof CheckpointError && error.reason === 'origin-mismatch') {
-      throw new ConfigError(`invalid config:\nevidence.origin: ${error.message.replace('the checkpoint is', `the latest checkpoint ${file} is`)}. The origin names the log for witnesses and does not change: set evidence.origin back, or keep a new log's evidence in another evidence.dir`);
+      throw new ConfigError(`invalid config:\nevidence.origin: ${error.message.replace(/^line \d+: the checkpoint is/, `the latest checkpoint ${file} is`)}. The origin names the log for witnesses and does not change: set evidence.origin back, or keep a new log's evidence in another evidence.dir`);
     }
     if (error instanceof NoteError || error instanceof CheckpointError) {
       throw new ConfigError(`invalid config:\nevidence.dir: the latest checkpoint ${file} does not open (${error.message}): restore it from ${path.join(evidenceDir, CHECKPOINTS_DIR)}/, or remove it`);
