@@ -143,14 +143,15 @@ const commands: Record<string, Command> = {
       '         chains, every leaf of the tree against the log, every checkpoint of the evidence dir, and that the log',
       '         is a consistent extension of FILE (a checkpoint kept from before: catches a cut tail and a rewrite);',
       '         trusted: --origin and --key when given, else the config\'s evidence origin and keys',
-      '       attest verify --bundle FILE [--origin O --key K …] [--json]',
-      '         an exported bundle, offline: no config, no network; without --origin/--key it trusts the keys the bundle names',
+      '       attest verify --bundle FILE [--origin O --key K …] [--checkpoint KEPT] [--json]',
+      '         an exported bundle, offline: no config, no network; without --origin/--key it trusts the keys the bundle names;',
+      '         --checkpoint: one kept from before (an earlier bundle\'s latest): the bundle must hold it, same root',
     ].join('\n'),
     options: { ...configOption, json: { type: 'boolean' }, bundle: { type: 'string' }, checkpoint: { type: 'string' }, ...TRUST_OPTIONS },
     async run(values) {
       const bundle = values['bundle'];
       if (typeof bundle === 'string') {
-        if (values['config'] !== undefined || values['checkpoint'] !== undefined) throw new UsageError('--bundle verifies the bundle alone: give no --config or --checkpoint with it');
+        if (values['config'] !== undefined) throw new UsageError('--bundle verifies the bundle alone, offline: give no --config with it');
         return runVerifyBundle(bundle, values);
       }
       const { config } = requireConfig(values);

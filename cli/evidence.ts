@@ -149,17 +149,22 @@ export async function runExport(config: AttestConfig, values: Values): Promise<n
   return 0;
 }
 
-/** `attest verify --bundle FILE`: offline, nothing but the bundle (and, when given, the trusted origin and keys). */
+async function readInput(file: string, what: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new EvidenceUsageError(`cannot read ${what} ${file}: ${(error as Error).message}`);
+  }
+}
+
+/** `attest verify --bundle FILE [--checkpoint KEPT]`: offline, nothing but the bundle (and, when given, the trusted origin, keys and kept checkpoint). */
 export async function runVerifyBundle(file: string, values: Values): Promise<number> {
   const origin = text(values, 'origin');
   const verifierKeys = keys(values);
-  const trust: BundleTrust = { ...(origin !== undefined && { origin }), ...(verifierKeys !== undefined && { verifierKeys }) };
-  let bundleText: string;
-  try {
-    bundleText = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new EvidenceUsageError(`cannot read the bundle ${file}: ${(error as Error).message}`);
-  }
+  const previousFile = text(values, 'checkpoint');
+  const previous = previousFile === undefined ? undefined : await readInput(previousFile, 'the checkpoint');
+  const trust: BundleTrust = { ...(origin !== undefined && { origin }), ...(verifierKeys !== undefined && { verifierKeys }), ...(previous !== undefined && { previous }) };
+  const bundleText = await readInput(file, 'the bundle');
   try {
     const report = verifyBundle(bundleText, trust);
     if (values['json'] === true) print({ ok: true, ...report });

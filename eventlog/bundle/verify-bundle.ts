@@ -25,6 +25,11 @@ import type { EvidenceBundle } from './bundle-format.ts';
 export interface BundleTrust {
   readonly origin?: string;
   readonly verifierKeys?: readonly string[];
+  /**
+   * A signed checkpoint the auditor kept from before (an earlier bundle's `latestCheckpoint`): the
+   * bundle must hold a checkpoint of its size with its root, and none smaller than it at its end.
+   */
+  readonly previous?: string;
 }
 
 export interface BundleReport {
@@ -95,6 +100,28 @@ function verifyCheckpoints(bundle: EvidenceBundle, trust: CheckpointTrust): Chec
   return opened;
 }
 
+/** The bundle against a checkpoint kept from before: same size, same root; the bundle not ending before it. */
+function checkPrevious(previous: string, checkpoints: readonly Checkpoint[], trust: CheckpointTrust): void {
+  let kept: Checkpoint;
+  try {
+    kept = openCheckpoint(previous, trust).checkpoint;
+  } catch (error) {
+    if (!(error instanceof NoteError || error instanceof CheckpointError)) throw error;
+    throw new BundleError('checkpoint', `the checkpoint kept from before is refused: ${error.reason}: ${error.message}`, { cause: error });
+  }
+  const latest = checkpoints.at(-1) as Checkpoint;
+  if (latest.size < kept.size) {
+    throw new BundleError('checkpoint', `the bundle's checkpoints end at size ${latest.size}, smaller than the one kept from before (size ${kept.size}): size-regressed: the log was cut short, or is being shown as it was`, { checkpointSize: latest.size });
+  }
+  const same = checkpoints.find((checkpoint) => checkpoint.size === kept.size);
+  if (same === undefined) {
+    throw new BundleError('not-covered', `the bundle holds no checkpoint of size ${kept.size} (the one kept from before), so it cannot be shown to extend it: export a period that reaches it`, { checkpointSize: kept.size });
+  }
+  if (!same.root.equals(kept.root)) {
+    throw new BundleError('checkpoint', `the bundle's checkpoint of size ${kept.size} has another root than the one kept from before: fork: the log was rewritten, or is shown differently to different people`, { checkpointSize: kept.size });
+  }
+}
+
 function eventName(event: Readonly<Record<string, unknown>>, index: number): string {
   return `event ${String(event['id'])} (stream ${String(event['stream'])}, seq ${String(event['seq'])}) at leaf ${index}`;
 }
@@ -104,6 +131,7 @@ export function verifyBundle(text: string, trusted: BundleTrust = {}): BundleRep
   const bundle = parseBundle(text);
   const { trust, keysFrom } = trustOf(bundle, trusted);
   const checkpoints = verifyCheckpoints(bundle, trust);
+  if (trusted.previous !== undefined) checkPrevious(trusted.previous, checkpoints, trust);
   const { start, end } = bundle.range;
   const edge = hashesAt(bundle.rightEdge, '$.rightEdge');
   if (edge.length !== popCount(start)) throw new BundleError('malformed', `$.rightEdge holds ${edge.length} hashes; leaves [0, ${start}) split into ${popCount(start)} complete subtrees`, { path: '$.rightEdge' });
