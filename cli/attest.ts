@@ -138,7 +138,8 @@ const commands: Record<string, Command> = {
   verify: {
     summary: 'verify the hash chains of the log; with --checkpoint the tree and signed checkpoints too; --bundle an exported bundle offline; exit 1 naming the first bad event or checkpoint',
     usage: [
-      'attest verify --config FILE [--json]                   every hash chain of the log',
+      'attest verify --config FILE [--json]                   every hash chain of the log; with evidence.enabled, then the',
+      '         tree against the log and every checkpoint of the evidence dir (as --checkpoint does, without a kept one)',
       '       attest verify --config FILE --checkpoint FILE [--origin O --key K [--key K …]] [--json]',
       '         chains, every leaf of the tree against the log, every checkpoint of the evidence dir, and that the log',
       '         is a consistent extension of FILE (a checkpoint kept from before: catches a cut tail and a rewrite);',
@@ -158,6 +159,11 @@ const commands: Record<string, Command> = {
       const checkpoint = values['checkpoint'];
       if (typeof checkpoint === 'string') return runVerifyCheckpoint(config, checkpoint, values);
       const report = await verifyEventLog(config.log);
+      // With the evidence tree on, a sound log is then checked against its tree and signed checkpoints.
+      if (report.ok && config.evidence.enabled) {
+        if (values['json'] !== true) process.stdout.write(`ok: ${report.eventsChecked} events in ${report.streams} streams: every chain verified\n`);
+        return runVerifyCheckpoint(config, undefined, values);
+      }
       if (values['json'] === true) process.stdout.write(`${JSON.stringify(report)}\n`);
       else if (report.ok) process.stdout.write(`ok: ${report.eventsChecked} events in ${report.streams} streams verified (${config.log.backend === 'file' ? config.log.dir : config.log.backend})\n`);
       else {
