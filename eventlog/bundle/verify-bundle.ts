@@ -14,7 +14,7 @@
  *      listed checkpoint inside the range, and extend to the covering checkpoint by its proof.
  * The first failure throws a BundleError naming the event (leaf index, id) or checkpoint (size).
  */
-import { canonicalize, eventHash } from '#schemas';
+import { canonicalize, sha256Hex } from '#schemas';
 import { CheckpointError, CompactRange, NoteError, ProofError, decodeBase64, hashLeaf, openCheckpoint, parseVerifierKey, popCount, verifyCheckpointChain, verifyConsistency } from '../merkle/index.ts';
 import type { Checkpoint, CheckpointTrust, NoteVerifier } from '../merkle/index.ts';
 import { BundleError } from './bundle-error.ts';
@@ -162,7 +162,9 @@ export function verifyBundle(text: string, trusted: BundleTrust = {}): BundleRep
         throw new BundleError('malformed', `${path}.event lacks the envelope of an event (id, stream, seq, prevHash, hash)`, { path, leafIndex: index });
       }
       const name = eventName(event, index);
-      if (eventHash(event) !== hash) throw new BundleError('event-altered', `${name}: its hash does not match its content (the event was altered)`, { path, leafIndex: index, eventId: id });
+      // One canonical form serves both: the chain hash (hex SHA-256) and the leaf (SHA-256(0x00 ‖ it)).
+      const canonical = canonicalize(Object.fromEntries(Object.entries(event).filter(([key]) => key !== 'hash')));
+      if (sha256Hex(canonical) !== hash) throw new BundleError('event-altered', `${name}: its hash does not match its content (the event was altered)`, { path, leafIndex: index, eventId: id });
       const previous = streams.get(stream);
       const n = seq as number;
       const broken = (why: string): BundleError => new BundleError('chain-broken', `${name}: ${why}`, { path, leafIndex: index, eventId: id });
@@ -177,7 +179,7 @@ export function verifyBundle(text: string, trusted: BundleTrust = {}): BundleRep
       }
       streams.set(stream, { seq: n, hash, index });
       events++;
-      range.append(hashLeaf(Buffer.from(canonicalize(Object.fromEntries(Object.entries(event).filter(([key]) => key !== 'hash'))), 'utf8')));
+      range.append(hashLeaf(Buffer.from(canonical, 'utf8')));
     } else {
       range.append(hashAt(leaf.leafHash, `${path}.leafHash`));
       lastWithheld = index;
