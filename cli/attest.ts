@@ -138,25 +138,32 @@ const commands: Record<string, Command> = {
   verify: {
     summary: 'verify the hash chains of the log; with --checkpoint the tree and signed checkpoints too; --bundle an exported bundle offline; exit 1 naming the first bad event or checkpoint',
     usage: [
-      'attest verify --config FILE [--json]                   every hash chain of the log',
+      'attest verify --config FILE [--json]                   every hash chain of the log; with evidence.enabled, then the',
+      '         tree against the log and every checkpoint of the evidence dir (as --checkpoint does, without a kept one)',
       '       attest verify --config FILE --checkpoint FILE [--origin O --key K [--key K …]] [--json]',
       '         chains, every leaf of the tree against the log, every checkpoint of the evidence dir, and that the log',
       '         is a consistent extension of FILE (a checkpoint kept from before: catches a cut tail and a rewrite);',
       '         trusted: --origin and --key when given, else the config\'s evidence origin and keys',
-      '       attest verify --bundle FILE [--origin O --key K …] [--json]',
-      '         an exported bundle, offline: no config, no network; without --origin/--key it trusts the keys the bundle names',
+      '       attest verify --bundle FILE [--origin O --key K …] [--checkpoint KEPT] [--json]',
+      '         an exported bundle, offline: no config, no network; without --origin/--key it trusts the keys the bundle names;',
+      '         --checkpoint: one kept from before (an earlier bundle\'s latest): the bundle must hold it, same root',
     ].join('\n'),
     options: { ...configOption, json: { type: 'boolean' }, bundle: { type: 'string' }, checkpoint: { type: 'string' }, ...TRUST_OPTIONS },
     async run(values) {
       const bundle = values['bundle'];
       if (typeof bundle === 'string') {
-        if (values['config'] !== undefined || values['checkpoint'] !== undefined) throw new UsageError('--bundle verifies the bundle alone: give no --config or --checkpoint with it');
+        if (values['config'] !== undefined) throw new UsageError('--bundle verifies the bundle alone, offline: give no --config with it');
         return runVerifyBundle(bundle, values);
       }
       const { config } = requireConfig(values);
       const checkpoint = values['checkpoint'];
       if (typeof checkpoint === 'string') return runVerifyCheckpoint(config, checkpoint, values);
       const report = await verifyEventLog(config.log);
+      // With the evidence tree on, a sound log is then checked against its tree and signed checkpoints.
+      if (report.ok && config.evidence.enabled) {
+        if (values['json'] !== true) process.stdout.write(`ok: ${report.eventsChecked} events in ${report.streams} streams: every chain verified\n`);
+        return runVerifyCheckpoint(config, undefined, values);
+      }
       if (values['json'] === true) process.stdout.write(`${JSON.stringify(report)}\n`);
       else if (report.ok) process.stdout.write(`ok: ${report.eventsChecked} events in ${report.streams} streams verified (${config.log.backend === 'file' ? config.log.dir : config.log.backend})\n`);
       else {

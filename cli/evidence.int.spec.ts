@@ -94,6 +94,9 @@ void describe('attest prove / export / verify --bundle / verify --checkpoint', (
     const live = await runCli(['verify', '--config', configFile, '--checkpoint', kept]);
     assert.equal(live.code, 0, live.stdout + live.stderr);
     assert.match(live.stdout, new RegExp(`^ok: ${size} events, tree of ${size} leaves agrees with the log; checkpoints ${half}, ${size}`));
+    const plain = await runCli(['verify', '--config', configFile]);
+    assert.equal(plain.code, 0, plain.stdout + plain.stderr);
+    assert.match(plain.stdout, new RegExp(`every chain verified\nok: ${size} events, tree of ${size} leaves agrees with the log; checkpoints ${half}, ${size}`));
     const segment = path.join(logDir, '00000000000000000000.seg');
     const bytes = await readFile(segment);
     // Cut the last record: find the start of the last frame by walking the length headers.
@@ -104,5 +107,9 @@ void describe('attest prove / export / verify --bundle / verify --checkpoint', (
     assert.equal(truncated.code, 1);
     assert.match(truncated.stdout, new RegExp(`FAILED: the tree holds ${size} leaves but the log only ${size - 1} events`));
     assert.match(truncated.stdout, new RegExp(`checkpoint of size ${size} \\(${kept.replaceAll('/', '\\/')}\\) was signed over ${size} events but the log holds ${size - 1}`));
+    // Without the kept checkpoint, the evidence directory's own checkpoint of that size catches it too.
+    const plainCut = await runCli(['verify', '--config', configFile]);
+    assert.equal(plainCut.code, 1);
+    assert.match(plainCut.stdout, /every chain verified\nFAILED: the tree holds/);
   });
 });

@@ -121,7 +121,7 @@ export const EXPORT_USAGE = [
   'attest export --config FILE --from TIME --to TIME [--tenant T] --out FILE [--origin O --key K]',
   '  Writes the evidence bundle of events with FROM ≤ occurredAt < TO (ISO-8601): the events (other tenants\' as leaf',
   '  hashes with --tenant), the signed checkpoints covering them, the proofs, the origin and verifier keys (docs/evidence.md).',
-  '  Refuses a period the latest checkpoint does not cover yet. Reads the log from the start to find the period.',
+  '  Refuses a period the latest checkpoint does not cover yet, and an existing --out file. Reads the log from the start.',
 ].join('\n');
 
 export const EXPORT_OPTIONS = { config: { type: 'string', short: 'c' }, from: { type: 'string' }, to: { type: 'string' }, tenant: { type: 'string' }, out: { type: 'string', short: 'o' }, ...TRUST_OPTIONS } as const;
@@ -149,17 +149,22 @@ export async function runExport(config: AttestConfig, values: Values): Promise<n
   return 0;
 }
 
-/** `attest verify --bundle FILE`: offline, nothing but the bundle (and, when given, the trusted origin and keys). */
+async function readInput(file: string, what: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new EvidenceUsageError(`cannot read ${what} ${file}: ${(error as Error).message}`);
+  }
+}
+
+/** `attest verify --bundle FILE [--checkpoint KEPT]`: offline, nothing but the bundle (and, when given, the trusted origin, keys and kept checkpoint). */
 export async function runVerifyBundle(file: string, values: Values): Promise<number> {
   const origin = text(values, 'origin');
   const verifierKeys = keys(values);
-  const trust: BundleTrust = { ...(origin !== undefined && { origin }), ...(verifierKeys !== undefined && { verifierKeys }) };
-  let bundleText: string;
-  try {
-    bundleText = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new EvidenceUsageError(`cannot read the bundle ${file}: ${(error as Error).message}`);
-  }
+  const previousFile = text(values, 'checkpoint');
+  const previous = previousFile === undefined ? undefined : await readInput(previousFile, 'the checkpoint');
+  const trust: BundleTrust = { ...(origin !== undefined && { origin }), ...(verifierKeys !== undefined && { verifierKeys }), ...(previous !== undefined && { previous }) };
+  const bundleText = await readInput(file, 'the bundle');
   try {
     const report = verifyBundle(bundleText, trust);
     if (values['json'] === true) print({ ok: true, ...report });
@@ -186,11 +191,11 @@ function describeResult(result: EvidenceVerifyResult): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** `attest verify --config FILE --checkpoint FILE`: chains, the tree against the log, every checkpoint, and the earlier one. */
-export async function runVerifyCheckpoint(config: AttestConfig, file: string, values: Values): Promise<number> {
+/** `attest verify --config FILE [--checkpoint FILE]`: chains, the tree against the log, every checkpoint, and the one kept from before. */
+export async function runVerifyCheckpoint(config: AttestConfig, file: string | undefined, values: Values): Promise<number> {
   const trust = await configTrust(config, values);
-  const earlier = await readCheckpointFile(file, trust);
-  const result = await withLogAndTree(config, async (tree, openReader) => verifyEvidence({ reader: await openReader(), tree, checkpoints: await readCheckpointFiles(evidenceDir(config), trust), earlier, trust }));
+  const earlier = file === undefined ? undefined : await readCheckpointFile(file, trust);
+  const result = await withLogAndTree(config, async (tree, openReader) => verifyEvidence({ reader: await openReader(), tree, checkpoints: await readCheckpointFiles(evidenceDir(config), trust), ...(earlier !== undefined && { earlier }), trust }));
   if (values['json'] === true) print(result);
   else process.stdout.write(describeResult(result));
   return result.ok ? 0 : 1;

@@ -13,7 +13,7 @@ import { readCheckpointFiles } from '../evidence/checkpoint-files.ts';
 import { exportBundle } from '../evidence/export-bundle.ts';
 import { BASE_TIME, ORIGIN, buildEvidence, materializeFile, sealedRecords } from '../evidence/spec-support.ts';
 import type { Evidence } from '../evidence/spec-support.ts';
-import { MerkleStoreReader, generateNoteKey } from '../merkle/index.ts';
+import { MerkleStoreReader, generateNoteKey, signCheckpoint } from '../merkle/index.ts';
 import { BundleError } from './bundle-error.ts';
 import type { EvidenceBundle } from './bundle-format.ts';
 import { verifyBundle } from './verify-bundle.ts';
@@ -72,11 +72,32 @@ void describe('evidence bundles', () => {
     assert.deepEqual([whole.range.start, whole.range.end, whole.events, whole.coveredBy], [0, 60, 60, 60]);
   });
 
+  void it('consecutive bundles: the next holds the checkpoint the previous ended on, with its root', async (t) => {
+    const { logDir, evidence } = await setUp(t);
+    const first = verifyBundle(JSON.stringify(await exported(logDir, evidence, 10, 25)));
+    assert.equal(Number(first.latestCheckpoint.split('\n')[1]), 40);
+    const next = JSON.stringify(await exported(logDir, evidence, 25, 50));
+    assert.deepEqual(verifyBundle(next, { previous: first.latestCheckpoint }).checkpoints, [20, 40, 60]);
+    const forged = signCheckpoint({ origin: ORIGIN, size: 40, root: Buffer.alloc(32, 1), extensions: [] }, evidence.key.signer);
+    assert.throws(() => verifyBundle(next, { previous: forged }), refused('checkpoint', /size 40 has another root than the one kept from before: fork/, { checkpointSize: 40 }));
+    const kept60 = signCheckpoint({ origin: ORIGIN, size: 60, root: Buffer.alloc(32, 1), extensions: [] }, evidence.key.signer);
+    const earlierText = JSON.stringify(await exported(logDir, evidence, 10, 25));
+    assert.throws(() => verifyBundle(earlierText, { previous: kept60 }), refused('checkpoint', /end at size 40, smaller than the one kept from before \(size 60\): size-regressed/));
+    assert.throws(() => verifyBundle(next, { previous: signCheckpoint({ origin: ORIGIN, size: 40, root: Buffer.alloc(32, 1), extensions: [] }, generateNoteKey(ORIGIN).signer) }), refused('checkpoint', /kept from before is refused: unknown-key/));
+  });
+
   void it('refuses to export a period no checkpoint covers yet', async (t) => {
     const { logDir, evidence } = await setUp(t);
     const { rm } = await import('node:fs/promises');
     await rm(join(evidence.dir, 'checkpoints', '60.ckpt'));
     await assert.rejects(exported(logDir, evidence, 30, 50), /at leaf 40 is in the period, but the latest checkpoint covers 40 leaves/);
+    // A checkpoint file signed by a key the log's trust does not hold, or named for another size: refused by name.
+    const { writeFile } = await import('node:fs/promises');
+    const stranger = generateNoteKey(ORIGIN);
+    await writeFile(join(evidence.dir, 'checkpoints', '50.ckpt'), signCheckpoint({ origin: ORIGIN, size: 50, root: Buffer.alloc(32), extensions: [] }, stranger.signer));
+    await assert.rejects(readCheckpointFiles(evidence.dir, evidence.trust), /the checkpoint .*50\.ckpt is refused: unknown-key/);
+    await writeFile(join(evidence.dir, 'checkpoints', '50.ckpt'), signCheckpoint({ origin: ORIGIN, size: 51, root: Buffer.alloc(32), extensions: [] }, evidence.key.signer));
+    await assert.rejects(readCheckpointFiles(evidence.dir, evidence.trust), /50\.ckpt is named for size 50 but signs size 51/);
   });
 
   void it('bad input is a precise error, never a pass', async (t) => {

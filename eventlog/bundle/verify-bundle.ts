@@ -14,7 +14,7 @@
  *      listed checkpoint inside the range, and extend to the covering checkpoint by its proof.
  * The first failure throws a BundleError naming the event (leaf index, id) or checkpoint (size).
  */
-import { canonicalize, eventHash } from '#schemas';
+import { canonicalize, sha256Hex } from '#schemas';
 import { CheckpointError, CompactRange, NoteError, ProofError, decodeBase64, hashLeaf, openCheckpoint, parseVerifierKey, popCount, verifyCheckpointChain, verifyConsistency } from '../merkle/index.ts';
 import type { Checkpoint, CheckpointTrust, NoteVerifier } from '../merkle/index.ts';
 import { BundleError } from './bundle-error.ts';
@@ -25,6 +25,11 @@ import type { EvidenceBundle } from './bundle-format.ts';
 export interface BundleTrust {
   readonly origin?: string;
   readonly verifierKeys?: readonly string[];
+  /**
+   * A signed checkpoint the auditor kept from before (an earlier bundle's `latestCheckpoint`): the
+   * bundle must hold a checkpoint of its size with its root, and none smaller than it at its end.
+   */
+  readonly previous?: string;
 }
 
 export interface BundleReport {
@@ -95,6 +100,28 @@ function verifyCheckpoints(bundle: EvidenceBundle, trust: CheckpointTrust): Chec
   return opened;
 }
 
+/** The bundle against a checkpoint kept from before: same size, same root; the bundle not ending before it. */
+function checkPrevious(previous: string, checkpoints: readonly Checkpoint[], trust: CheckpointTrust): void {
+  let kept: Checkpoint;
+  try {
+    kept = openCheckpoint(previous, trust).checkpoint;
+  } catch (error) {
+    if (!(error instanceof NoteError || error instanceof CheckpointError)) throw error;
+    throw new BundleError('checkpoint', `the checkpoint kept from before is refused: ${error.reason}: ${error.message}`, { cause: error });
+  }
+  const latest = checkpoints.at(-1) as Checkpoint;
+  if (latest.size < kept.size) {
+    throw new BundleError('checkpoint', `the bundle's checkpoints end at size ${latest.size}, smaller than the one kept from before (size ${kept.size}): size-regressed: the log was cut short, or is being shown as it was`, { checkpointSize: latest.size });
+  }
+  const same = checkpoints.find((checkpoint) => checkpoint.size === kept.size);
+  if (same === undefined) {
+    throw new BundleError('not-covered', `the bundle holds no checkpoint of size ${kept.size} (the one kept from before), so it cannot be shown to extend it: export a period that reaches it`, { checkpointSize: kept.size });
+  }
+  if (!same.root.equals(kept.root)) {
+    throw new BundleError('checkpoint', `the bundle's checkpoint of size ${kept.size} has another root than the one kept from before: fork: the log was rewritten, or is shown differently to different people`, { checkpointSize: kept.size });
+  }
+}
+
 function eventName(event: Readonly<Record<string, unknown>>, index: number): string {
   return `event ${String(event['id'])} (stream ${String(event['stream'])}, seq ${String(event['seq'])}) at leaf ${index}`;
 }
@@ -104,6 +131,7 @@ export function verifyBundle(text: string, trusted: BundleTrust = {}): BundleRep
   const bundle = parseBundle(text);
   const { trust, keysFrom } = trustOf(bundle, trusted);
   const checkpoints = verifyCheckpoints(bundle, trust);
+  if (trusted.previous !== undefined) checkPrevious(trusted.previous, checkpoints, trust);
   const { start, end } = bundle.range;
   const edge = hashesAt(bundle.rightEdge, '$.rightEdge');
   if (edge.length !== popCount(start)) throw new BundleError('malformed', `$.rightEdge holds ${edge.length} hashes; leaves [0, ${start}) split into ${popCount(start)} complete subtrees`, { path: '$.rightEdge' });
@@ -134,7 +162,9 @@ export function verifyBundle(text: string, trusted: BundleTrust = {}): BundleRep
         throw new BundleError('malformed', `${path}.event lacks the envelope of an event (id, stream, seq, prevHash, hash)`, { path, leafIndex: index });
       }
       const name = eventName(event, index);
-      if (eventHash(event) !== hash) throw new BundleError('event-altered', `${name}: its hash does not match its content (the event was altered)`, { path, leafIndex: index, eventId: id });
+      // One canonical form serves both: the chain hash (hex SHA-256) and the leaf (SHA-256(0x00 ‖ it)).
+      const canonical = canonicalize(Object.fromEntries(Object.entries(event).filter(([key]) => key !== 'hash')));
+      if (sha256Hex(canonical) !== hash) throw new BundleError('event-altered', `${name}: its hash does not match its content (the event was altered)`, { path, leafIndex: index, eventId: id });
       const previous = streams.get(stream);
       const n = seq as number;
       const broken = (why: string): BundleError => new BundleError('chain-broken', `${name}: ${why}`, { path, leafIndex: index, eventId: id });
@@ -149,7 +179,7 @@ export function verifyBundle(text: string, trusted: BundleTrust = {}): BundleRep
       }
       streams.set(stream, { seq: n, hash, index });
       events++;
-      range.append(hashLeaf(Buffer.from(canonicalize(Object.fromEntries(Object.entries(event).filter(([key]) => key !== 'hash'))), 'utf8')));
+      range.append(hashLeaf(Buffer.from(canonical, 'utf8')));
     } else {
       range.append(hashAt(leaf.leafHash, `${path}.leafHash`));
       lastWithheld = index;
