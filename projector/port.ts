@@ -109,7 +109,8 @@ export interface ReadModel extends AsyncDisposable {
   toolCall(callId: string): Promise<ToolCallRecord | undefined>;
   /** Calls per upstream tool per UTC day (the reports' first question). */
   callsPerToolPerDay(filter: CallFilter): Promise<ToolDayCount[]>;
-  quarantined(limit: number): Promise<QuarantinedRecord[]>;
+  /** How many records are quarantined, and the first `limit` of them in log order. */
+  quarantined(limit: number): Promise<{ readonly count: number; readonly recent: QuarantinedRecord[] }>;
   errors(limit: number): Promise<{ readonly count: number; readonly recent: ProjectorErrorRecord[] }>;
   /** Server name and version, for status. */
   describe(): Promise<string>;

@@ -38,17 +38,19 @@ export interface EventRow {
   readonly body: string;
 }
 
+/** Where a readable event is and what it is: the columns `events` and `quarantine` share. */
+function placeOf(stored: StoredEvent): Pick<EventRow, 'log_index' | 'cursor' | 'event_id' | 'type' | 'schema_version' | 'stream' | 'body'> {
+  const { event } = stored;
+  // The event as written (what its hash covers), not the upcast view.
+  return { log_index: stored.position.index, cursor: cursorOf(stored), event_id: event.id, type: event.type, schema_version: String(event.schemaVersion), stream: event.stream, body: JSON.stringify(stored.written ?? event) };
+}
+
 export function eventRow(stored: StoredEvent): EventRow {
   const { event } = stored;
   const at = Date.parse(event.occurredAt);
   const { traceId, spanId } = traceOf(event.traceparent);
   return {
-    log_index: stored.position.index,
-    cursor: cursorOf(stored),
-    event_id: event.id,
-    type: event.type,
-    schema_version: String(event.schemaVersion),
-    stream: event.stream,
+    ...placeOf(stored),
     seq: event.seq,
     tenant: event.tenant,
     principal_kind: event.actor.kind,
@@ -61,8 +63,6 @@ export function eventRow(stored: StoredEvent): EventRow {
     occurred_at: dateTimeOf(at),
     occurred_at_ms: at,
     hash: event.hash,
-    // The event as written (what its hash covers), not the upcast view.
-    body: JSON.stringify(stored.written ?? event),
   };
 }
 
@@ -97,19 +97,7 @@ export function quarantineRow(entry: UnreadableEvent, now: number): QuarantineRo
 
 /** A readable event the projection cannot place (e.g. a call event without a call id): kept in the quarantine as well as in `events`. */
 export function unprojectableRow(stored: StoredEvent, reason: string, now: number): QuarantineRow {
-  const { event } = stored;
-  return {
-    log_index: stored.position.index,
-    cursor: cursorOf(stored),
-    event_id: event.id,
-    type: event.type,
-    schema_version: String(event.schemaVersion),
-    stream: event.stream,
-    problem: 'projection',
-    reason,
-    body: JSON.stringify(stored.written ?? event),
-    quarantined_at_ms: now,
-  };
+  return { ...placeOf(stored), problem: 'projection', reason, quarantined_at_ms: now };
 }
 
 const common = (stored: StoredEvent): { event_id: string; log_index: number; tenant: string; occurred_at: number; occurred_at_ms: number } => {

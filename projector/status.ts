@@ -32,7 +32,7 @@ async function oldestUnprojectedMs(reader: EventLogReader, checkpoint: Checkpoin
 }
 
 export async function projectorStatus(model: ReadModel, reader: EventLogReader, now = Date.now()): Promise<ProjectorStatus> {
-  const [readModel, checkpoint, totals, recentQuarantined, errors, logSize] = await Promise.all([model.describe(), model.checkpoint(), model.totals(), model.quarantined(5), model.errors(5), reader.size()]);
+  const [readModel, checkpoint, quarantine, errors, logSize] = await Promise.all([model.describe(), model.checkpoint(), model.quarantined(5), model.errors(5), reader.size()]);
   const lagEvents = Math.max(0, logSize - checkpoint.processed);
   const oldest = lagEvents === 0 ? undefined : await oldestUnprojectedMs(reader, checkpoint);
   return {
@@ -41,8 +41,8 @@ export async function projectorStatus(model: ReadModel, reader: EventLogReader, 
     logSize,
     lagEvents,
     lagSeconds: oldest === undefined ? 0 : Math.max(0, (now - oldest) / 1000),
-    quarantined: totals.quarantined,
-    recentQuarantined,
+    quarantined: quarantine.count,
+    recentQuarantined: quarantine.recent,
     errors: errors.count,
     recentErrors: errors.recent,
   };

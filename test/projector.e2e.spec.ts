@@ -288,7 +288,7 @@ describe('projector: a real gateway run into the real ClickHouse', () => {
 
     const config = await testDatabase(t);
     await using model = await project(dir, config);
-    const quarantined = await model.quarantined(10);
+    const { recent: quarantined } = await model.quarantined(10);
     assert.deepEqual(quarantined.map((q) => [q.eventId, q.problem]), bad.map((b, i) => [b['id'], ['type', 'version', 'shape'][i]]));
     assert.match(quarantined[0]?.reason ?? '', /ToolSummoned/);
     assert.match(quarantined[1]?.reason ?? '', /3\.0/);

@@ -235,12 +235,15 @@ export class ClickHouseReadModel implements ReadModel {
     return rows.map((r) => ({ day: r.day, upstream: r.upstream, tool: r.tool, calls: Number(r.calls), denied: Number(r.denied), errors: Number(r.errors) }));
   }
 
-  async quarantined(limit: number): Promise<QuarantinedRecord[]> {
-    const rows = await this.#select<{ log_index: string; event_id: string; type: string; problem: string; reason: string }>(
-      `SELECT log_index, event_id, type, problem, reason FROM quarantine FINAL ORDER BY log_index LIMIT ${sqlNumber(limit)}`,
-      'reading the quarantine',
-    );
-    return rows.map((r) => ({ index: Number(r.log_index), eventId: r.event_id, type: r.type, problem: r.problem, reason: r.reason }));
+  async quarantined(limit: number): Promise<{ readonly count: number; readonly recent: QuarantinedRecord[] }> {
+    const [count, rows] = await Promise.all([
+      this.#count('quarantine'),
+      this.#select<{ log_index: string; event_id: string; type: string; problem: string; reason: string }>(
+        `SELECT log_index, event_id, type, problem, reason FROM quarantine FINAL ORDER BY log_index LIMIT ${sqlNumber(limit)}`,
+        'reading the quarantine',
+      ),
+    ]);
+    return { count, recent: rows.map((r) => ({ index: Number(r.log_index), eventId: r.event_id, type: r.type, problem: r.problem, reason: r.reason })) };
   }
 
   async errors(limit: number): Promise<{ readonly count: number; readonly recent: ProjectorErrorRecord[] }> {
