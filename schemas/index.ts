@@ -3,6 +3,7 @@ export {
   ApiKeySchema,
   ConfigSchema,
   FileLogSchema,
+  FrontDoorSchema,
   KafkaLogSchema,
   KurrentLogSchema,
   HttpUpstreamSchema,
