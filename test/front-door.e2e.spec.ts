@@ -270,6 +270,15 @@ describe('front door: slow clients cannot hold resources', () => {
     assert.equal(exchange.status, 408);
   });
 
+  it('a connection that sends nothing is cut at the headers timeout (408), recorded', { timeout: 20_000 }, async () => {
+    const before = rejectedOf(await t.events(), 'ATTEST_REQUEST_TIMEOUT').length;
+    const exchange = await rawExchange(portOf(t.url), [], 8_000);
+    assert.ok(exchange.closedByServer && exchange.elapsedMs < 3_000, `cut after ${exchange.elapsedMs} ms (headersTimeoutMs 1000), closed: ${exchange.closedByServer}`);
+    assert.equal(exchange.status, 408);
+    const events = await eventually(t, (all) => rejectedOf(all, 'ATTEST_REQUEST_TIMEOUT').length > before);
+    assert.equal(rejectedOf(events, 'ATTEST_REQUEST_TIMEOUT').length, before + 1);
+  });
+
   it('an idle keep-alive connection is closed after keepAliveTimeoutMs', { timeout: 20_000 }, async () => {
     const exchange = await rawExchange(portOf(t.url), ['GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n'], 5_000);
     assert.equal(exchange.status, 200);
