@@ -7,10 +7,12 @@
  *   flood-alone       the flood alone, frontDoor defaults: the log's growth is the flood's;
  *   unbudgeted-alone  the same with a budget too large to matter: every refusal recorded (as before);
  *   agents+flood      both at once, frontDoor defaults: the agents' calls/s against the baseline.
+ * With --rounds R, baseline and agents+flood run R times each, alternating (the machine may be
+ * shared: alternation spreads its noise over both), and the medians are compared.
  * Reported per phase: the agents' calls/s, the flood's requests/s, and the log's growth over the
  * measured window, extrapolated to MB per minute.
  *
- *   node --conditions=attest-source bench/refusal-flood.ts [--duration 30] [--concurrency 16] [--connections 256] [--out FILE]
+ *   node --conditions=attest-source bench/refusal-flood.ts [--duration 30] [--rounds 1] [--concurrency 16] [--connections 256] [--out FILE]
  */
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,16 +29,19 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '30' },
     concurrency: { type: 'string', default: '16' },
     connections: { type: 'string', default: '256' },
+    rounds: { type: 'string', default: '1' },
     out: { type: 'string', default: join(REPO_ROOT, 'bench', 'results', 'refusal-flood.json') },
   },
 });
 const durationS = Number(values.duration);
 const concurrency = Number(values.concurrency);
 const connections = Number(values.connections);
+const rounds = Number(values.rounds);
 if (!(durationS > 0 && durationS <= 300)) throw new Error('--duration in (0, 300] seconds');
+if (!(Number.isInteger(rounds) && rounds >= 1 && rounds <= 10)) throw new Error('--rounds in [1, 10]');
 
 type Phase = 'baseline' | 'flood-alone' | 'unbudgeted-alone' | 'agents+flood';
-const PHASES: readonly Phase[] = ['baseline', 'flood-alone', 'unbudgeted-alone', 'agents+flood'];
+const PHASES: readonly Phase[] = ['flood-alone', 'unbudgeted-alone', ...Array.from({ length: rounds }, () => ['baseline', 'agents+flood'] as const).flat()];
 const UNBUDGETED = { refusals: { perSourceBurst: 1_000_000_000, perSourcePerSecond: 1_000_000_000, totalBurst: 1_000_000_000, totalPerSecond: 1_000_000_000 } };
 
 function dirBytes(dir: string): number {
@@ -57,6 +62,8 @@ interface PhaseResult {
   readonly logGrowthBytes: number;
   readonly windowMs: number;
   readonly logMBPerMinute: number;
+  /** The gateway process's CPU over the window, in % of one core. */
+  readonly gatewayCpuPercent: number;
 }
 
 const upstream = await spawnListening([SOURCE_CONDITION], join(REPO_ROOT, 'bench', 'upstream', 'fast-server.ts'), [], { cwd: REPO_ROOT });
@@ -75,12 +82,14 @@ try {
       let flooder: ReturnType<typeof spawnNode> | undefined;
       let sizeBefore = 0;
       let startedAt = 0;
+      let cpuBefore = 0;
       const startFlood = async (): Promise<void> => {
         if (withFlood) {
           flooder = spawnNode([SOURCE_CONDITION], join(REPO_ROOT, 'bench', 'load', 'refusal-flooder.ts'), ['--url', gw.mcpUrl, '--seconds', String(durationS), '--connections', String(connections)], { cwd: REPO_ROOT });
           await flooder.waitForLine(/^FLOODING$/, 30_000);
         }
         sizeBefore = dirBytes(logDir);
+        cpuBefore = (await gw.snapshot()).cpuMs;
         startedAt = performance.now();
       };
       const load = withAgents
@@ -91,6 +100,7 @@ try {
         : (await startFlood(), undefined);
       const flood = flooder === undefined ? { requests: 0, refused: 0, other: 0, elapsedMs: 0 } : (JSON.parse((await flooder.waitForLine(/^FLOODED (.*)$/, (durationS + 60) * 1000)).match[1] as string) as { requests: number; refused: number; other: number; elapsedMs: number });
       const windowMs = performance.now() - startedAt;
+      const gatewayCpuMs = (await gw.snapshot()).cpuMs - cpuBefore;
       // After a clean stop: the counts of the last window are recorded by then.
       await gateway.stop();
       gateway = undefined;
@@ -107,6 +117,7 @@ try {
         logGrowthBytes: growth,
         windowMs: Math.round(windowMs),
         logMBPerMinute: Number(((growth / (1024 * 1024)) * (60_000 / windowMs)).toFixed(2)),
+        gatewayCpuPercent: Math.round((gatewayCpuMs / windowMs) * 100),
       });
       process.stderr.write(`${JSON.stringify(results.at(-1))}\n`);
     } finally {
@@ -118,10 +129,16 @@ try {
   await stopAllChildren();
 }
 
-const baseline = results.find((r) => r.phase === 'baseline')?.agentCallsPerSecond ?? 0;
-process.stdout.write('| phase | agent calls/s | vs baseline | agent p50 / p99 ms | agent errors | flood req/s | log growth | log MB/min |\n|---|---|---|---|---|---|---|---|\n');
+const median = (xs: readonly number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted.length === 0 ? 0 : ((sorted[Math.floor((sorted.length - 1) / 2)] as number) + (sorted[Math.ceil((sorted.length - 1) / 2)] as number)) / 2;
+};
+const baseline = median(results.filter((r) => r.phase === 'baseline').map((r) => r.agentCallsPerSecond));
+const flooded = median(results.filter((r) => r.phase === 'agents+flood').map((r) => r.agentCallsPerSecond));
+process.stdout.write('| phase | agent calls/s | vs baseline median | agent p50 / p99 ms | agent errors | flood req/s | gateway CPU % | log growth | log MB/min |\n|---|---|---|---|---|---|---|---|---|\n');
 for (const r of results) {
   const ratio = baseline === 0 || r.agentCallsPerSecond === 0 ? '—' : `${(((r.agentCallsPerSecond - baseline) / baseline) * 100).toFixed(1)} %`;
-  process.stdout.write(`| ${r.phase} | ${r.agentCallsPerSecond} | ${ratio} | ${r.agentP50Ms} / ${r.agentP99Ms} | ${r.agentErrors} | ${r.floodRequestsPerSecond} | ${(r.logGrowthBytes / (1024 * 1024)).toFixed(2)} MB in ${(r.windowMs / 1000).toFixed(1)} s | ${r.logMBPerMinute} |\n`);
+  process.stdout.write(`| ${r.phase} | ${r.agentCallsPerSecond} | ${ratio} | ${r.agentP50Ms} / ${r.agentP99Ms} | ${r.agentErrors} | ${r.floodRequestsPerSecond} | ${r.gatewayCpuPercent} | ${(r.logGrowthBytes / (1024 * 1024)).toFixed(2)} MB in ${(r.windowMs / 1000).toFixed(1)} s | ${r.logMBPerMinute} |\n`);
 }
+process.stdout.write(`\nagents' calls/s, median of ${rounds}: ${baseline} alone, ${flooded} under the flood (${baseline === 0 ? '—' : (((flooded - baseline) / baseline) * 100).toFixed(1)} %)\n`);
 writeFileSync(values.out, `${JSON.stringify({ machine: machineInfo(), durationS, concurrency, connections, results }, null, 2)}\n`);

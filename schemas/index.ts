@@ -5,6 +5,7 @@ export {
   ConfigSchema,
   EmbeddedReadModelSchema,
   FileLogSchema,
+  FrontDoorSchema,
   KafkaLogSchema,
   KurrentLogSchema,
   HttpUpstreamSchema,

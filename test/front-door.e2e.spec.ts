@@ -14,6 +14,8 @@ import { fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
 import type { TestGateway } from './support/gateway.ts';
 import { errorOf, rawInitialize, rawPost } from './support/raw-mcp.ts';
 import { openRaw, portOf, rawExchange } from './support/raw-http.ts';
+import { parseExposition, sampleValue } from './support/prometheus.ts';
+import { hashApiKey } from '#gateway';
 import type { RawConnection } from './support/raw-http.ts';
 
 type Rejected = EventOfType<'RequestRejected'>;
@@ -46,11 +48,16 @@ function requestWith(url: string, headers: Record<string, string | string[]>, bo
 }
 
 const PING = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' });
+const SCRAPER_KEY = 'atk_front_door_scraper_0123456789';
 
 describe('front door: recording refusals is bounded', () => {
   let t: TestGateway;
   before(async () => {
-    t = await startTestGateway({ upstreams: { fixture: fixtureStdioUpstream() }, frontDoor: { refusals: { perSourceBurst: 5, perSourcePerSecond: 0.01, summaryIntervalMs: 300, overBudgetDelayMs: 0 } } });
+    t = await startTestGateway({
+      upstreams: { fixture: fixtureStdioUpstream() },
+      keys: [{ id: 'scraper', hash: hashApiKey(SCRAPER_KEY), tenant: 'ops', roles: ['attest:metrics'] }],
+      frontDoor: { refusals: { perSourceBurst: 5, perSourcePerSecond: 0.01, summaryIntervalMs: 300, overBudgetDelayMs: 0 } },
+    });
   });
   after(async () => t?.close());
 
@@ -69,6 +76,10 @@ describe('front door: recording refusals is bounded', () => {
     assert.equal(counted(events), n - 5, 'the rest is counted');
     const rows = countedOf(events.slice(before.length)).flatMap((e) => e.data.counts);
     assert.ok(rows.every((row) => row.remoteAddress === '127.0.0.1' && row.errorCode === 'ATTEST_UNAUTHENTICATED' && row.httpStatus === 401), JSON.stringify(rows));
+    const scrape = await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${SCRAPER_KEY}` } });
+    const samples = parseExposition(await scrape.text());
+    assert.equal(sampleValue(samples, 'attest_refusals_total', { error_code: 'ATTEST_UNAUTHENTICATED' }), n, 'the metrics count every refusal');
+    assert.equal(sampleValue(samples, 'attest_refusals_counted_total', { error_code: 'ATTEST_UNAUTHENTICATED' }), n - 5);
   });
 
   it('a refusal beyond the budget is answered after overBudgetDelayMs (a tarpit), one within it at once', async () => {
@@ -183,9 +194,14 @@ describe('front door: one credential per request', () => {
     assert.ok(!recorded.includes(t.key), 'the key in the URL is not recorded');
   });
 
-  it('a single valid header still works', async () => {
-    const r = await requestWith(`${t.url}/mcp`, { authorization: `Bearer ${t.key}` }, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'one', version: '1' } } }));
+  it('a single valid header still works; a 1 KB User-Agent is recorded in SessionOpened cut to 256 with its digest', async () => {
+    const agent = `agent/${'a'.repeat(1_000)}`;
+    const r = await requestWith(`${t.url}/mcp`, { authorization: `Bearer ${t.key}`, 'user-agent': agent }, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'one', version: '1' } } }));
     assert.equal(r.status, 200, r.body);
+    const events = await eventually(t, (all) => all.some((e) => e.type === 'SessionOpened'));
+    const opened = events.find((e): e is EventOfType<'SessionOpened'> => e.type === 'SessionOpened');
+    assert.equal(opened?.data.userAgent, agent.slice(0, 256));
+    assert.deepEqual(opened?.data.truncated?.['userAgent'], { length: agent.length, digest: `sha256:${createHash('sha256').update(agent).digest('hex')}` });
   });
 });
 
@@ -252,6 +268,15 @@ describe('front door: slow clients cannot hold resources', () => {
     const exchange = await rawExchange(portOf(t.url), script, 8_000);
     assert.ok(exchange.closedByServer && exchange.elapsedMs < 3_000, `cut after ${exchange.elapsedMs} ms (headersTimeoutMs 1000), closed: ${exchange.closedByServer}`);
     assert.equal(exchange.status, 408);
+  });
+
+  it('a connection that sends nothing is cut at the headers timeout (408), recorded', { timeout: 20_000 }, async () => {
+    const before = rejectedOf(await t.events(), 'ATTEST_REQUEST_TIMEOUT').length;
+    const exchange = await rawExchange(portOf(t.url), [], 8_000);
+    assert.ok(exchange.closedByServer && exchange.elapsedMs < 3_000, `cut after ${exchange.elapsedMs} ms (headersTimeoutMs 1000), closed: ${exchange.closedByServer}`);
+    assert.equal(exchange.status, 408);
+    const events = await eventually(t, (all) => rejectedOf(all, 'ATTEST_REQUEST_TIMEOUT').length > before);
+    assert.equal(rejectedOf(events, 'ATTEST_REQUEST_TIMEOUT').length, before + 1);
   });
 
   it('an idle keep-alive connection is closed after keepAliveTimeoutMs', { timeout: 20_000 }, async () => {
