@@ -5,9 +5,9 @@
  * keeps the bytes it received.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { journalPids } from './fixtures/upstream/journal.ts';
 import { runInspector } from './harness/inspector.ts';
 import { makeTempDir, removeAllTempDirs } from './harness/tmp.ts';
 import { fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
@@ -111,12 +111,6 @@ describe('the MCP Inspector CLI without a key, on a gateway with auth.anonymous'
     assert.equal(opened?.tenant, 'dev');
   });
 });
-
-/** Distinct pids of the fixture processes that received a request (initialize included), from its journal. */
-async function journalPids(journal: string): Promise<Set<number>> {
-  const text = await readFile(journal, 'utf8').catch(() => '');
-  return new Set(text.trim().split('\n').filter((line) => line !== '').map((line) => (JSON.parse(line) as { pid: number }).pid));
-}
 
 describe('one-shot Inspector CLI calls that never close their sessions (issue 16)', { timeout: 6 * INSTALL_AND_RUN_MS }, () => {
   const RUNS = 5;

@@ -17,6 +17,7 @@ import { connectClient } from './harness/client.ts';
 import type { TestClient } from './harness/client.ts';
 import { rawInitialize } from './support/raw-mcp.ts';
 import { HELLO_URI } from './fixtures/upstream/catalog.ts';
+import { journalPids, readJournal } from './fixtures/upstream/journal.ts';
 import { fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
 import type { TestGateway } from './support/gateway.ts';
 
@@ -125,17 +126,6 @@ describe('upstreams through the gateway', () => {
   });
 });
 
-/** Distinct pids of the fixture processes that received a request, from its journal. */
-async function journalPids(journal: string): Promise<Set<number>> {
-  const text = await readFile(journal, 'utf8').catch(() => '');
-  return new Set(text.trim().split('\n').filter((line) => line !== '').map((line) => (JSON.parse(line) as { pid: number }).pid));
-}
-
-async function journalMethods(journal: string): Promise<string[]> {
-  const text = await readFile(journal, 'utf8').catch(() => '');
-  return text.trim().split('\n').filter((line) => line !== '').map((line) => String((JSON.parse(line) as { method: unknown }).method));
-}
-
 describe('a shared stdio upstream (share: true): one process for every session', () => {
   const SESSIONS = 6;
   let t: TestGateway;
@@ -185,7 +175,7 @@ describe('a shared stdio upstream (share: true): one process for every session',
     assert.equal(other.inbox.notificationsOf('notifications/resources/updated').length, 0, 'a session that did not subscribe hears nothing');
 
     await other.client.setLoggingLevel('debug');
-    assert.ok(!(await journalMethods(journal)).includes('logging/setLevel'), "one session's log level is not set on the shared process");
+    assert.ok(!(await readJournal(journal)).some((entry) => entry.method === 'logging/setLevel'), "one session's log level is not set on the shared process");
   });
 
   it('a server→client request goes to the one session with a call in flight; with calls of two sessions in flight it is refused, reaching neither', { timeout: 60_000 }, async () => {
@@ -207,14 +197,39 @@ describe('a shared stdio upstream (share: true): one process for every session',
     assert.equal(b.inbox.requests.filter((r) => r.method === 'sampling/createMessage').length, 1, 'nor did the caller');
   });
 
+  it('the shared process killed: every session is told, it is restarted once, and every session goes on with it', { timeout: 60_000 }, async () => {
+    const [victim] = [...(await journalPids(journal))] as [number];
+    process.kill(victim, 'SIGKILL');
+    const texts = await Promise.all(
+      agents.map(async (agent, i) => {
+        for (let attempt = 0; attempt < 100; attempt++) {
+          try {
+            return (await agent.client.callTool({ name: 'shared__echo', arguments: { text: `after restart ${i}` } })).content;
+          } catch (error) {
+            assert.ok(error instanceof ProtocolError && error.code === -32012, `while restarting: ${String(error)}`);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+        return undefined;
+      }),
+    );
+    assert.deepEqual(texts, agents.map((_, i) => [{ type: 'text', text: `after restart ${i}` }]));
+    const pids = await journalPids(journal);
+    assert.equal(pids.size, 2, 'one process before the kill, one restarted for all sessions');
+    const events = await t.events();
+    const lost = new Set(events.filter((e) => e.type === 'UpstreamLost' && e.data.upstream === 'shared' && e.data.willRestart).map((e) => e.stream));
+    assert.equal(lost.size, SESSIONS, 'each session recorded the loss');
+  });
+
   it('after every session closed, the process lingers for the next one and the gateway stop ends it', { timeout: 60_000 }, async () => {
+    const before = await journalPids(journal);
     for (const agent of agents) await agent.close();
     const next = await connectClient({ transport: 'streamable-http', url: `${t.url}/mcp`, headers: t.headers });
     agents.push(next);
     await next.client.callTool({ name: 'shared__echo', arguments: { text: 'reused' } });
     const pids = await journalPids(journal);
-    assert.equal(pids.size, 1, 'the next session reused the process');
-    const [pid] = pids as Set<number> & [number];
+    assert.deepEqual(pids, before, 'the next session reused the process');
+    const pid = [...pids].at(-1) as number;
     await t.close();
     assert.equal(isRunning(pid), false, `the shared process ${pid} ended with the gateway`);
   });
