@@ -67,7 +67,8 @@ export class SharedStdioPool {
   /** A link of the session's own over the upstream's shared process. */
   lease(name: string, config: StdioUpstreamConfig): UpstreamLink {
     let shared = this.#shared.get(name);
-    if (shared === undefined || shared.config !== config || shared.retired) {
+    // A reload parses the config anew: the same settings keep the process, changed ones start another.
+    if (shared === undefined || (shared.config !== config && settingsOf(shared.config) !== settingsOf(config)) || shared.retired) {
       shared?.retire();
       shared = new SharedProcess(name, config, this.#options, () => {
         if (this.#shared.get(name) === shared) this.#shared.delete(name);
@@ -89,6 +90,15 @@ export class SharedStdioPool {
     this.#shared.clear();
     await Promise.all(all.map((shared) => shared.close()));
   }
+}
+
+const settings = new WeakMap<StdioUpstreamConfig, string>();
+
+/** A config's settings as one string, computed once per config object. */
+function settingsOf(config: StdioUpstreamConfig): string {
+  let text = settings.get(config);
+  if (text === undefined) settings.set(config, (text = JSON.stringify(config)));
+  return text;
 }
 
 class SharedProcess {
