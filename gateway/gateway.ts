@@ -3,7 +3,7 @@
  * `startGateway` is what `attest gateway` / `attest start` run and what tests start in-process.
  */
 import { ConfigError, parseConfig, SYSTEM_PRINCIPAL } from '#schemas';
-import type { AttestConfig, AttestConfigInput, ParsedConfig, Principal } from '#schemas';
+import type { AttestConfig, AttestConfigInput, ParsedConfig, Principal, UpstreamConfig } from '#schemas';
 import type { EventLog } from '#eventlog';
 import type { ApiKeyStore } from './auth/api-keys.ts';
 import { keyStoreFor } from './auth/key-store.ts';
@@ -20,6 +20,8 @@ import { openWithState } from './state/startup.ts';
 import { draft, Recorder } from './recorder.ts';
 import type { SessionDeps } from './session/session.ts';
 import { createUpstreamLink } from './upstreams/link.ts';
+import { SharedStdioPool } from './upstreams/shared-stdio.ts';
+import { LATEST_PROTOCOL_VERSION } from './session/protocol.ts';
 import { UpstreamHealth } from './upstreams/health.ts';
 import { probeStdioUpstreams } from './upstreams/probe.ts';
 import { Governance } from './governance.ts';
@@ -87,6 +89,11 @@ export interface GatewayCore {
   close(reason: string): Promise<void>;
 }
 
+/** `command: node` in a stdio upstream means the Node that runs the gateway (the machine's default may be older). */
+function withGatewayNode<T extends UpstreamConfig>(config: T): T {
+  return config.transport === 'stdio' && config.command === 'node' ? { ...config, command: process.execPath } : config;
+}
+
 export function resolveConfig(input: AttestConfig | AttestConfigInput, options: GatewayOptions): { config: AttestConfig; configHash: string } {
   const parsed = parseConfig(input, { env: options.env ?? process.env, ...(options.baseDir !== undefined && { baseDir: options.baseDir }) });
   return { config: parsed.config, configHash: options.configHash ?? parsed.configHash };
@@ -147,6 +154,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     await log.close();
     throw error;
   }
+  const sharedStdio = new SharedStdioPool({ logger, version: GATEWAY_VERSION, protocolVersion: LATEST_PROTOCOL_VERSION, createProcessLink: (name, upstreamConfig) => createUpstreamLink(name, withGatewayNode(upstreamConfig), { logger }) });
   // Keys, upstreams and governance are read per decision through `live`, so a reload swaps them for new decisions only.
   const sessionDeps: SessionDeps = {
     recorder,
@@ -156,9 +164,8 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     get upstreams() {
       return live.current.config.upstreams;
     },
-    // `command: node` means the Node that runs the gateway (the machine's default may be older).
-    createLink: (name, upstreamConfig) =>
-      createUpstreamLink(name, upstreamConfig.transport === 'stdio' && upstreamConfig.command === 'node' ? { ...upstreamConfig, command: process.execPath } : upstreamConfig, { logger }),
+    // A stdio upstream with `share: true` is one process for every session (upstreams/shared-stdio.ts).
+    createLink: (name, upstreamConfig) => (upstreamConfig.transport === 'stdio' && upstreamConfig.share ? sharedStdio.lease(name, upstreamConfig) : createUpstreamLink(name, withGatewayNode(upstreamConfig), { logger })),
     logger,
     version: GATEWAY_VERSION,
     instance: config.gateway.instance,
@@ -192,6 +199,7 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     async close(reason) {
       if (closed) return;
       closed = true;
+      await sharedStdio.close().catch((error: unknown) => logger.warn({ err: error }, 'a shared upstream process could not be closed cleanly'));
       await recorder.record([draft(systemContext, 'GatewayStopped', { instance: config.gateway.instance, reason })]).catch((error: unknown) => logger.warn({ err: error }, 'GatewayStopped could not be recorded'));
       await snapshotter?.stop();
       await evidence?.stop().catch((error: unknown) => logger.warn({ err: error }, 'the evidence tree could not be synced at shutdown; the next start resumes from its last sync'));

@@ -43,6 +43,11 @@ export const StdioUpstreamSchema = z
       .prefault({}),
     /** Spawn it once when the HTTP gateway starts and ask it to initialize, so a wrong command or path is said at start (log, /healthz). */
     probeAtStart: z.boolean().default(true),
+    /**
+     * One process for every session instead of one per session (docs/configuration.md "Shared stdio
+     * upstreams"): for servers that keep no per-session state and send no requests to clients.
+     */
+    share: z.boolean().default(false),
     ...upstreamCommon,
   })
   .strict();

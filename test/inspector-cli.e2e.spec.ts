@@ -5,9 +5,11 @@
  * keeps the bytes it received.
  */
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { journalPids } from './fixtures/upstream/journal.ts';
 import { runInspector } from './harness/inspector.ts';
-import { removeAllTempDirs } from './harness/tmp.ts';
+import { makeTempDir, removeAllTempDirs } from './harness/tmp.ts';
 import { fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
 import type { TestGateway } from './support/gateway.ts';
 import { startWireRecorder } from './support/wire-recorder.ts';
@@ -107,5 +109,36 @@ describe('the MCP Inspector CLI without a key, on a gateway with auth.anonymous'
     const opened = (await t.events()).find((e) => e.type === 'SessionOpened');
     assert.equal(opened?.actor.kind, 'anonymous');
     assert.equal(opened?.tenant, 'dev');
+  });
+});
+
+describe('one-shot Inspector CLI calls that never close their sessions (issue 16)', { timeout: 6 * INSTALL_AND_RUN_MS }, () => {
+  const RUNS = 5;
+  let t: TestGateway;
+  let sharedJournal: string;
+  let ownJournal: string;
+  before(async () => {
+    const dir = await makeTempDir('attest-inspector-journals-');
+    sharedJournal = path.join(dir, 'shared.ndjson');
+    ownJournal = path.join(dir, 'own.ndjson');
+    t = await startTestGateway({
+      upstreams: {
+        shared: fixtureStdioUpstream({ share: true, probeAtStart: false, env: { FIXTURE_JOURNAL: sharedJournal } }),
+        own: fixtureStdioUpstream({ probeAtStart: false, env: { FIXTURE_JOURNAL: ownJournal } }),
+      },
+    });
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  it(`${RUNS} runs: the shared upstream is one process for all of them, the other a process per run`, { timeout: 5 * INSTALL_AND_RUN_MS }, async () => {
+    for (let i = 0; i < RUNS; i++) {
+      const run = await runInspector([`${t.url}/mcp`, '--header', `Authorization: Bearer ${t.key}`, '--method', 'tools/call', '--tool-name', 'shared__echo', '--tool-arg', `text=run ${i}`, '--format', 'json']);
+      assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+      assert.match(run.stdout, new RegExp(`run ${i}`));
+    }
+    assert.equal((await journalPids(sharedJournal)).size, 1, 'share: true: one process served every one-shot session');
+    assert.equal((await journalPids(ownJournal)).size, RUNS, 'share: false: each one-shot session cost a process of its own');
   });
 });

@@ -122,6 +122,8 @@ interface UpstreamState {
   initializedRelay?: Promise<void> | undefined;
   /** Why the link last reported itself lost, with the facts (exit code, stderr tail). */
   lastLoss?: UpstreamError | undefined;
+  /** Notifications from this upstream being recorded and relayed; an answer waits for those that came before it. */
+  readonly relaying: Set<Promise<void>>;
 }
 
 interface ServerRequest {
@@ -241,7 +243,7 @@ export class GatewaySession {
     for (const name of names) {
       const config = deps.upstreams[name];
       if (config === undefined) throw new GatewayError('ATTEST_UNKNOWN_SERVER', `No upstream named "${name}"`);
-      this.#upstreams.set(name, { name, config, link: undefined, status: 'down', downReason: 'not connected yet', nextId: 1, pending: new Map(), capabilities: {}, initResult: undefined, tools: undefined, inputs: new InputSchemas(), toolHashes: undefined });
+      this.#upstreams.set(name, { name, config, link: undefined, status: 'down', downReason: 'not connected yet', nextId: 1, pending: new Map(), capabilities: {}, initResult: undefined, tools: undefined, inputs: new InputSchemas(), toolHashes: undefined, relaying: new Set() });
     }
   }
 
@@ -1019,8 +1021,15 @@ export class GatewaySession {
         return;
       }
       // An answer that cannot be recorded is withheld, like one the log refused: the call ends with -32014, recorded.
-      if (problem !== undefined) forward.reject(new GatewayError('ATTEST_RESULT_NOT_RECORDED', `Upstream "${state.name}" answered ${forward.method} with a message that ${problem}; it cannot be recorded, so it is withheld`, { upstream: state.name }));
-      else forward.resolve(m);
+      const settle = (): void => {
+        if (problem !== undefined) forward.reject(new GatewayError('ATTEST_RESULT_NOT_RECORDED', `Upstream "${state.name}" answered ${forward.method} with a message that ${problem}; it cannot be recorded, so it is withheld`, { upstream: state.name }));
+        else forward.resolve(m);
+      };
+      // The notifications the upstream sent before its answer to an agent (progress, log messages) reach the agent
+      // before it: a client drops progress for a request it has its answer to. The gateway's own requests do not
+      // wait, since relaying a notification may need one (the tools/list after list_changed).
+      if (state.relaying.size === 0 || forward.downstreamId === undefined) settle();
+      else void Promise.all(state.relaying).then(settle);
       return;
     }
     if (problem !== undefined) {
@@ -1029,8 +1038,11 @@ export class GatewaySession {
     }
     let work: Promise<void>;
     if (isRequest(m)) work = this.#onUpstreamRequest(state, m);
-    else if (isNotification(m)) work = this.#onUpstreamNotification(state, m);
-    else return;
+    else if (isNotification(m)) {
+      const relay = this.#onUpstreamNotification(state, m).finally(() => state.relaying.delete(relay));
+      state.relaying.add(relay);
+      work = relay;
+    } else return;
     work.catch((error: unknown) => this.#deps.logger.error({ err: error, session: this.id, upstream: state.name }, 'unhandled error relaying an upstream message'));
   }
 
