@@ -117,7 +117,33 @@ export function goldenDrafts(): EventDraft[][] {
     [sys('ConfigApplied', { instance: INSTANCE, trigger: 'admin', configHash: digestOf('config-2'), previousConfigHash: digestOf('config'), policyHash: digestOf('policy-2'), previousPolicyHash: digestOf('policy'), changed: ['policy'], upstreamsAdded: [], upstreamsRemoved: [] } as never, ADMIN)],
     [sys('ConfigRejected', { instance: INSTANCE, trigger: 'signal', configHash: digestOf('config-3'), currentConfigHash: digestOf('config-2'), issues: ['policy.rules[0].when: not a CEL expression'] } as never)],
     [draft(SYSTEM, SYSTEM_PRINCIPAL, 'RequestRejected', { errorCode: 'ATTEST_UNAUTHENTICATED', httpStatus: 401, jsonrpcCode: -32030, message: 'Missing or invalid API key', method: 'tools/call', path: '/mcp', remoteAddress: '127.0.0.1', bodyBytes: 120 })],
+    // 2.1: a result the log could not take, recorded as withheld; a call whose upstream answer broke after it ran.
+    [
+      s('RequestReceived', { from: 'agent', method: 'tools/call', jsonrpcId: 9, upstream: 'files', target: 'read_file', params: payload({ name: 'read_file', arguments: { path: '/srv/app/big.bin' } }) } as never, 'call-9'),
+      s('DecisionMade', { decision: 'allow', stage: 'tool-access', ruleId: 'key:key-ops:allowTools[0]', reason: 'key may call files__*', route: 'forward' } as never, 'call-9'),
+    ],
+    [s('ErrorReturned', { from: 'gateway', upstream: 'files', jsonrpcCode: -32014, errorCode: 'ATTEST_RESULT_NOT_RECORDED', message: 'Upstream "files" ran tools/call and answered, but the audit log could not record the answer (ATTEST_LOG_UNAVAILABLE, ENOSPC), so it is withheld; the call took effect upstream', durationMs: 41.5, withheld: { reason: 'log-unavailable', logError: 'ATTEST_LOG_UNAVAILABLE, ENOSPC', digest: digestOf({ content: [{ type: 'text', text: 'big' }] }), bytes: 262_188, isError: false } } as never, 'call-9')],
+    [
+      s('RequestReceived', { from: 'agent', method: 'tools/call', jsonrpcId: 10, upstream: 'files', target: 'read_file', params: payload({ name: 'read_file', arguments: { path: '/srv/app/README.md' } }) } as never, 'call-10'),
+      s('DecisionMade', { decision: 'allow', stage: 'tool-access', ruleId: 'key:key-ops:allowTools[0]', reason: 'key may call files__*', route: 'forward' } as never, 'call-10'),
+    ],
+    [s('ErrorReturned', { from: 'gateway', upstream: 'files', jsonrpcCode: -32015, errorCode: 'ATTEST_UPSTREAM_OUTCOME_UNKNOWN', message: 'Upstream "files" received tools/call or may have, but no usable answer came back: the upstream answered with invalid JSON; the call may have taken effect', durationMs: 9.25 } as never, 'call-10')],
     [s('SessionClosed', { reason: 'client closed the session' } as never)],
+    [sys('GatewayStopped', { instance: INSTANCE, reason: 'shutdown' } as never)],
+    // 2.1: a start after an unclean end (kill -9 of a run that started after the stop above).
+    [sys('GatewayStarted', { instance: INSTANCE, version: '0.1.0', configHash: digestOf('config-2'), upstreams: ['files'] } as never)],
+    [
+      sys('GatewayRecovered', {
+        instance: INSTANCE,
+        uncleanStop: { startedEventId: '0190f000-0000-7000-8000-000000000047', startedAt: '2026-11-30T09:00:03.000Z' },
+        tornTails: [{ segment: 0, offset: 40_960, bytesDropped: 517, reason: 'torn tail: the record is shorter than its declared length' }],
+        staleLock: { pid: 4242 },
+        outcomesUnknown: 0,
+        approvalsExpired: 0,
+        sessionsClosed: 0,
+      } as never),
+    ],
+    [sys('GatewayStarted', { instance: INSTANCE, version: '0.1.0', configHash: digestOf('config-2'), upstreams: ['files'] } as never)],
     [sys('GatewayStopped', { instance: INSTANCE, reason: 'shutdown' } as never)],
   ];
 }
