@@ -131,6 +131,8 @@ describe('gateway on Kafka', () => {
 
     const phase = { current: 'before' as 'before' | 'outage' | 'after', stop: false };
     const tally = { before: 0, outage: 0, after: 0, refusedClosed: 0, otherErrors: [] as string[] };
+    /** Calls answered -32014: the upstream ran them; each must end with its withheld outcome in the topic. */
+    const withheld: string[] = [];
     const deadline = Date.now() + 150_000;
     const agents = Array.from({ length: 6 }, async (_, agent) => {
       const { sessionId, result } = await rawInitialize(mcp, gw.headers);
@@ -140,8 +142,9 @@ describe('gateway on Kafka', () => {
         const message = r.messages.find((m) => m['id'] === n + 2);
         if (message?.['result'] !== undefined) tally[phase.current]++;
         else {
-          const error = message?.['error'] as { code: number; data?: { errorCode?: string } } | undefined;
+          const error = message?.['error'] as { code: number; data?: { errorCode?: string; callId?: string } } | undefined;
           // Fail closed: the request not recorded (-32011), or the result not recorded (-32014).
+          if (error?.code === -32014 && error.data?.callId !== undefined) withheld.push(error.data.callId);
           if (error?.code === -32011 || error?.code === -32014) tally.refusedClosed++;
           else tally.otherErrors.push(`HTTP ${r.status}: ${r.text.slice(0, 200)}`);
           await new Promise((resolve) => setTimeout(resolve, 50));
@@ -166,7 +169,7 @@ describe('gateway on Kafka', () => {
     phase.stop = true;
     await Promise.all(agents);
     await gw.close();
-    t.diagnostic(`answered before: ${tally.before}, during the outage: ${tally.outage}, after: ${tally.after}; refused closed: ${tally.refusedClosed}; other errors: ${tally.otherErrors.length}`);
+    t.diagnostic(`answered before: ${tally.before}, during the outage: ${tally.outage}, after: ${tally.after}; refused closed: ${tally.refusedClosed} (${withheld.length} of them -32014); other errors: ${tally.otherErrors.length}`);
     assert.deepEqual(tally.otherErrors, [], 'every failed call failed closed with a log error');
 
     const config = parseConfig({ log, upstreams: { x: { transport: 'stdio', command: 'node' } } }).config.log;
@@ -181,6 +184,16 @@ describe('gateway on Kafka', () => {
       events.push(event);
     }
     await reader.close();
+    // A result the brokers did not acknowledge may still be in the topic (the writer adopts it): then
+    // the call has its ResultReturned and, after it, the withheld outcome that says what the agent got.
+    let adopted = 0;
+    for (const callId of withheld) {
+      const outcomes = events.filter((e) => e.callId === callId && (e.type === 'ResultReturned' || e.type === 'ErrorReturned' || e.type === 'OutcomeUnknown'));
+      const last = outcomes.at(-1);
+      assert.ok(last?.type === 'ErrorReturned' && last.data.withheld !== undefined, `call ${callId}, answered -32014, ends with its withheld outcome (${outcomes.map((e) => e.type).join(', ')})`);
+      if (outcomes.some((e) => e.type === 'ResultReturned')) adopted++;
+    }
+    t.diagnostic(`calls answered -32014: ${withheld.length}, each ending with its withheld outcome; ${adopted} of them also have the ResultReturned the brokers had not acknowledged`);
     const recorded = new Map<string, string>();
     const allowed = new Set<string>();
     for (const e of events) {
