@@ -28,6 +28,7 @@ export type { FileEventLog, FileLogHooks, FileLogOptions } from './file/file-log
 export type { FileLogStats } from './file/group-commit.ts';
 export type { KurrentEventLog, KurrentLogHooks } from './kurrent/kurrent-log.ts';
 export type { RecoveryReport } from './file/recovery.ts';
+export type { StaleLock } from './file/dir-lock.ts';
 export { openFileLogReader };
 export type { FileLogReaderOptions } from './file/file-reader.ts';
 export { verifyFileLog };

@@ -3,8 +3,9 @@
  * `startGateway` is what `attest gateway` / `attest start` run and what tests start in-process.
  */
 import { ConfigError, parseConfig, SYSTEM_PRINCIPAL } from '#schemas';
-import type { AttestConfig, AttestConfigInput, ParsedConfig, Principal, UpstreamConfig } from '#schemas';
-import type { EventLog } from '#eventlog';
+import type { AttestConfig, AttestConfigInput, EventData, ParsedConfig, Principal, UpstreamConfig } from '#schemas';
+import type { EventLog, RecoveryReport, StaleLock } from '#eventlog';
+import type { RunningInstance } from '#projections';
 import type { ApiKeyStore } from './auth/api-keys.ts';
 import { keyStoreFor } from './auth/key-store.ts';
 import { buildHttpServer, isLoopbackBind, SessionRegistry } from './http/server.ts';
@@ -114,13 +115,18 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
   // state folded to the log's end (gateway/state/startup.ts).
   const store = config.state.snapshots ? new SnapshotStore({ dir: config.state.dir ?? '', instance: config.gateway.instance, log: config.log, gatewayVersion: GATEWAY_VERSION }) : undefined;
   const started = performance.now();
-  const startup = await openWithState({ log: config.log, logger, limits: governance?.policy.limits, policyHash: governance?.policyHash, store, openOptions: { logger }, wrapLog: options.wrapLog });
+  // What the log repaired at open (file log): recorded once the log is open (GatewayRecovered).
+  const tornTails: RecoveryReport[] = [];
+  let staleLock: StaleLock | undefined;
+  const openOptions = { logger, onRecovery: (report: RecoveryReport) => tornTails.push(report), onStaleLock: (taken: StaleLock) => (staleLock = taken) };
+  const startup = await openWithState({ log: config.log, logger, limits: governance?.policy.limits, policyHash: governance?.policyHash, store, openOptions, wrapLog: options.wrapLog });
   const { log } = startup;
   logger.info({ resumedFrom: startup.resumedFrom, readAtStart: startup.read, fullReadBecause: startup.fullReadBecause, size: log.size(), ms: Math.round(performance.now() - started) }, 'gateway state rebuilt from the log');
   const metrics = config.observability.metrics.enabled ? new GatewayMetrics({ config: config.observability.metrics, upstreams: Object.keys(config.upstreams), log }) : undefined;
   const tracingConfig = config.observability.tracing;
   const tracing = tracingConfig === undefined ? undefined : createOtelTracing({ config: tracingConfig, instance: config.gateway.instance, version: GATEWAY_VERSION, ...(options.spanExporter !== undefined && { exporter: options.spanExporter }) });
   const recorder = new Recorder(log, [metrics, tracing].filter((observer) => observer !== undefined));
+  recorder.onBacklogDropped((drafts) => logger.error({ callIds: drafts.map((d) => d.callId) }, 'too many outcomes wait for the log: the oldest withheld outcome is dropped (the next start records it as OutcomeUnknown)'));
   const systemContext = { tenant: SYSTEM_PRINCIPAL.tenant, stream: `system-${config.gateway.instance}`, actor: SYSTEM_PRINCIPAL };
   const keys = keyStoreFor(config);
   const live = new LiveConfig({ config, configHash, keys, governance });
@@ -147,6 +153,11 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
     if (gaps > 0) logger.warn({ gaps }, 'calls forwarded before a crash had no recorded outcome; recorded OutcomeUnknown for each');
     if (expired > 0) logger.warn({ expired }, 'approvals left pending by a stopped gateway; recorded ApprovalExpired for each');
     if (closed > 0) logger.warn({ closed }, 'sessions left open by a stopped gateway; recorded SessionClosed for each');
+    const recovered = recoveryFound(instance, calls.running.get(instance), tornTails, staleLock, { outcomesUnknown: gaps, approvalsExpired: expired, sessionsClosed: closed });
+    if (recovered !== undefined) {
+      await recorder.record([draft(systemContext, 'GatewayRecovered', recovered)]);
+      logger.warn({ ...recovered }, 'the previous run of this instance did not end cleanly; what was found and done is recorded (GatewayRecovered)');
+    }
     await recorder.record([draft(systemContext, 'GatewayStarted', { instance: config.gateway.instance, version: GATEWAY_VERSION, configHash, ...(governance !== undefined && { policyHash: governance.policyHash }), upstreams: Object.keys(config.upstreams) })]);
     if (checkpointKeys !== undefined) evidence = await EvidenceService.start({ config, keys: checkpointKeys, latest: latestCheckpoint, log, recorder, systemContext, logger });
     if (store !== undefined) snapshotter = new Snapshotter(config, log, logger, GATEWAY_VERSION, startup.fold.size);
@@ -200,12 +211,27 @@ export async function openGatewayCore(input: AttestConfig | AttestConfigInput, o
       if (closed) return;
       closed = true;
       await sharedStdio.close().catch((error: unknown) => logger.warn({ err: error }, 'a shared upstream process could not be closed cleanly'));
+      // Withheld outcomes the log could not take yet: one more try, so a clean stop leaves none for the next start to call unknown.
+      const left = await recorder.drainBacklog();
+      if (left > 0) logger.error({ outcomes: left }, 'outcomes of withheld results could not be recorded before the stop; the next start records them as OutcomeUnknown');
       await recorder.record([draft(systemContext, 'GatewayStopped', { instance: config.gateway.instance, reason })]).catch((error: unknown) => logger.warn({ err: error }, 'GatewayStopped could not be recorded'));
       await snapshotter?.stop();
       await evidence?.stop().catch((error: unknown) => logger.warn({ err: error }, 'the evidence tree could not be synced at shutdown; the next start resumes from its last sync'));
       await log.close();
       await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'spans could not all be exported at shutdown'));
     },
+  };
+}
+
+/** What a start found of an unclean end before it (none: undefined, nothing to record). */
+function recoveryFound(instance: string, unstopped: RunningInstance | undefined, tornTails: readonly RecoveryReport[], staleLock: StaleLock | undefined, settled: { readonly outcomesUnknown: number; readonly approvalsExpired: number; readonly sessionsClosed: number }): EventData<'GatewayRecovered'> | undefined {
+  if (unstopped === undefined && tornTails.length === 0 && staleLock === undefined && settled.outcomesUnknown + settled.approvalsExpired + settled.sessionsClosed === 0) return undefined;
+  return {
+    instance,
+    ...(unstopped !== undefined && { uncleanStop: { startedEventId: unstopped.startedEventId, startedAt: unstopped.startedAt } }),
+    ...(tornTails.length > 0 && { tornTails: tornTails.map(({ segment, offset, bytesDropped, reason }) => ({ segment, offset, bytesDropped, reason })) }),
+    ...(staleLock !== undefined && { staleLock: { pid: staleLock.pid } }),
+    ...settled,
   };
 }
 

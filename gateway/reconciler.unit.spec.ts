@@ -74,6 +74,20 @@ describe('reconciler: OutcomeUnknown only in the sessions this instance owns', (
     assert.deepEqual(appended, []);
   });
 
+  it('given a call whose result was withheld (contract 2.1: ErrorReturned.withheld, recorded after the log refused the result), then it has its outcome and is not a gap', async () => {
+    const withheld = draft(session('s'), 'ErrorReturned', {
+      from: 'gateway',
+      upstream: 'files',
+      jsonrpcCode: -32014,
+      errorCode: 'ATTEST_RESULT_NOT_RECORDED',
+      message: 'withheld',
+      durationMs: 3,
+      withheld: { reason: 'log-unavailable', logError: 'ATTEST_LOG_UNAVAILABLE, ENOSPC', digest: digestOf({ big: true }), bytes: 12 },
+    }, { callId: 'w' });
+    assert.deepEqual((await whenReconciled([started('gw-a'), opened('s', 'gw-a'), requested('s', 'w'), forwarded('s', 'w'), withheld], 'gw-a')).appended, []);
+    assert.deepEqual(unknownFor((await whenReconciled([started('gw-a'), opened('s', 'gw-a'), requested('s', 'w'), forwarded('s', 'w')], 'gw-a')).appended), ['OutcomeUnknown s w'], 'without it, the call is a gap');
+  });
+
   it('given a call in a stream whose SessionOpened the log does not hold, then it is left alone (its owner is unknown)', async () => {
     const { appended } = await whenReconciled([started('gw-a'), requested('orphan', 'o-1'), forwarded('orphan', 'o-1')], 'gw-a');
     assert.deepEqual(appended, []);

@@ -74,11 +74,56 @@ export type AppendHealth =
   | { readonly appendsFailing: false; readonly lastAppendAt?: string }
   | { readonly appendsFailing: true; readonly failingSince: string; readonly lastError: string; readonly lastAppendAt?: string };
 
+/**
+ * Why the log did not take an append, as the gateway records it and tells the agent: a code and a
+ * short cause (a system error such as ENOSPC), never the log's own message — it names the log's
+ * directory or brokers, which are the operator's (the cause travels in `cause` to the operator's log).
+ */
+export class LogRefusal extends GatewayError {
+  /** `refused`: the log would not take these events (too large for a record, no canonical form); `unavailable`: it could not write (full disk, timeout, brokers down). */
+  readonly kind: 'refused' | 'unavailable';
+  readonly logError: string;
+  /** The log error's code with its system cause, e.g. `ATTEST_LOG_UNAVAILABLE, ENOSPC`. */
+  readonly reason: string;
+  constructor(kind: 'refused' | 'unavailable', logError: string, cause: unknown) {
+    const system = systemCause(cause);
+    const reason = system === undefined ? logError : `${logError}, ${system}`;
+    super('ATTEST_LOG_UNAVAILABLE', `The audit log ${kind === 'refused' ? 'refused to record' : 'could not record'} this message (${reason}); nothing was forwarded (fail closed)`, { logError }, { cause });
+    this.name = 'LogRefusal';
+    this.kind = kind;
+    this.logError = logError;
+    this.reason = reason;
+  }
+}
+
+/** The first system error code (`ENOSPC`, `EIO` …) down an error's cause chain. */
+function systemCause(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 6 && current instanceof Error; depth++) {
+    for (const key of ['errno', 'code'] as const) {
+      const value: unknown = Reflect.get(current, key);
+      if (typeof value === 'string' && /^E[A-Z0-9]+$/.test(value)) return value;
+    }
+    current = current.cause;
+  }
+  return undefined;
+}
+
+/** How often outcomes the log could not take are offered to it again (also after every append it takes). */
+const BACKLOG_RETRY_MS = 1000;
+/** Beyond this many, the oldest is dropped (and logged): the next start records it as OutcomeUnknown. */
+const MAX_BACKLOG = 10_000;
+
 export class Recorder {
   readonly log: EventLog;
   readonly #observers: readonly RecordObserver[];
   #lastAppendAt: number | undefined;
   #failing: { readonly since: number; lastError: string } | undefined;
+  /** Appends the log refused that must still be recorded, oldest first (#recordEventually). */
+  readonly #backlog: (readonly EventDraft[])[] = [];
+  #retry: NodeJS.Timeout | undefined;
+  #draining: Promise<void> | undefined;
+  #onDropped: ((drafts: readonly EventDraft[]) => void) | undefined;
   constructor(log: EventLog, observers: readonly RecordObserver[] = []) {
     this.log = log;
     this.#observers = observers;
@@ -98,7 +143,7 @@ export class Recorder {
     else this.#failing.lastError = lastError;
   }
 
-  /** Appends and awaits durability. Rejects with GatewayError('ATTEST_LOG_UNAVAILABLE') on any log failure. */
+  /** Appends and awaits durability. Rejects with a LogRefusal (ATTEST_LOG_UNAVAILABLE) on any log failure. */
   async record(drafts: readonly EventDraft[]): Promise<readonly StoredEvent[]> {
     const startedAt = this.#observers.length === 0 ? 0 : performance.now();
     let stored: readonly StoredEvent[];
@@ -107,18 +152,83 @@ export class Recorder {
     } catch (error) {
       this.#failed(error);
       for (const observer of this.#observers) observer.appendFailed(drafts, startedAt);
-      if (error instanceof InvalidEventError) {
-        // Nothing was written (a call too large for the backend's record size, or a draft the gateway built wrong).
-        throw new GatewayError('ATTEST_LOG_UNAVAILABLE', `The audit log refused to record this message (${error.message}); nothing was forwarded (fail closed)`, { logError: 'ATTEST_EVENT_INVALID' }, { cause: error });
-      }
-      if (error instanceof LogUnavailableError) {
-        throw new GatewayError('ATTEST_LOG_UNAVAILABLE', `The audit log could not record this message (${error.code}: ${error.message}); nothing was forwarded (fail closed)`, { logError: error.code }, { cause: error });
-      }
-      throw new GatewayError('ATTEST_LOG_UNAVAILABLE', `The audit log failed unexpectedly (${String(error)}); nothing was forwarded (fail closed)`, undefined, { cause: error });
+      // InvalidEventError: nothing was written (a call too large for the backend's record size, or a draft the gateway built wrong).
+      if (error instanceof InvalidEventError) throw new LogRefusal('refused', error.code, error);
+      if (error instanceof LogUnavailableError) throw new LogRefusal('unavailable', error.code, error);
+      throw new LogRefusal('unavailable', 'ATTEST_LOG_FAILED', error);
     }
     this.#lastAppendAt = Date.now();
     this.#failing = undefined;
     for (const observer of this.#observers) observer.appended(drafts, startedAt);
+    if (this.#backlog.length > 0) this.#scheduleDrain(0);
     return stored;
+  }
+
+  /**
+   * Appends an outcome that must reach the log even though the log just refused one (a withheld
+   * result): now if it can, else as soon as it takes appends again — retried every second and after
+   * every append it takes, until the gateway stops (`drainBacklog`). Resolves with the stored
+   * events when durable now, else undefined. What never gets in is the next start's OutcomeUnknown.
+   */
+  async recordEventually(drafts: readonly EventDraft[]): Promise<readonly StoredEvent[] | undefined> {
+    if (this.#backlog.length === 0) {
+      try {
+        return await this.record(drafts);
+      } catch {
+        // Kept below.
+      }
+    }
+    this.#backlog.push(drafts);
+    if (this.#backlog.length > MAX_BACKLOG) {
+      const dropped = this.#backlog.shift();
+      if (dropped !== undefined) this.#onDropped?.(dropped);
+    }
+    this.#scheduleDrain(BACKLOG_RETRY_MS);
+    return undefined;
+  }
+
+  /** Told of an outcome dropped from a full backlog (the gateway logs it). */
+  onBacklogDropped(listener: (drafts: readonly EventDraft[]) => void): void {
+    this.#onDropped = listener;
+  }
+
+  get backlogSize(): number {
+    return this.#backlog.length;
+  }
+
+  /** Offers the backlog to the log once more and stops retrying (at a clean stop, before GatewayStopped). Resolves with what is left. */
+  async drainBacklog(): Promise<number> {
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    await this.#draining;
+    await this.#drain();
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    return this.#backlog.length;
+  }
+
+  #scheduleDrain(ms: number): void {
+    if (this.#retry !== undefined || this.#draining !== undefined) return;
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      this.#draining = this.#drain().finally(() => {
+        this.#draining = undefined;
+        if (this.#backlog.length > 0) this.#scheduleDrain(BACKLOG_RETRY_MS);
+      });
+    }, ms);
+    this.#retry.unref();
+  }
+
+  /** In order, oldest first; stops at the first the log still refuses. */
+  async #drain(): Promise<void> {
+    while (this.#backlog.length > 0) {
+      const next = this.#backlog[0] as readonly EventDraft[];
+      try {
+        await this.record(next);
+      } catch {
+        return;
+      }
+      if (this.#backlog[0] === next) this.#backlog.shift();
+    }
   }
 }

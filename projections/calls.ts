@@ -53,10 +53,18 @@ export interface CallsState {
   readonly sessions: Map<string, OpenSession>;
   /** Instance of the latest GatewayStarted: the owner of a SessionOpened without `instance`. */
   lastStarted: string | undefined;
+  /** Instances whose latest GatewayStarted has no GatewayStopped after it: running, or ended uncleanly. */
+  readonly running: Map<string, RunningInstance>;
+}
+
+/** An instance's GatewayStarted not followed by its GatewayStopped. */
+export interface RunningInstance {
+  readonly startedEventId: string;
+  readonly startedAt: string;
 }
 
 export function emptyCallsState(): CallsState {
-  return { calls: new Map(), approvals: new Map(), sessions: new Map(), lastStarted: undefined };
+  return { calls: new Map(), approvals: new Map(), sessions: new Map(), lastStarted: undefined, running: new Map() };
 }
 
 /** The event types that end a call (its outcome), whoever recorded it. */
@@ -67,6 +75,10 @@ export function evolveCalls(state: CallsState, event: AttestEvent): void {
   switch (event.type) {
     case 'GatewayStarted':
       state.lastStarted = event.data.instance;
+      state.running.set(event.data.instance, { startedEventId: event.id, startedAt: event.occurredAt });
+      return;
+    case 'GatewayStopped':
+      state.running.delete(event.data.instance);
       return;
     case 'SessionOpened':
       state.sessions.set(event.stream, { owner: event.data.instance ?? state.lastStarted, tenant: event.tenant });

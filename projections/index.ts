@@ -5,7 +5,7 @@
  * #schemas only.
  */
 export { danglingApprovals, emptyCallsState, evolveCalls, interruptedCalls, openSessionsOf, OUTCOME_TYPES } from './calls.ts';
-export type { CallsState, OpenCall, OpenSession, PendingApproval } from './calls.ts';
+export type { CallsState, OpenCall, OpenSession, PendingApproval, RunningInstance } from './calls.ts';
 export { emptyKeysState, evolveKeys } from './keys.ts';
 export type { IssuedKey, KeyRevocation, KeysState } from './keys.ts';
 export { emptyPinsState, evolvePins, pinKey } from './pins.ts';

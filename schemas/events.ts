@@ -221,6 +221,24 @@ function contract(strength: Strength) {
       durationMs: z.number().nonnegative(),
       /** The JSON-RPC error's `data`, recorded by the data policy like a result (absent when the error had none). */
       data: payload.optional(),
+      /**
+       * Since 2.1, with ATTEST_RESULT_NOT_RECORDED: the upstream ran the call and answered, and the
+       * answer was withheld from the agent because the log could not record it. What the answer
+       * was (its digest and size, when it has a canonical form) and why it was withheld. Recorded
+       * as soon as the log takes it, so the call has a true outcome and never becomes an
+       * OutcomeUnknown at the next start.
+       */
+      withheld: object({
+        /** `log-refused`: the log would not take the result (too large for one record, e.g. a Kafka topic's max.message.bytes); `log-unavailable`: it could not write it (full disk, timeout, brokers down); `unrecordable`: the answer has no canonical JSON form (nesting over 512 levels, a lone surrogate …). */
+        reason: z.enum(['log-refused', 'log-unavailable', 'unrecordable']),
+        /** The log's error code (ATTEST_LOG_UNAVAILABLE, ATTEST_LOG_BUSY, ATTEST_EVENT_INVALID …) with its system cause, e.g. `ATTEST_LOG_UNAVAILABLE, ENOSPC`. */
+        logError: z.string().optional(),
+        /** `sha256:` of the canonical JSON of the answer's result, and its size in bytes (absent when it has no canonical form). */
+        digest: digest.optional(),
+        bytes: z.number().int().nonnegative().optional(),
+        /** The result's own `isError`. */
+        isError: z.boolean().optional(),
+      }).readonly().optional(),
     }),
     NotificationRelayed: object({
       from: peer,
@@ -273,6 +291,23 @@ function contract(strength: Strength) {
     UpstreamLost: object({ upstream: z.string(), reason: z.string(), willRestart: z.boolean(), exitCode: z.number().int().nullable().optional() }),
     GatewayStarted: object({ instance: z.string(), version: z.string(), configHash: digest, policyHash: digest.optional(), upstreams: z.array(z.string()).readonly() }),
     GatewayStopped: object({ instance: z.string(), reason: z.string() }),
+    /**
+     * Since 2.1: what a start found of an unclean end before it, and what it did, on the instance's
+     * `system-<instance>` stream before its GatewayStarted. Written only when something was found.
+     */
+    GatewayRecovered: object({
+      instance: z.string(),
+      /** The previous run of this instance recorded GatewayStarted and no GatewayStopped after it: it crashed, was killed, or lost its log. */
+      uncleanStop: object({ startedEventId: z.string(), startedAt: z.string() }).optional(),
+      /** File log: invalid bytes at the end of the last segment (a write cut short; never acknowledged), cut off. */
+      tornTails: z.array(object({ segment: z.number().int().nonnegative(), offset: z.number().int().nonnegative(), bytesDropped: z.number().int().positive(), reason: z.string() }).readonly()).readonly().optional(),
+      /** File log: the directory's lock was left by a process that no longer runs (`pid`, when the lock named one), and taken over. */
+      staleLock: object({ pid: z.number().int().nullable() }).optional(),
+      /** What the start recorded for the previous run: an OutcomeUnknown per call forwarded without an outcome, ApprovalExpired per held call, SessionClosed per open session. */
+      outcomesUnknown: z.number().int().nonnegative(),
+      approvalsExpired: z.number().int().nonnegative(),
+      sessionsClosed: z.number().int().nonnegative(),
+    }),
     /** A virtual key issued at run time (admin API). `keyHash` is the sha256 of the key; the key itself is never recorded. */
     KeyIssued: object({
       keyId: z.string().min(1),

@@ -6,14 +6,15 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { hashApiKey, serveStdio } from '#gateway';
 import { errorOf, rawInitialize, rawPost } from './support/raw-mcp.ts';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { parseJournal } from './fixtures/upstream/journal.ts';
 import os from 'node:os';
 import path from 'node:path';
 import { openFileLog } from '#eventlog';
 import { fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
 import { stdioAgent } from './support/stdio-agent.ts';
+import { startRawUpstream } from './support/raw-upstream.ts';
+import type { RawUpstream } from './support/raw-upstream.ts';
 import { testLogger } from './harness/log.ts';
 import type { TestGateway } from './support/gateway.ts';
 
@@ -225,6 +226,43 @@ describe('tool arguments against the input schema', () => {
   });
 });
 
+describe('an agent that never lists the tools', () => {
+  // The checks are the gateway's, not the agent's: it lists the upstream's tools itself before the
+  // first call of a session that did not (#listBeforeCall), on the aggregate and on a single-upstream endpoint.
+  for (const endpoint of ['/mcp', '/servers/fixture/mcp'] as const) {
+    it(`an unknown tool and arguments that break the inputSchema are refused, recorded, and never reach the upstream (${endpoint})`, async () => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'attest-unlisted-'));
+      const journal = path.join(dir, 'journal.ndjson');
+      const t = await startTestGateway({ upstreams: { fixture: fixtureStdioUpstream({ env: { FIXTURE_JOURNAL: journal } }) } });
+      try {
+        const url = `${t.url}${endpoint}`;
+        const { sessionId, result } = await rawInitialize(url, t.headers);
+        const headers = { ...t.headers, 'mcp-session-id': sessionId, 'mcp-protocol-version': String(result['protocolVersion']) };
+        const name = (tool: string): string => (endpoint === '/mcp' ? `fixture__${tool}` : tool);
+        const call = async (id: number, tool: string, args: unknown): Promise<ReturnType<typeof errorOf>> => errorOf(await rawPost(url, { jsonrpc: '2.0', id, method: 'tools/call', params: { name: name(tool), arguments: args } }, headers), id);
+
+        const unknown = await call(1, 'no_such_tool', {});
+        assert.equal(unknown.code, -32602);
+        assert.equal(unknown.data?.['errorCode'], 'ATTEST_UNKNOWN_TOOL');
+        const invalid = await call(2, 'echo', { text: 123 });
+        assert.equal(invalid.code, -32602);
+        assert.match(invalid.message, /Invalid arguments for tool "echo": .*text.*string/);
+        const right = await rawPost(url, { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: name('echo'), arguments: { text: 'listed by the gateway' } } }, headers);
+        assert.match(right.text, /listed by the gateway/, 'a valid call still goes through');
+
+        const received = parseJournal(await readFile(journal, 'utf8')).filter((entry) => entry.method === 'tools/call');
+        assert.deepEqual(received.map((entry) => entry.arguments), [{ text: 'listed by the gateway' }], 'only the valid call reached the upstream');
+        const events = await t.events();
+        const decisions = events.filter((e) => e.type === 'DecisionMade' && e.data.decision === 'deny').map((e) => (e.type === 'DecisionMade' ? e.data.ruleId : ''));
+        assert.deepEqual(decisions, ['tool-list', 'tool-input-schema'], 'both refusals are recorded decisions');
+      } finally {
+        await t.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  }
+});
+
 describe('bad output from an upstream', () => {
   /**
    * A raw Streamable HTTP upstream with JSON responses. Tools: `deep` answers with structuredContent
@@ -232,39 +270,19 @@ describe('bad output from an upstream', () => {
    * Mcp-Session-Id, so the gateway posts calls natively (http-post.ts); without, through the SDK's
    * transport (fetch).
    */
-  async function rawUpstream(sessions: boolean): Promise<{ readonly url: string; close(): Promise<void> }> {
-    const server = createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => {
-        if (request.method !== 'POST') {
-          response.writeHead(405).end();
-          return;
-        }
-        const message = JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null') as { id?: number; method?: string; params?: { name?: string; arguments?: { depth?: number; bytes?: number } } } | null;
-        if (message === null || message.id === undefined) {
-          response.writeHead(202).end();
-          return;
-        }
-        let result: unknown;
-        if (message.method === 'initialize') result = { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'raw', version: '1' } };
-        else if (message.method === 'tools/list') result = { tools: [{ name: 'deep', inputSchema: { type: 'object' } }, { name: 'big', inputSchema: { type: 'object' } }] };
-        else if (message.params?.name === 'big') result = { content: [{ type: 'text', text: 'x'.repeat(message.params.arguments?.bytes ?? 1) }] };
-        else {
-          const depth = message.params?.arguments?.depth ?? 1;
-          result = { content: [{ type: 'text', text: `depth ${depth}` }], structuredContent: { nested: JSON.parse(`${'['.repeat(depth)}${']'.repeat(depth)}`) as unknown } };
-        }
-        response.writeHead(200, { 'content-type': 'application/json', ...(sessions && { 'mcp-session-id': 'raw-session-1' }) }).end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }));
-      });
+  async function rawUpstream(sessions: boolean): Promise<RawUpstream> {
+    return startRawUpstream((message, _request, response) => {
+      let result: unknown;
+      const args = message.params?.arguments ?? {};
+      if (message.method === 'initialize') result = { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'raw', version: '1' } };
+      else if (message.method === 'tools/list') result = { tools: [{ name: 'deep', inputSchema: { type: 'object' } }, { name: 'big', inputSchema: { type: 'object' } }] };
+      else if (message.params?.name === 'big') result = { content: [{ type: 'text', text: 'x'.repeat(Number(args['bytes'] ?? 1)) }] };
+      else {
+        const depth = Number(args['depth'] ?? 1);
+        result = { content: [{ type: 'text', text: `depth ${depth}` }], structuredContent: { nested: JSON.parse(`${'['.repeat(depth)}${']'.repeat(depth)}`) as unknown } };
+      }
+      response.writeHead(200, { 'content-type': 'application/json', ...(sessions && { 'mcp-session-id': 'raw-session-1' }) }).end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return {
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`,
-      async close() {
-        server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-      },
-    };
   }
 
   async function sessionOn(gw: TestGateway): Promise<(id: number, name: string, args: Record<string, unknown>) => Promise<Awaited<ReturnType<typeof rawPost>>>> {
@@ -284,7 +302,9 @@ describe('bad output from an upstream', () => {
       assert.match(withheld.message, /answered tools\/call with a message that nests objects or arrays deeper than 512 levels; it cannot be recorded, so it is withheld/);
       const events = await gw.events();
       const outcome = events.find((e) => e.type === 'ErrorReturned' && e.data.errorCode === 'ATTEST_RESULT_NOT_RECORDED');
-      assert.ok(outcome !== undefined, 'the withheld answer is recorded as the call\'s outcome');
+      assert.ok(outcome?.type === 'ErrorReturned', 'the withheld answer is recorded as the call\'s outcome');
+      assert.equal(outcome.data.withheld?.reason, 'unrecordable', 'recorded as withheld, and why');
+      assert.match(withheld.message, /the call took effect upstream/);
       assert.match((await call(2, 'raw__deep', { depth: 100 })).text, /depth 100/, 'the session keeps working');
     } finally {
       await gw.close();
@@ -299,10 +319,11 @@ describe('bad output from an upstream', () => {
       try {
         const call = await sessionOn(gw);
         const failed = errorOf(await call(1, 'raw__big', { bytes: 200_000 }), 1);
-        assert.equal(failed.code, -32012);
-        assert.match(failed.message, /the upstream's answer exceeds maxResponseBytes \(65536 bytes\); it was cut off and dropped/);
+        // The upstream ran the call and answered: the agent hears that the outcome is unknown, not that nothing happened.
+        assert.equal(failed.code, -32015);
+        assert.match(failed.message, /the upstream's answer exceeds maxResponseBytes \(65536 bytes\); it was cut off and dropped; the call may have taken effect/);
         const events = await gw.events();
-        assert.ok(events.some((e) => e.type === 'ErrorReturned' && e.data.errorCode === 'ATTEST_UPSTREAM_UNAVAILABLE' && /maxResponseBytes/.test(e.data.message)), 'the failure is the call\'s recorded outcome');
+        assert.ok(events.some((e) => e.type === 'ErrorReturned' && e.data.errorCode === 'ATTEST_UPSTREAM_OUTCOME_UNKNOWN' && /maxResponseBytes/.test(e.data.message)), 'the failure is the call\'s recorded outcome');
         assert.match((await call(2, 'raw__big', { bytes: 1000 })).text, /x{1000}/, 'a smaller answer still goes through');
       } finally {
         await gw.close();

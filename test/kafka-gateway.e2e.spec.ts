@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import kafkajs from 'kafkajs';
 import { openEventLogReader, verifyEventLog } from '#eventlog';
-import { parseConfig } from '#schemas';
+import { canonicalize, digestOf, parseConfig } from '#schemas';
 import type { AttestEvent } from '#schemas';
 import { kafkaBrokers, startLocalService } from './services/index.ts';
 import type { LocalService } from './services/index.ts';
@@ -28,6 +28,7 @@ import { crashUnderLoad } from './support/crash-under-load.ts';
 import { fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
 import type { TestGateway } from './support/gateway.ts';
 import { rawInitialize, rawPost } from './support/raw-mcp.ts';
+import { answerJson, startRawUpstream } from './support/raw-upstream.ts';
 
 /** A topic of its own per test; the local broker has one node, so RF 1 (the gateway warns loudly). */
 function kafkaLog(brokers: readonly string[]): Record<string, unknown> {
@@ -72,6 +73,47 @@ describe('gateway on Kafka', () => {
     assert.ok(outcome.writerSwitches >= 20, `the two replicas' events interleave in the topic (${outcome.writerSwitches} switches)`);
   });
 
+  it('a result larger than the topic takes (max.message.bytes): withheld with -32014 saying it ran, its outcome recorded as withheld at once, and the topic holds no ResultReturned for it', { timeout: 120_000 }, async () => {
+    const kafka = await kafkaBrokers();
+    cleanup.push(() => kafka.stop());
+    const log = kafkaLog(kafka.brokers);
+    cleanup.push(() => deleteTopic(kafka.brokers, String(log['topic'])));
+    // 11 MiB of text: more than the 10 MiB record batch of a topic the gateway creates.
+    let answered: unknown;
+    const upstream = await startRawUpstream((message, _request, response) => {
+      if (message.method === 'initialize') return answerJson(response, message.id, { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'big', version: '1' } });
+      if (message.method === 'tools/list') return answerJson(response, message.id, { tools: [{ name: 'big', inputSchema: { type: 'object' } }] });
+      answered = { content: [{ type: 'text', text: 'x'.repeat(11 * 1024 * 1024) }] };
+      answerJson(response, message.id, answered);
+    });
+    cleanup.push(() => upstream.close());
+    const upstreams = { big: { transport: 'streamable-http' as const, url: upstream.url, pinTools: false } };
+    const gw = await startTestGateway({ upstreams, log, gateway: { instance: 'kafka-withheld' } });
+    let callId: string;
+    try {
+      const mcp = `${gw.url}/mcp`;
+      const { sessionId, result } = await rawInitialize(mcp, gw.headers);
+      const headers = { ...gw.headers, 'mcp-session-id': sessionId, 'mcp-protocol-version': String(result['protocolVersion']) };
+      const answer = await rawPost(mcp, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'big__big', arguments: {} } }, headers);
+      const error = answer.messages.find((m) => m['id'] === 7)?.['error'] as { code: number; message: string; data: { callId: string; receipt?: unknown } } | undefined;
+      assert.equal(error?.code, -32014, answer.text.slice(0, 300));
+      assert.match(error.message, /ran tools\/call and answered, but the audit log could not record the answer \(ATTEST_EVENT_INVALID\), so it is withheld; the call took effect upstream/);
+      assert.doesNotMatch(error.message, /127\.0\.0\.1|attest-test-/, 'no broker address or topic');
+      assert.ok(error.data.receipt !== undefined, 'the withheld outcome was durable at once: the error carries its receipt');
+      callId = error.data.callId;
+      const outcome = (await gw.events()).find((e) => e.callId === callId && e.type === 'ErrorReturned');
+      assert.ok(outcome?.type === 'ErrorReturned');
+      assert.deepEqual(outcome.data.withheld, { reason: 'log-refused', logError: 'ATTEST_EVENT_INVALID', digest: digestOf(answered), bytes: Buffer.byteLength(canonicalize(answered)), isError: false });
+    } finally {
+      await gw.close();
+    }
+    const reader = await openEventLogReader(parseConfig({ log, upstreams: { x: { transport: 'stdio', command: 'node' } } }).config.log);
+    const types: string[] = [];
+    for await (const { event } of reader.read()) if (event.callId === callId) types.push(event.type);
+    await reader.close();
+    assert.deepEqual(types, ['RequestReceived', 'DecisionMade', 'ErrorReturned'], 'request, decision, the withheld outcome: the record the topic refused is not in it');
+  });
+
   it('broker stopped under load: fails closed; restarted: recovers by itself; nothing acknowledged is lost', { timeout: 300_000 }, async (t) => {
     let broker: LocalService;
     try {
@@ -89,6 +131,8 @@ describe('gateway on Kafka', () => {
 
     const phase = { current: 'before' as 'before' | 'outage' | 'after', stop: false };
     const tally = { before: 0, outage: 0, after: 0, refusedClosed: 0, otherErrors: [] as string[] };
+    /** Calls answered -32014: the upstream ran them; each must end with its withheld outcome in the topic. */
+    const withheld: string[] = [];
     const deadline = Date.now() + 150_000;
     const agents = Array.from({ length: 6 }, async (_, agent) => {
       const { sessionId, result } = await rawInitialize(mcp, gw.headers);
@@ -98,8 +142,9 @@ describe('gateway on Kafka', () => {
         const message = r.messages.find((m) => m['id'] === n + 2);
         if (message?.['result'] !== undefined) tally[phase.current]++;
         else {
-          const error = message?.['error'] as { code: number; data?: { errorCode?: string } } | undefined;
+          const error = message?.['error'] as { code: number; data?: { errorCode?: string; callId?: string } } | undefined;
           // Fail closed: the request not recorded (-32011), or the result not recorded (-32014).
+          if (error?.code === -32014 && error.data?.callId !== undefined) withheld.push(error.data.callId);
           if (error?.code === -32011 || error?.code === -32014) tally.refusedClosed++;
           else tally.otherErrors.push(`HTTP ${r.status}: ${r.text.slice(0, 200)}`);
           await new Promise((resolve) => setTimeout(resolve, 50));
@@ -124,7 +169,7 @@ describe('gateway on Kafka', () => {
     phase.stop = true;
     await Promise.all(agents);
     await gw.close();
-    t.diagnostic(`answered before: ${tally.before}, during the outage: ${tally.outage}, after: ${tally.after}; refused closed: ${tally.refusedClosed}; other errors: ${tally.otherErrors.length}`);
+    t.diagnostic(`answered before: ${tally.before}, during the outage: ${tally.outage}, after: ${tally.after}; refused closed: ${tally.refusedClosed} (${withheld.length} of them -32014); other errors: ${tally.otherErrors.length}`);
     assert.deepEqual(tally.otherErrors, [], 'every failed call failed closed with a log error');
 
     const config = parseConfig({ log, upstreams: { x: { transport: 'stdio', command: 'node' } } }).config.log;
@@ -139,6 +184,16 @@ describe('gateway on Kafka', () => {
       events.push(event);
     }
     await reader.close();
+    // A result the brokers did not acknowledge may still be in the topic (the writer adopts it): then
+    // the call has its ResultReturned and, after it, the withheld outcome that says what the agent got.
+    let adopted = 0;
+    for (const callId of withheld) {
+      const outcomes = events.filter((e) => e.callId === callId && (e.type === 'ResultReturned' || e.type === 'ErrorReturned' || e.type === 'OutcomeUnknown'));
+      const last = outcomes.at(-1);
+      assert.ok(last?.type === 'ErrorReturned' && last.data.withheld !== undefined, `call ${callId}, answered -32014, ends with its withheld outcome (${outcomes.map((e) => e.type).join(', ')})`);
+      if (outcomes.some((e) => e.type === 'ResultReturned')) adopted++;
+    }
+    t.diagnostic(`calls answered -32014: ${withheld.length}, each ending with its withheld outcome; ${adopted} of them also have the ResultReturned the brokers had not acknowledged`);
     const recorded = new Map<string, string>();
     const allowed = new Set<string>();
     for (const e of events) {

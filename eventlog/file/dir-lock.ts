@@ -23,12 +23,18 @@ interface LockOwner {
   readonly since: string;
 }
 
+export interface StaleLock {
+  readonly path: string;
+  readonly pid: number | null;
+}
+
 export interface DirLock {
   readonly path: string;
   release(): Promise<void>;
 }
 
-export async function acquireDirLock(dir: string, logger: EventLogLogger): Promise<DirLock> {
+/** `onStale`: told of a stale lock taken over (the pid it named, null when it named none). */
+export async function acquireDirLock(dir: string, logger: EventLogLogger, onStale?: (taken: StaleLock) => void): Promise<DirLock> {
   const path = join(dir, LOCK_FILE);
   const me: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -61,6 +67,7 @@ export async function acquireDirLock(dir: string, logger: EventLogLogger): Promi
     await unlink(path).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error;
     });
+    onStale?.({ path, pid: owner?.pid ?? null });
   }
   throw new LogUnavailableError('ATTEST_LOG_LOCKED', `the event log in ${dir}: could not take the lock ${path}; another writer keeps taking it`);
 }

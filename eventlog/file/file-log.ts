@@ -16,7 +16,7 @@ import { silentLogger } from '../logger.ts';
 import { LogUnavailableError, refuseWhenQueueFull } from '../port.ts';
 import type { BatchListener, EventLog, FilePosition, FollowOptions, LogEntry, ReadOptions, StoredEvent } from '../port.ts';
 import { acquireDirLock } from './dir-lock.ts';
-import type { DirLock } from './dir-lock.ts';
+import type { DirLock, StaleLock } from './dir-lock.ts';
 import { deferred } from './deferred.ts';
 import { fsyncDir } from './durable-fs.ts';
 import { encodeEvents } from './event-codec.ts';
@@ -36,6 +36,8 @@ export interface FileLogHooks {
   readonly logger?: EventLogLogger;
   /** Called for every torn tail truncated at start-up (also logged as a warning). */
   readonly onRecovery?: (report: RecoveryReport) => void;
+  /** Called when a stale lock (its owner no longer runs) is taken over at open (also logged as a warning). */
+  readonly onStaleLock?: (taken: StaleLock) => void;
   /** Resume from a snapshot: scan only from its cursor on (recovery.ts); ATTEST_CURSOR_INVALID when it does not match the log. */
   readonly resume?: ResumeFrom;
 }
@@ -58,7 +60,7 @@ export async function openFileLog(options: FileLogOptions, hooks: FileLogHooks =
 
   const created = await mkdir(dir, { recursive: true });
   if (created !== undefined && config.fsync) await fsyncDir(dirname(created));
-  const lock = await acquireDirLock(dir, logger);
+  const lock = await acquireDirLock(dir, logger, hooks.onStaleLock);
   try {
     const recovered = await recoverLog(dir, config.fsync, (report) => {
       logger.warn({ ...report }, 'event log: torn tail truncated at start-up (a write cut short by a crash; it was never acknowledged)');

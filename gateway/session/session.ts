@@ -14,7 +14,7 @@ import type { StoredEvent } from '#eventlog';
 import { leafHashOf } from '#eventlog';
 import type { Logger } from '../logger.ts';
 import type { Authenticated, ApiKeyStore, ToolAccess } from '../auth/api-keys.ts';
-import { draft, recordPayload, recordText } from '../recorder.ts';
+import { draft, LogRefusal, recordPayload, recordText } from '../recorder.ts';
 import { recordingFor, strictestRecording } from '../redaction/data-policy.ts';
 import type { Recorder, Recording, StreamContext } from '../recorder.ts';
 import { UpstreamError, formatStderrTail, startFailureForOperator, stdioStartFailureForAgent } from '../upstreams/link.ts';
@@ -27,6 +27,7 @@ import { isNotification, isRequest, isResponse, negotiateProtocolVersion, params
 import type { JSONRPCMessage, JsonObject, JsonRpcId, RpcError, RpcNotification, RpcRequest, RpcResponse } from './protocol.ts';
 import { qualify, ResourceDirectory, unqualify } from './routing.ts';
 import { InputSchemas } from './input-schemas.ts';
+import { agentFacing } from './agent-facing.ts';
 import type { BundleKind, VirtualBundle } from './virtual-servers.ts';
 import type { Observation, Quarantine, ToolPins } from '../pins/tool-pins.ts';
 import { approvalStage, decideToolCall, inputSchemaStage, limitsStage, policyStage, toolAccessStage, toolPinningStage } from '../pipeline/tool-call.ts';
@@ -116,8 +117,12 @@ interface UpstreamState {
   readonly inputs: InputSchemas;
   /** Definition hashes of the tools this connection listed (tool pinning); undefined until listed. */
   toolHashes: Map<string, string> | undefined;
-  /** The listing made for pinning before this connection's first call, when the agent had not listed (once). */
-  pinsListing?: Promise<void>;
+  /**
+   * The gateway's own listing of this connection's tools, made before a call when the agent had not
+   * listed them (once per connection, again after the upstream's tools changed): the unknown-tool and
+   * input-schema checks, and tool pinning, must not depend on what the agent chose to ask.
+   */
+  toolsListing?: Promise<void> | undefined;
   /** The agent's `notifications/initialized` on its way to this upstream: requests to it wait (#requestUpstream). */
   initializedRelay?: Promise<void> | undefined;
   /** Why the link last reported itself lost, with the facts (exit code, stderr tail). */
@@ -309,7 +314,7 @@ export class GatewaySession {
     // tracestate belongs to the traceparent it came with: both from _meta, or both from the HTTP headers.
     const tracestate = metaTraceparent === undefined ? traceHeaders?.tracestate : tracestateOf(request.params);
     const extras: Extras = { callId, traceparent, upstreamTrace: upstreamTraceContext(this.#deps.tracing, callId, request.method, traceparent, tracestate) };
-    if (request.method === 'tools/call') await this.#listBeforeFirstCall(request);
+    if (request.method === 'tools/call') await this.#listBeforeCall(request);
     const plan = this.#plan(request);
     const governance = this.#deps.governance;
     const recording = plan.upstream === undefined ? 'full' : recordingFor(this.#upstreams.get(plan.upstream)?.config, request.method === 'tools/call' ? plan.target : undefined);
@@ -391,7 +396,7 @@ export class GatewaySession {
     let result = response.result;
     if (plan.filterTools === true) {
       try {
-        result = await this.#filterListedTools(state, result);
+        result = await this.#filterListedTools(state, result, plan.params?.['cursor'] === undefined && result['nextCursor'] === undefined);
       } catch (error) {
         await this.#finishWithError(request, toGatewayError(error), 'gateway', plan.upstream, started, extras, receiptBase);
         return;
@@ -423,6 +428,8 @@ export class GatewaySession {
       if (availability !== undefined) return { ...availability, upstream };
       if (method === 'tools/call') {
         const tool = String(params?.['name']);
+        const known = this.#upstreams.get(upstream)?.tools;
+        if (known !== undefined && !known.has(tool)) return deny(new GatewayError('ATTEST_UNKNOWN_TOOL', `Unknown tool: upstream "${upstream}" lists no tool "${tool}"`), 'routing', 'tool-list', upstream, tool);
         return this.#toolAccess(upstream, tool, params);
       }
       const governed = this.#governedRead(method, upstream, params);
@@ -702,15 +709,17 @@ export class GatewaySession {
 
   async #finishWithResult(request: RpcRequest, result: JsonObject, from: 'upstream' | 'gateway', upstream: string | undefined, recording: Recording, started: number, extras: { callId: string; traceparent: string | undefined }, receiptBase: object, after: readonly EventDraft[] = []): Promise<void> {
     const durationMs = round(performance.now() - started);
+    const recorded = recordPayload(result, recording);
+    const isError = result['isError'] === true;
     let outcome: readonly StoredEvent[];
     try {
       outcome = await this.#deps.recorder.record([
-        draft(this.#context, 'ResultReturned', { from, ...(upstream !== undefined && { upstream }), isError: result['isError'] === true, durationMs, result: recordPayload(result, recording) }, extras),
+        draft(this.#context, 'ResultReturned', { from, ...(upstream !== undefined && { upstream }), isError, durationMs, result: recorded }, extras),
         ...after,
       ]);
     } catch (error) {
-      const withheld = new GatewayError('ATTEST_RESULT_NOT_RECORDED', `${request.method} was answered${upstream === undefined ? '' : ` by upstream "${upstream}"`} but the result could not be recorded, so it is withheld: ${(error as Error).message}`, { callId: extras.callId });
-      await this.#sendToAgent({ jsonrpc: '2.0', id: request.id, error: withheld.toJsonRpcError() }, request.id);
+      const ran = from === 'upstream' ? `Upstream "${upstream ?? ''}" ran ${request.method} and answered` : `${request.method} was answered by the gateway`;
+      await this.#withhold(request, ran, error, { digest: recorded.digest, bytes: recorded.bytes, isError }, upstream, started, extras, receiptBase);
       return;
     }
     const answer = RECEIPT_METHODS.has(request.method) ? { ...result, _meta: { ...asObject(result['_meta']), [RECEIPT_META_KEY]: { ...receiptBase, outcome: positionOf(outcome[0]) } } } : result;
@@ -718,11 +727,13 @@ export class GatewaySession {
     await this.#sendToAgent({ jsonrpc: '2.0', id: request.id, result: answer }, request.id);
   }
 
-  async #finishWithError(request: RpcRequest, error: GatewayError, from: 'gateway', upstream: string | undefined, started: number, extras: { callId: string; traceparent: string | undefined }, receiptBase: object): Promise<void> {
+  async #finishWithError(request: RpcRequest, failure: GatewayError, from: 'gateway', upstream: string | undefined, started: number, extras: { callId: string; traceparent: string | undefined }, receiptBase: object): Promise<void> {
+    const error = this.#agentFacing(failure, extras.callId);
+    const withheld = failure instanceof UnrecordableAnswer ? { withheld: { reason: 'unrecordable' as const } } : {};
     let outcome: readonly StoredEvent[] | undefined;
     try {
       outcome = await this.#deps.recorder.record([
-        draft(this.#context, 'ErrorReturned', { from, ...(upstream !== undefined && { upstream }), jsonrpcCode: error.jsonrpcCode, errorCode: error.code, message: error.message, durationMs: round(performance.now() - started) }, extras),
+        draft(this.#context, 'ErrorReturned', { from, ...(upstream !== undefined && { upstream }), jsonrpcCode: error.jsonrpcCode, errorCode: error.code, message: error.message, durationMs: round(performance.now() - started), ...withheld }, extras),
       ]);
     } catch (logError) {
       this.#deps.logger.error({ session: this.id, err: logError }, 'could not record an error response');
@@ -736,8 +747,8 @@ export class GatewaySession {
         draft(this.#context, 'ErrorReturned', { from: 'upstream', upstream, jsonrpcCode: rpcError.code, message: recordText(String(rpcError.message), recording), durationMs: round(performance.now() - started), ...(rpcError.data !== undefined && { data: recordPayload(rpcError.data, recording) }) }, extras),
       ]);
     } catch (error) {
-      const withheld = new GatewayError('ATTEST_RESULT_NOT_RECORDED', `Upstream "${upstream}" answered ${request.method} with an error, but it could not be recorded: ${(error as Error).message}`, { callId: extras.callId });
-      await this.#sendToAgent({ jsonrpc: '2.0', id: request.id, error: withheld.toJsonRpcError() }, request.id);
+      const answer = recordPayload(rpcError, 'digest');
+      await this.#withhold(request, `Upstream "${upstream}" ran ${request.method} and answered with an error`, error, { digest: answer.digest, bytes: answer.bytes }, upstream, started, extras, receiptBase);
       return;
     }
     // An upstream's JSON-RPC error passes exactly as sent (its `data` is the upstream's own), so it
@@ -746,10 +757,40 @@ export class GatewaySession {
     await this.#sendToAgent({ jsonrpc: '2.0', id: request.id, error: rpcError }, request.id);
   }
 
+  /**
+   * The upstream (or the gateway) answered, and the log refused the answer: the agent gets -32014,
+   * saying the call ran, and the call's outcome is recorded as withheld (the answer's digest and
+   * size, why) — now, or as soon as the log takes appends again (Recorder.recordEventually), so the
+   * next start does not take the call for one a crash interrupted.
+   */
+  async #withhold(request: RpcRequest, ran: string, error: unknown, answer: { readonly digest: string; readonly bytes: number; readonly isError?: boolean }, upstream: string | undefined, started: number, extras: { callId: string; traceparent: string | undefined }, receiptBase: object): Promise<void> {
+    const refusal = error instanceof LogRefusal ? error : undefined;
+    const reason = refusal?.reason ?? 'ATTEST_LOG_FAILED';
+    const withheld = new GatewayError('ATTEST_RESULT_NOT_RECORDED', `${ran}, but the audit log could not record the answer (${reason}), so it is withheld; the call took effect upstream`, { callId: extras.callId });
+    this.#deps.logger.error({ session: this.id, callId: extras.callId, method: request.method, upstream, err: error }, 'an answer the log could not record was withheld from the agent');
+    const outcome = draft(this.#context, 'ErrorReturned', {
+      from: 'gateway',
+      ...(upstream !== undefined && { upstream }),
+      jsonrpcCode: withheld.jsonrpcCode,
+      errorCode: withheld.code,
+      message: withheld.message,
+      durationMs: round(performance.now() - started),
+      withheld: { reason: refusal?.kind === 'refused' ? 'log-refused' : 'log-unavailable', logError: reason, ...answer },
+    }, extras);
+    const stored = await this.#deps.recorder.recordEventually([outcome]);
+    await this.#sendToAgent(this.#errorResponse(request.id, withheld, stored === undefined ? undefined : { ...receiptBase, outcome: positionOf(stored[0]) }), request.id);
+  }
+
   #errorResponse(id: JsonRpcId, error: unknown, receipt: object | undefined): RpcResponse {
-    const gatewayError = toGatewayError(error);
-    const body = gatewayError.toJsonRpcError();
+    const body = this.#agentFacing(toGatewayError(error), undefined).toJsonRpcError();
     return { jsonrpc: '2.0', id, error: receipt === undefined ? body : { ...body, data: { ...body.data, receipt } } };
+  }
+
+  /** The error as the agent gets it and ErrorReturned records it; what it leaves out (paths, URLs, pids) goes to the operator's log. */
+  #agentFacing(error: GatewayError, callId: string | undefined): GatewayError {
+    const facing = agentFacing(error);
+    if (facing.changed) this.#deps.logger.warn({ session: this.id, callId, errorCode: error.code, operatorMessage: error.message, err: error.cause }, 'a failure told to the agent without its operator detail');
+    return facing.error;
   }
 
   // ── initialize and aggregation ───────────────────────────────────────────────────────────
@@ -840,31 +881,50 @@ export class GatewaySession {
   }
 
   /**
-   * A call before this connection listed its tools: list them once (and compare with the pins), so
-   * the call is checked against the definition this connection serves rather than trusted blind.
+   * A call before this connection's tools are known (the agent did not list them, or the upstream
+   * changed them since): the gateway lists them itself first, once, so the call is checked against
+   * the tools and input schemas this connection serves (and their pins) rather than forwarded blind.
    */
-  async #listBeforeFirstCall(request: RpcRequest): Promise<void> {
-    if (this.#deps.pins === undefined || !this.#initialized) return;
+  async #listBeforeCall(request: RpcRequest): Promise<void> {
+    if (!this.#initialized) return;
     const name = String(request.params?.['name']);
     const upstream = this.init.scope.kind === 'single' ? this.init.scope.upstream : unqualify(name)?.upstream;
     const state = upstream === undefined ? undefined : this.#upstreams.get(upstream);
-    if (state === undefined || state.toolHashes !== undefined || !state.config.pinTools || state.status !== 'ready') return;
-    state.pinsListing ??= this.#refreshPins(state);
-    await state.pinsListing;
+    if (state === undefined || state.status !== 'ready') return;
+    const pinsUnknown = this.#pinned(state) && state.toolHashes === undefined;
+    if (state.tools !== undefined && !pinsUnknown) return;
+    state.toolsListing ??= this.#listTools(state);
+    await state.toolsListing;
+  }
+
+  #pinned(state: UpstreamState): boolean {
+    return this.#deps.pins !== undefined && state.config.pinTools;
+  }
+
+  /** The upstream's tools changed (list_changed, a restarted process): what was known of them is not any more. */
+  async #toolsChanged(state: UpstreamState): Promise<void> {
+    forgetTools(state);
+    // With pinning, the new definitions are compared with the pins before the agent hears of it, so a
+    // changed tool is quarantined even for an agent that calls without listing again.
+    if (!this.#pinned(state) || state.status !== 'ready') return;
+    state.toolsListing = this.#listTools(state);
+    await state.toolsListing;
   }
 
   /**
-   * The upstream says its tools changed: compare the new definitions with the pins before the agent
-   * hears of it, so a changed tool is quarantined even for an agent that calls without listing again.
+   * Lists every tool of the connection (all pages), compares them with the pins, and learns their
+   * names and input schemas. A listing that fails leaves them unknown: the call is then checked by
+   * the gateway-wide pins only and its arguments by the upstream (docs/tool-pinning.md, "Limits").
    */
-  async #refreshPins(state: UpstreamState): Promise<void> {
-    if (this.#deps.pins === undefined || !state.config.pinTools || state.status !== 'ready') return;
+  async #listTools(state: UpstreamState): Promise<void> {
     try {
-      await this.#observeTools(state, await this.#fetchAll(state, 'tools/list', 'tools'), true);
+      const tools = await this.#fetchAll(state, 'tools/list', 'tools');
+      await this.#observeTools(state, tools, true);
+      state.tools = new Set(tools.map((t) => String(t['name'])));
+      state.inputs.learn(tools);
     } catch (error) {
-      // Unknown definitions: every tool of this connection is checked against the gateway-wide pins only.
       state.toolHashes = undefined;
-      this.#deps.logger.warn({ session: this.id, upstream: state.name, err: error }, 'could not re-list tools after list_changed for pinning');
+      this.#deps.logger.warn({ session: this.id, upstream: state.name, err: error }, 'could not list the tools of an upstream before a call; the call is not checked against its tool list');
     }
   }
 
@@ -929,13 +989,15 @@ export class GatewaySession {
     return { [spec.key]: out };
   }
 
-  async #filterListedTools(state: UpstreamState, result: JsonObject): Promise<JsonObject> {
+  async #filterListedTools(state: UpstreamState, result: JsonObject, complete: boolean): Promise<JsonObject> {
     const tools = Array.isArray(result['tools']) ? (result['tools'] as unknown[]).map(asObject) : [];
     const quarantined = (await this.#observeTools(state, tools, result['nextCursor'] === undefined))?.quarantined;
-    state.tools ??= new Set();
-    for (const tool of tools) state.tools.add(String(tool['name']));
-    // A page of a paginated list is not the whole list: learn schemas only from a complete one.
-    if (result['nextCursor'] === undefined) state.inputs.learn(tools);
+    // A page of a paginated list is not the whole list: the names and schemas come only from a
+    // listing of one page (else the gateway lists every page itself before a call, #listBeforeCall).
+    if (complete) {
+      state.tools = new Set(tools.map((t) => String(t['name'])));
+      state.inputs.learn(tools);
+    }
     const listable = quarantined === undefined || quarantined.size === 0 ? tools : tools.filter((t) => !quarantined.has(String(t['name'])));
     return { ...result, tools: this.#visible(state.name, listable) };
   }
@@ -996,7 +1058,7 @@ export class GatewaySession {
       if (options.downstreamId !== undefined) this.#forwardsByAgentId.set(options.downstreamId, { state, forward, callId: options.callId ?? '' });
       if (progressToken !== undefined && options.downstreamId !== undefined) this.#progressRoutes.set(progressToken, options.downstreamId);
       link.send({ jsonrpc: '2.0', id, method, ...(params !== undefined && { params }) }, options.trace).catch((error: unknown) => {
-        forward.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${state.name}" could not be reached: ${(error as Error).message}`, { upstream: state.name }));
+        forward.reject(sendFailure(state.name, method, error));
       });
     });
   }
@@ -1022,7 +1084,7 @@ export class GatewaySession {
       }
       // An answer that cannot be recorded is withheld, like one the log refused: the call ends with -32014, recorded.
       const settle = (): void => {
-        if (problem !== undefined) forward.reject(new GatewayError('ATTEST_RESULT_NOT_RECORDED', `Upstream "${state.name}" answered ${forward.method} with a message that ${problem}; it cannot be recorded, so it is withheld`, { upstream: state.name }));
+        if (problem !== undefined) forward.reject(new UnrecordableAnswer(`Upstream "${state.name}" answered ${forward.method} with a message that ${problem}; it cannot be recorded, so it is withheld; the call took effect upstream`, state.name));
         else forward.resolve(m);
       };
       // The notifications the upstream sent before its answer to an agent (progress, log messages) reach the agent
@@ -1097,11 +1159,7 @@ export class GatewaySession {
       forward?.timer.refresh(); // progress keeps a long call alive, as the SDK's resetTimeoutOnProgress does
     } else {
       related = this.#relatedAgentRequest(state);
-      if (notification.method === 'notifications/tools/list_changed') {
-        state.tools = undefined;
-        state.inputs.forget();
-        await this.#refreshPins(state);
-      }
+      if (notification.method === 'notifications/tools/list_changed') await this.#toolsChanged(state);
     }
     const relayed = await this.#recordQuietly([draft(this.#context, 'NotificationRelayed', { from: 'upstream', method: notification.method, upstream: state.name, params: recordPayload(notification.params, recordingFor(state.config)) })]);
     if (!relayed) return; // no record, no relay
@@ -1114,16 +1172,16 @@ export class GatewaySession {
       state.status = event.willRestart ? 'restarting' : 'down';
       state.downReason = event.reason;
       for (const forward of [...state.pending.values()]) {
-        forward.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${state.name}" was lost while handling ${forward.method}: ${event.reason}`, { upstream: state.name }));
+        // It had the request: whatever it did with it is unknown.
+        forward.reject(new GatewayError('ATTEST_UPSTREAM_OUTCOME_UNKNOWN', `Upstream "${state.name}" was lost while handling ${forward.method}: ${event.reason}; the call may have taken effect`, { upstream: state.name }));
       }
       void this.#recordQuietly([draft(this.#context, 'UpstreamLost', { upstream: state.name, reason: event.reason, willRestart: event.willRestart, ...(event.exitCode !== undefined && { exitCode: event.exitCode }) })]);
     } else if (event.type === 'restarted') {
       state.status = 'ready';
-      state.tools = undefined;
-      state.inputs.forget();
+      forgetTools(state);
       void this.#recordQuietly([draft(this.#context, 'UpstreamConnected', { upstream: state.name, transport: state.config.transport, ...(event.pid !== undefined && { pid: event.pid }) })]).then(async () => {
         // The restarted process may offer different tools: compare them with the pins, tell the agent to list again.
-        await this.#refreshPins(state);
+        await this.#toolsChanged(state);
         for (const method of LIST_CHANGED) await this.#sendToAgent({ jsonrpc: '2.0', method }, undefined);
       });
     }
@@ -1250,7 +1308,7 @@ export class GatewaySession {
     // Withdrawn before SessionClosed, so the session's chain tells each held call's end first.
     await Promise.all([...this.#held.values()].map((callId) => this.#deps.approvals?.withdraw(callId, `the session closed while the call waited for approval: ${reason}`)?.catch((error: unknown) => this.#deps.logger.error({ err: error, session: this.id, callId }, 'the withdrawal of a held call at session close could not be recorded')) ?? Promise.resolve()));
     for (const state of this.#upstreams.values()) {
-      for (const forward of [...state.pending.values()]) forward.reject(new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Session closed: ${reason}`));
+      for (const forward of [...state.pending.values()]) forward.reject(new GatewayError('ATTEST_UPSTREAM_OUTCOME_UNKNOWN', `Session closed while upstream "${state.name}" was handling ${forward.method}: ${reason}; the call may have taken effect`, { upstream: state.name }));
     }
     await Promise.all(
       [...this.#upstreams.values()].map(async (state) => {
@@ -1264,10 +1322,28 @@ export class GatewaySession {
   }
 }
 
+/** An upstream's answer with no canonical JSON form: withheld (-32014), and recorded as such. */
+class UnrecordableAnswer extends GatewayError {
+  constructor(message: string, upstream: string) {
+    super('ATTEST_RESULT_NOT_RECORDED', message, { upstream });
+  }
+}
+
 class CancelledByAgent extends GatewayError {
   constructor() {
     super('ATTEST_UPSTREAM_UNAVAILABLE', 'cancelled by the agent');
   }
+}
+
+/**
+ * A message the link could not deliver, or whose answer broke: ATTEST_UPSTREAM_UNAVAILABLE only
+ * when the link knows the upstream did not get (or refused, unrun) the request; otherwise it may
+ * have run it, and the agent must not take the failure for "nothing happened".
+ */
+function sendFailure(upstream: string, method: string, error: unknown): GatewayError {
+  const what = (error as Error).message;
+  if (error instanceof UpstreamError && error.facts.reached === false) return new GatewayError('ATTEST_UPSTREAM_UNAVAILABLE', `Upstream "${upstream}" could not be reached: ${what}; the call did not reach it`, { upstream }, { cause: error });
+  return new GatewayError('ATTEST_UPSTREAM_OUTCOME_UNKNOWN', `Upstream "${upstream}" received ${method} or may have, but no usable answer came back: ${what}; the call may have taken effect`, { upstream }, { cause: error });
 }
 
 function deny(error: GatewayError, stage: string, ruleId: string, upstream?: string, target?: string): Extract<Plan, { route: 'deny' }> {
@@ -1293,6 +1369,12 @@ function positionOf(stored: StoredEvent | undefined): { eventId: string; hash: s
   if (stored === undefined) return undefined;
   const leafHash = leafHashOf(stored).toString('hex');
   return { eventId: stored.event.id, hash: stored.event.hash, position: stored.position, ...(stored.position.backend !== 'kurrent' && { leafIndex: stored.position.index }), leafHash };
+}
+
+function forgetTools(state: UpstreamState): void {
+  state.tools = undefined;
+  state.inputs.forget();
+  state.toolsListing = undefined;
 }
 
 function round(ms: number): number {

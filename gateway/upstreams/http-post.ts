@@ -26,6 +26,19 @@ export interface NativePoster {
   close(): void;
 }
 
+/**
+ * A POST that failed, and whether its request had been sent whole by then: before that the
+ * upstream cannot have read the request (so cannot have run it), after it may have.
+ */
+export class PostFailure extends Error {
+  readonly requestSent: boolean;
+  constructor(error: Error, requestSent: boolean) {
+    super(error.message, { cause: error });
+    this.name = 'PostFailure';
+    this.requestSent = requestSent;
+  }
+}
+
 /** The failure of an upstream answer cut off at `maxResponseBytes` (here and on the SDK transport's path, http.ts). */
 export function responseTooLarge(maxResponseBytes: number): Error {
   return new Error(`the upstream's answer exceeds maxResponseBytes (${maxResponseBytes} bytes); it was cut off and dropped`);
@@ -39,8 +52,13 @@ export function createNativePoster(url: URL, maxResponseBytes: number): NativePo
   const request = secure ? https.request : http.request;
   return {
     post(body, headers, timeoutMs, deliver, onBodyError) {
-      return new Promise<PostOutcome>((resolve, reject) => {
+      return new Promise<PostOutcome>((resolve, fail) => {
+        let sent = false;
+        // An answer (even a broken one) means the request was read: only a failure before the whole body left says otherwise.
+        let answered = false;
+        const reject = (error: Error): void => fail(new PostFailure(error, sent || answered));
         const req = request(url, { method: 'POST', agent, headers: { ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'content-length': Buffer.byteLength(body) } }, (res) => {
+          answered = true;
           req.setTimeout(0);
           const status = res.statusCode ?? 0;
           const type = res.headers['content-type'] ?? '';
@@ -100,6 +118,9 @@ export function createNativePoster(url: URL, maxResponseBytes: number): NativePo
         });
         req.setTimeout(timeoutMs, () => req.destroy(new Error(`no response headers within ${timeoutMs} ms`)));
         req.once('error', reject);
+        req.once('finish', () => {
+          sent = true;
+        });
         req.end(body);
       });
     },

@@ -15,7 +15,7 @@ import type { FetchLike, JSONRPCMessage } from '@modelcontextprotocol/client';
 import type { Logger } from 'pino';
 import type { HttpUpstreamConfig } from '#schemas';
 import { Handshake } from './handshake.ts';
-import { createNativePoster, responseTooLarge } from './http-post.ts';
+import { createNativePoster, PostFailure, responseTooLarge } from './http-post.ts';
 import type { NativePoster } from './http-post.ts';
 import type { UpstreamLink, UpstreamLinkEvent, UpstreamLinkOptions, UpstreamLinkState } from './link.ts';
 import { SingleFlight } from './single-flight.ts';
@@ -165,7 +165,7 @@ class HttpLink implements UpstreamLink {
       throw this.#asUpstreamError(error, `could not deliver ${describe(message)}`);
     }
     if (status >= 200 && status < 300) return;
-    const failure = this.#error('ATTEST_UPSTREAM_UNAVAILABLE', `could not deliver ${describe(message)}: it answered HTTP ${status}`, `HTTP ${status}`, undefined);
+    const failure = this.#error('ATTEST_UPSTREAM_UNAVAILABLE', `could not deliver ${describe(message)}: it answered HTTP ${status}`, `HTTP ${status}`, undefined, refusedUnrun(status));
     // Streamable HTTP, session management: 404 → the server no longer knows the session; initialize a new one.
     if (status === 404) this.#reinitializing ??= this.#reinitialize(failure).finally(() => (this.#reinitializing = undefined));
     throw failure;
@@ -323,13 +323,15 @@ class HttpLink implements UpstreamLink {
     const status = httpStatusOf(error);
     if (status !== undefined) {
       const hint = status === 401 || status === 403 ? ' (check the credentials in the headers configured for this upstream)' : '';
-      return this.#error('ATTEST_UPSTREAM_UNAVAILABLE', `${doing}: it answered HTTP ${status}${hint}: ${truncate(errorText(error))}`, `HTTP ${status}`, error);
+      return this.#error('ATTEST_UPSTREAM_UNAVAILABLE', `${doing}: it answered HTTP ${status}${hint}: ${truncate(errorText(error))}`, `HTTP ${status}`, error, refusedUnrun(status));
     }
-    return this.#error('ATTEST_UPSTREAM_UNAVAILABLE', `${doing}: ${truncate(errorText(error))}`, networkErrorCode(error), error);
+    const code = networkErrorCode(error);
+    const unsent = error instanceof PostFailure ? !error.requestSent : code !== undefined && NOT_SENT_CODES.has(code);
+    return this.#error('ATTEST_UPSTREAM_UNAVAILABLE', `${doing}: ${truncate(errorText(error))}`, code, error, unsent ? false : undefined);
   }
 
-  #error(code: UpstreamErrorCode, what: string, cause: string | undefined, error: unknown): UpstreamError {
-    const facts: UpstreamErrorFacts = { upstream: this.name, transport: this.transport, url: this.#displayUrl, cause };
+  #error(code: UpstreamErrorCode, what: string, cause: string | undefined, error: unknown, reached?: boolean): UpstreamError {
+    const facts: UpstreamErrorFacts = { upstream: this.name, transport: this.transport, url: this.#displayUrl, cause, ...(reached !== undefined && { reached }) };
     return new UpstreamError(code, `upstream "${this.name}" (${this.transport} ${this.#displayUrl}) ${what}`, facts, { cause: error });
   }
 
@@ -339,7 +341,7 @@ class HttpLink implements UpstreamLink {
     }
     const what =
       this.#state === 'closed' ? 'the link is closed' : this.#state === 'restarting' ? 'a new upstream session is being started' : `the link is not started (state: ${this.#state})`;
-    return this.#error('ATTEST_UPSTREAM_UNAVAILABLE', `is unavailable: ${what}; nothing was sent`, undefined, undefined);
+    return this.#error('ATTEST_UPSTREAM_UNAVAILABLE', `is unavailable: ${what}; nothing was sent`, undefined, undefined, false);
   }
 
   /** Methods, not comparisons, because the state changes across awaits and TypeScript narrows comparisons. */
@@ -438,6 +440,14 @@ const NETWORK_ERRORS: Readonly<Record<string, string>> = {
   CERT_HAS_EXPIRED: 'TLS certificate has expired',
   ERR_TLS_CERT_ALTNAME_INVALID: 'TLS certificate does not match the host name',
 };
+
+/** Failures that come before a request leaves the gateway: the upstream cannot have received it. */
+const NOT_SENT_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'EADDRNOTAVAIL', ...Object.keys(NETWORK_ERRORS).filter((code) => code.includes('CERT') || code.includes('SIGNATURE'))]);
+
+/** A 4xx is the server refusing the request as sent (it did not run it); a 5xx may come after it ran. */
+function refusedUnrun(status: number): false | undefined {
+  return status >= 400 && status < 500 ? false : undefined;
+}
 
 /** fetch wraps the system error: `TypeError: fetch failed` → cause (→ AggregateError.errors) → `{ code }`. */
 function networkErrorCode(error: unknown): string | undefined {

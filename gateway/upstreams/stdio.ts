@@ -177,7 +177,7 @@ class StdioLink implements UpstreamLink {
     });
     const goneController = new AbortController();
     const gone = exited.then((status) => {
-      throw new UpstreamError('ATTEST_UPSTREAM_UNAVAILABLE', `upstream "${this.name}" (stdio, pid ${pid}) exited before the message was written`, this.#facts({ pid, exitCode: status.code, signal: status.signal }));
+      throw new UpstreamError('ATTEST_UPSTREAM_UNAVAILABLE', `upstream "${this.name}" (stdio, pid ${pid}) exited before the message was written`, this.#facts({ pid, exitCode: status.code, signal: status.signal, reached: false }));
     });
     gone.catch(() => undefined);
     const stderrTail: string[] = [];
@@ -301,7 +301,7 @@ class StdioLink implements UpstreamLink {
       await Promise.race([child.transport.send(message), child.gone]);
     } catch (error) {
       if (error instanceof UpstreamError) throw error;
-      throw new UpstreamError('ATTEST_UPSTREAM_UNAVAILABLE', `upstream "${this.name}" (stdio, pid ${child.pid}) could not be written to: ${errorText(error)}`, this.#facts({ pid: child.pid, cause: errorCode(error) }), {
+      throw new UpstreamError('ATTEST_UPSTREAM_UNAVAILABLE', `upstream "${this.name}" (stdio, pid ${child.pid}) could not be written to: ${errorText(error)}`, this.#facts({ pid: child.pid, cause: errorCode(error), reached: false }), {
         cause: error,
       });
     }
@@ -346,16 +346,16 @@ class StdioLink implements UpstreamLink {
     const prefix = `upstream "${this.name}" (stdio)`;
     switch (this.#state) {
       case 'closed':
-        if (this.#closing === undefined && this.#lastFailure !== undefined) return new UpstreamError('ATTEST_UPSTREAM_UNAVAILABLE', this.#lastFailure.message, this.#lastFailure.facts);
-        return new UpstreamError('ATTEST_UPSTREAM_UNAVAILABLE', `${prefix}: the link is closed; nothing was sent`, this.#facts({}));
+        if (this.#closing === undefined && this.#lastFailure !== undefined) return new UpstreamError('ATTEST_UPSTREAM_UNAVAILABLE', this.#lastFailure.message, { ...this.#lastFailure.facts, reached: false });
+        return new UpstreamError('ATTEST_UPSTREAM_UNAVAILABLE', `${prefix}: the link is closed; nothing was sent`, this.#facts({ reached: false }));
       case 'restarting':
         return new UpstreamError(
           'ATTEST_UPSTREAM_UNAVAILABLE',
           `${prefix} is restarting; nothing was sent${this.#lastFailure === undefined ? '' : `. ${this.#lastFailure.message}`}`,
-          this.#lastFailure?.facts ?? this.#facts({}),
+          { ...(this.#lastFailure?.facts ?? this.#facts({})), reached: false },
         );
       default:
-        return new UpstreamError('ATTEST_UPSTREAM_UNAVAILABLE', `${prefix} is not started (state: ${this.#state}); nothing was sent`, this.#facts({}));
+        return new UpstreamError('ATTEST_UPSTREAM_UNAVAILABLE', `${prefix} is not started (state: ${this.#state}); nothing was sent`, this.#facts({ reached: false }));
     }
   }
 

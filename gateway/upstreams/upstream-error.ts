@@ -17,6 +17,12 @@ export interface UpstreamErrorFacts {
   readonly cause?: string;
   /** stdio: the last lines the process wrote to stderr, oldest first. */
   readonly stderrTail?: readonly string[];
+  /**
+   * Whether the message may have reached the upstream. `false`: it certainly did not, or the upstream
+   * refused it unrun (HTTP 4xx), so nothing of it ran there; `true` or absent: it may have been
+   * received and run (the answer broke, the connection reset after the request was sent, HTTP 5xx).
+   */
+  readonly reached?: boolean;
 }
 
 /**

@@ -134,11 +134,37 @@ export function goldenDrafts(): EventDraft[][] {
     [draft(SYSTEM, SYSTEM_PRINCIPAL, 'RequestRejected', { errorCode: 'ATTEST_ORIGIN_FORBIDDEN', httpStatus: 403, jsonrpcCode: -32032, message: `Host "h${'x'.repeat(505)}`, path: '/mcp', remoteAddress: '203.0.113.7', host: `h${'x'.repeat(255)}`, userAgent: 'curl/8.5.0', truncated: { message: { length: 15_071, digest: digestOf('message') }, host: { length: 15_001, digest: digestOf('host') } } })],
     [sys('RequestsRejectedCounted', { instance: INSTANCE, windowStart: '2026-11-30T09:06:00.000Z', windowEnd: '2026-11-30T09:06:10.000Z', total: 20_480, counts: [{ remoteAddress: '203.0.113.7', errorCode: 'ATTEST_UNAUTHENTICATED', httpStatus: 401, count: 20_000 }, { remoteAddress: '198.51.100.2', errorCode: 'ATTEST_INVALID_REQUEST', httpStatus: 400, count: 400 }], otherSources: { sources: 12, count: 80 } } as never)],
     [draft(`session-0190f000-0000-7000-8000-00000000a002`, AGENT, 'SessionOpened', { transport: 'streamable-http', endpoint: '/mcp', upstreams: ['files'], instance: INSTANCE, remoteAddress: '127.0.0.1', userAgent: `agent/${'y'.repeat(250)}`, truncated: { userAgent: { length: 4_096, digest: digestOf('user-agent') } } })],
+    // 2.1: a result the log could not take, recorded as withheld; a call whose upstream answer broke after it ran.
+    [
+      s('RequestReceived', { from: 'agent', method: 'tools/call', jsonrpcId: 9, upstream: 'files', target: 'read_file', params: payload({ name: 'read_file', arguments: { path: '/srv/app/big.bin' } }) } as never, 'call-9'),
+      s('DecisionMade', { decision: 'allow', stage: 'tool-access', ruleId: 'key:key-ops:allowTools[0]', reason: 'key may call files__*', route: 'forward' } as never, 'call-9'),
+    ],
+    [s('ErrorReturned', { from: 'gateway', upstream: 'files', jsonrpcCode: -32014, errorCode: 'ATTEST_RESULT_NOT_RECORDED', message: 'Upstream "files" ran tools/call and answered, but the audit log could not record the answer (ATTEST_LOG_UNAVAILABLE, ENOSPC), so it is withheld; the call took effect upstream', durationMs: 41.5, withheld: { reason: 'log-unavailable', logError: 'ATTEST_LOG_UNAVAILABLE, ENOSPC', digest: digestOf({ content: [{ type: 'text', text: 'big' }] }), bytes: 262_188, isError: false } } as never, 'call-9')],
+    [
+      s('RequestReceived', { from: 'agent', method: 'tools/call', jsonrpcId: 10, upstream: 'files', target: 'read_file', params: payload({ name: 'read_file', arguments: { path: '/srv/app/README.md' } }) } as never, 'call-10'),
+      s('DecisionMade', { decision: 'allow', stage: 'tool-access', ruleId: 'key:key-ops:allowTools[0]', reason: 'key may call files__*', route: 'forward' } as never, 'call-10'),
+    ],
+    [s('ErrorReturned', { from: 'gateway', upstream: 'files', jsonrpcCode: -32015, errorCode: 'ATTEST_UPSTREAM_OUTCOME_UNKNOWN', message: 'Upstream "files" received tools/call or may have, but no usable answer came back: the upstream answered with invalid JSON; the call may have taken effect', durationMs: 9.25 } as never, 'call-10')],
     [s('SessionClosed', { reason: 'client closed the session' } as never)],
     // 2.1: signed checkpoints, and a key rotation between two of them.
     [sys('CheckpointSigned', checkpointData(OLD_KEY, 31, '2026-11-30T09:00:01.000Z') as never)],
     [sys('CheckpointKeyRotated', { instance: INSTANCE, origin: ORIGIN, previousKey: keyOf(OLD_KEY), key: keyOf(NEW_KEY), lastTreeSize: 31 } as never)],
     [sys('CheckpointSigned', checkpointData(NEW_KEY, 33, '2026-11-30T09:00:02.000Z') as never)],
+    [sys('GatewayStopped', { instance: INSTANCE, reason: 'shutdown' } as never)],
+    // 2.1: a start after an unclean end (kill -9 of a run that started after the stop above).
+    [sys('GatewayStarted', { instance: INSTANCE, version: '0.1.0', configHash: digestOf('config-2'), upstreams: ['files'] } as never)],
+    [
+      sys('GatewayRecovered', {
+        instance: INSTANCE,
+        uncleanStop: { startedEventId: '0190f000-0000-7000-8000-000000000047', startedAt: '2026-11-30T09:00:03.000Z' },
+        tornTails: [{ segment: 0, offset: 40_960, bytesDropped: 517, reason: 'torn tail: the record is shorter than its declared length' }],
+        staleLock: { pid: 4242 },
+        outcomesUnknown: 0,
+        approvalsExpired: 0,
+        sessionsClosed: 0,
+      } as never),
+    ],
+    [sys('GatewayStarted', { instance: INSTANCE, version: '0.1.0', configHash: digestOf('config-2'), upstreams: ['files'] } as never)],
     [sys('GatewayStopped', { instance: INSTANCE, reason: 'shutdown' } as never)],
   ];
 }
