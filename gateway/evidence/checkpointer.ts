@@ -86,11 +86,11 @@ export class Checkpointer {
     if (++this.#grown >= this.#options.everyEvents) this.#schedule();
   }
 
-  /** Stops the timer, waits for a checkpoint under way, then signs the last one if the tree grew. */
-  async stop(): Promise<void> {
+  /** Stops the timer, waits for a checkpoint under way, then (unless `final` is false) signs the last one if the tree grew. */
+  async stop(options: { readonly final?: boolean } = {}): Promise<void> {
     clearInterval(this.#timer);
     await this.#queue;
-    if (this.#grown > 0) await this.#run();
+    if (options.final !== false && this.#grown > 0) await this.#run();
   }
 
   #schedule(): void {

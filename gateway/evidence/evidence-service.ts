@@ -46,6 +46,7 @@ export class EvidenceService {
     this.#running = follower.run({ follow: true, signal: this.#controller.signal }).catch((error: unknown) => {
       this.#failed = true;
       this.#reached?.resolve();
+      void checkpointer.stop({ final: false });
       logger.error({ err: error, dir: follower.store.directory, size: follower.size }, 'the evidence follower stopped; the Merkle tree is not kept current and no checkpoint is signed until restart');
     });
     checkpointer.start();
