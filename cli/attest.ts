@@ -15,7 +15,7 @@ import { KEYS_ADMIN_ACTIONS, KEYS_OPTIONS, KEYS_USAGE, runKeysAdmin } from './ke
 import { NoteKeyUsageError, runNoteKey } from './note-key.ts';
 import { approvalsCommand } from './approvals.ts';
 import { reloadOnHangup } from './reload-signal.ts';
-import { projectorCommand } from './projector.ts';
+import { projectBeside, projectorCommand } from './projector.ts';
 import { pinsCommand } from './pins.ts';
 import { EXPORT_OPTIONS, EXPORT_USAGE, EvidenceUsageError, PROVE_OPTIONS, PROVE_USAGE, TRUST_OPTIONS, runExport, runProve, runVerifyBundle, runVerifyCheckpoint } from './evidence.ts';
 
@@ -61,12 +61,20 @@ async function runGateway(values: Record<string, string | boolean | string[] | u
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError(`--port must be an integer 0-65535, got "${String(values['port'])}"`);
   const hangup = reloadOnHangup(logger);
   const gateway = await startGateway(loaded.config, { logger, configHash: loaded.configHash, reloadFrom: () => loadConfigFile(loaded.file), ...(port !== undefined && { port }), ...(typeof values['host'] === 'string' && { host: values['host'] }) });
+  // `attest start` runs the projector beside the gateway when a read model is configured (docs/projector.md).
+  const readModel = what === 'start' ? loaded.config.readModel : undefined;
+  const projector = readModel === undefined ? undefined : await projectBeside(readModel, gateway.log, loaded.config.log, logger).catch(async (error: unknown) => {
+    await gateway.close('the read model could not be opened');
+    throw error;
+  });
   // One line on stdout for scripts and tests that start the gateway and wait for it.
   process.stdout.write(`attest ${what} listening on ${gateway.url} (aggregate endpoint ${gateway.url}/mcp)\n`);
   hangup.attach(gateway);
   const signal = await signalled;
   hangup.detach();
+  await projector?.stop();
   await gateway.close(`received ${signal}`);
+  await projector?.finish();
   return 0;
 }
 
@@ -97,7 +105,7 @@ const commands: Record<string, Command> = {
     run: (values) => runGateway(values, 'gateway'),
   },
   start: {
-    summary: 'run every service of the embedded default in one process (today: the gateway on its file log)',
+    summary: 'run every service of the embedded default in one process (today: the gateway, and the projector when readModel is configured)',
     usage: 'attest start --config FILE [--port N] [--host H]',
     options: { ...configOption, port: { type: 'string', short: 'p' }, host: { type: 'string' } },
     run: (values) => runGateway(values, 'start'),

@@ -6,10 +6,12 @@
  */
 import type { ParseArgsConfig } from 'node:util';
 import { ConfigError } from '#schemas';
-import type { AttestConfig, ReadModelConfig } from '#schemas';
+import type { AttestConfig, LogConfig, ReadModelConfig } from '#schemas';
 import { openEventLogReader } from '#eventlog';
+import type { EventLogReader } from '#eventlog';
 import { createLogger } from '#gateway';
 import { formatStatus, openReadModel, Projector, projectorStatus } from '#projector';
+import type { ProjectorLogger } from '#projector';
 import { loadConfigFile } from './config-file.ts';
 
 const USAGE = 'attest projector --config FILE\n       attest projector status --config FILE [--json]';
@@ -78,6 +80,51 @@ async function run(values: Record<string, string | boolean | undefined>): Promis
     await model.close();
   }
   return 0;
+}
+
+export interface ProjectorBeside {
+  /** Stops following the live log (the batch in progress is written and checkpointed first). */
+  stop(): Promise<void>;
+  /** Once the gateway closed its log: projects what it wrote last (its SessionClosed, GatewayStopped), then closes the read model. */
+  finish(): Promise<void>;
+}
+
+/**
+ * `attest start` with a readModel section: the projector in the gateway's process, following the
+ * gateway's own log (no polling). The read model is migrated before the gateway serves; a read
+ * model that cannot be reached then is a start-up error, like a log that cannot be opened.
+ */
+export async function projectBeside(readModel: ReadModelConfig, log: EventLogReader, logConfig: LogConfig, logger: ProjectorLogger): Promise<ProjectorBeside> {
+  const model = openReadModel(readModel);
+  const options = { batchEvents: readModel.batchEvents, flushMs: readModel.flushMs, logger };
+  try {
+    await model.migrate();
+  } catch (error) {
+    await model.close();
+    throw error;
+  }
+  const controller = new AbortController();
+  const running = new Projector(log, model, options).run(controller.signal);
+  return {
+    async stop() {
+      controller.abort();
+      await running;
+    },
+    async finish() {
+      try {
+        const reader = await openEventLogReader(logConfig);
+        try {
+          await new Projector(reader, model, options).catchUp();
+        } finally {
+          await reader.close();
+        }
+      } catch (error) {
+        logger.error({ err: error }, 'the projector could not project the last events of the stopped gateway; the next start projects them');
+      } finally {
+        await model.close();
+      }
+    },
+  };
 }
 
 export const projectorCommand = {

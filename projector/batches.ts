@@ -37,8 +37,12 @@ export async function* batches<T>(source: AsyncIterable<T>, max: number, waitMs:
       yield batch;
     }
   } finally {
-    // A pending read settles into nothing once the source is closed.
-    pending?.catch(() => undefined);
-    await iterator.return?.();
+    if (pending === undefined) await iterator.return?.();
+    else {
+      // A read is in flight: an async generator's return() waits for it, which on a quiet followed
+      // log is forever. The caller's signal ends the source; the read settles into nothing.
+      pending.catch(() => undefined);
+      void iterator.return?.()?.catch(() => undefined);
+    }
   }
 }

@@ -29,3 +29,22 @@ describe('batches', () => {
     assert.deepEqual(await collect(paced([]), 10, 10), []);
   });
 });
+
+describe('batches, left early', () => {
+  it('does not wait for the next record of a quiet source when the consumer stops', async () => {
+    let release: (() => void) | undefined;
+    async function* quiet(): AsyncGenerator<number> {
+      yield 1;
+      // Nothing more until released: a followed log at its head.
+      await new Promise<void>((resolve) => (release = resolve));
+      yield 2;
+    }
+    const started = Date.now();
+    for await (const batch of batches(quiet(), 10, 20)) {
+      assert.deepEqual(batch, [1]);
+      break;
+    }
+    assert.ok(Date.now() - started < 1_000, 'left without waiting for the quiet source');
+    release?.();
+  });
+});

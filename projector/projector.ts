@@ -110,9 +110,16 @@ export class Projector {
     try {
       const entries = this.#reader.entries({ ...(checkpoint.cursor !== undefined && { after: checkpoint.cursor }), follow, signal: controller.signal });
       for await (const batch of batches(entries, this.#options.batchEvents, this.#options.flushMs)) {
-        const applied = await this.#model.apply(batch);
-        checkpoint = checkpointAfter(checkpoint, batch);
-        await this.#model.advance(checkpoint);
+        let applied: AppliedBatch;
+        try {
+          applied = await this.#model.apply(batch);
+          checkpoint = checkpointAfter(checkpoint, batch);
+          await this.#model.advance(checkpoint);
+        } catch (error) {
+          // Ends the log's follower first, so leaving the loop does not wait for the next event.
+          controller.abort();
+          throw error;
+        }
         const s = this.#stats;
         this.#stats = { batches: s.batches + 1, events: s.events + applied.events, quarantined: s.quarantined + applied.quarantined, errors: s.errors, checkpoint };
         if (applied.quarantined > 0) this.#options.logger.warn({ quarantined: applied.quarantined, index: checkpoint.index }, 'records quarantined (attest projector status lists them)');
