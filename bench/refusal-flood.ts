@@ -8,14 +8,18 @@
  *   unbudgeted-alone  the same with a budget too large to matter: every refusal recorded (as before);
  *   agents+flood      both at once, frontDoor defaults: the agents' calls/s against the baseline.
  * With --rounds R, baseline and agents+flood run R times each, alternating (the machine may be
- * shared: alternation spreads its noise over both), and the medians are compared.
+ * shared: alternation spreads its noise over both), and the medians are compared. With
+ * --flooder-nice N the flooder runs at that nice value: an attacker is another machine, and on a
+ * 2-core box its own CPU would otherwise be counted against the gateway (default 0: it competes).
+ * --over-budget-delay MS sets frontDoor.refusals.overBudgetDelayMs in the budgeted phases (default:
+ * the config's default).
  * Reported per phase: the agents' calls/s, the flood's requests/s, and the log's growth over the
  * measured window, extrapolated to MB per minute.
  *
- *   node --conditions=attest-source bench/refusal-flood.ts [--duration 30] [--rounds 1] [--concurrency 16] [--connections 256] [--out FILE]
+ *   node --conditions=attest-source bench/refusal-flood.ts [--duration 30] [--rounds 1] [--flooder-nice 0] [--over-budget-delay MS] [--concurrency 16] [--connections 256] [--out FILE]
  */
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runLoad } from './load/load-generator.ts';
@@ -30,6 +34,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     connections: { type: 'string', default: '256' },
     rounds: { type: 'string', default: '1' },
+    'flooder-nice': { type: 'string', default: '0' },
+    'over-budget-delay': { type: 'string' },
     out: { type: 'string', default: join(REPO_ROOT, 'bench', 'results', 'refusal-flood.json') },
   },
 });
@@ -37,11 +43,15 @@ const durationS = Number(values.duration);
 const concurrency = Number(values.concurrency);
 const connections = Number(values.connections);
 const rounds = Number(values.rounds);
+const flooderNice = Number(values['flooder-nice']);
+if (!(Number.isInteger(flooderNice) && flooderNice >= 0 && flooderNice <= 19)) throw new Error('--flooder-nice in [0, 19]');
 if (!(durationS > 0 && durationS <= 300)) throw new Error('--duration in (0, 300] seconds');
 if (!(Number.isInteger(rounds) && rounds >= 1 && rounds <= 10)) throw new Error('--rounds in [1, 10]');
 
 type Phase = 'baseline' | 'flood-alone' | 'unbudgeted-alone' | 'agents+flood';
 const PHASES: readonly Phase[] = ['flood-alone', 'unbudgeted-alone', ...Array.from({ length: rounds }, () => ['baseline', 'agents+flood'] as const).flat()];
+const overBudgetDelay = values['over-budget-delay'] === undefined ? undefined : Number(values['over-budget-delay']);
+const BUDGETED = overBudgetDelay === undefined ? undefined : { refusals: { overBudgetDelayMs: overBudgetDelay } };
 const UNBUDGETED = { refusals: { perSourceBurst: 1_000_000_000, perSourcePerSecond: 1_000_000_000, totalBurst: 1_000_000_000, totalPerSecond: 1_000_000_000 } };
 
 function dirBytes(dir: string): number {
@@ -74,7 +84,7 @@ try {
     let gateway: GatewayProcess | undefined;
     try {
       const logDir = join(workDir, 'log');
-      const config = { ...gatewayConfig({ backend: 'file', dir: logDir }, { fast: upstream.url }), ...(phase === 'unbudgeted-alone' && { frontDoor: UNBUDGETED }) };
+      const config = { ...gatewayConfig({ backend: 'file', dir: logDir }, { fast: upstream.url }), ...(phase === 'unbudgeted-alone' ? { frontDoor: UNBUDGETED } : BUDGETED !== undefined && { frontDoor: BUDGETED }) };
       gateway = await startGatewayProcess({ launcher: 'bench', config, workDir });
       const gw = gateway;
       const withAgents = phase === 'baseline' || phase === 'agents+flood';
@@ -86,6 +96,7 @@ try {
       const startFlood = async (): Promise<void> => {
         if (withFlood) {
           flooder = spawnNode([SOURCE_CONDITION], join(REPO_ROOT, 'bench', 'load', 'refusal-flooder.ts'), ['--url', gw.mcpUrl, '--seconds', String(durationS), '--connections', String(connections)], { cwd: REPO_ROOT });
+          if (flooderNice > 0) setPriority(flooder.pid, flooderNice);
           await flooder.waitForLine(/^FLOODING$/, 30_000);
         }
         sizeBefore = dirBytes(logDir);
@@ -141,4 +152,4 @@ for (const r of results) {
   process.stdout.write(`| ${r.phase} | ${r.agentCallsPerSecond} | ${ratio} | ${r.agentP50Ms} / ${r.agentP99Ms} | ${r.agentErrors} | ${r.floodRequestsPerSecond} | ${r.gatewayCpuPercent} | ${(r.logGrowthBytes / (1024 * 1024)).toFixed(2)} MB in ${(r.windowMs / 1000).toFixed(1)} s | ${r.logMBPerMinute} |\n`);
 }
 process.stdout.write(`\nagents' calls/s, median of ${rounds}: ${baseline} alone, ${flooded} under the flood (${baseline === 0 ? '—' : (((flooded - baseline) / baseline) * 100).toFixed(1)} %)\n`);
-writeFileSync(values.out, `${JSON.stringify({ machine: machineInfo(), durationS, concurrency, connections, results }, null, 2)}\n`);
+writeFileSync(values.out, `${JSON.stringify({ machine: machineInfo(), durationS, rounds, flooderNice, overBudgetDelay, concurrency, connections, results }, null, 2)}\n`);
