@@ -84,6 +84,34 @@ describe('session limits: per key, per tenant, in total', () => {
   });
 });
 
+describe('session limits under a storm of concurrent initialize requests, and on the legacy SSE transport', () => {
+  let t: TestGateway;
+  before(async () => {
+    t = await startTestGateway({ upstreams: { fixture: fixtureStdioUpstream({ share: true, probeAtStart: false }) }, gateway: { sessionLimits: { perKey: 5, perTenant: 100, total: 100 } } });
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  it('30 initialize requests at once with perKey 5: exactly 5 sessions, 25 refusals recorded', { timeout: 60_000 }, async () => {
+    const replies = await Promise.all(Array.from({ length: 30 }, (_, i) => rawPost(`${t.url}/mcp`, initialize(i), t.headers)));
+    assert.equal(replies.filter((r) => r.status === 200).length, 5);
+    assert.equal(replies.filter((r) => r.status === 429).length, 25);
+    assert.equal(await openSessions(t), 5);
+    const events = await t.events();
+    assert.equal(events.filter((e) => e.type === 'SessionOpened').length, 5);
+    assert.equal(events.filter((e) => e.type === 'RequestRejected' && e.data.errorCode === 'ATTEST_SESSION_LIMIT').length, 25);
+  });
+
+  it('a legacy SSE stream beyond the limit is refused with 429 before the stream opens', { timeout: 30_000 }, async () => {
+    const refused = await fetch(`${t.url}/sse`, { headers: { ...t.headers, accept: 'text/event-stream' }, signal: AbortSignal.timeout(10_000) });
+    assert.equal(refused.status, 429);
+    const body = (await refused.json()) as { error?: { code?: number; data?: Record<string, unknown> } };
+    assert.equal(body.error?.code, -32043);
+    assert.equal(body.error?.data?.['limit'], 'perKey');
+  });
+});
+
 describe('a refused initialize leaves no session behind', () => {
   let t: TestGateway;
   before(async () => {

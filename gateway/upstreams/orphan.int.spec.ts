@@ -21,8 +21,8 @@ interface Holder {
   write(line: string): void;
 }
 
-async function startHolder(t: TestContext, mode: 'everything' | 'stubborn'): Promise<Holder> {
-  const holder = spawn(process.execPath, [SOURCE_CONDITION, HOLDER, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+async function startHolder(t: TestContext, mode: 'everything' | 'stubborn', env: Readonly<Record<string, string>> = {}): Promise<Holder> {
+  const holder = spawn(process.execPath, [SOURCE_CONDITION, HOLDER, mode], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => holder.once('exit', (code, signal) => resolve({ code, signal })));
   t.after(async () => {
     if (holder.exitCode === null && holder.signalCode === null) holder.kill('SIGKILL');
@@ -52,6 +52,20 @@ void describe('no orphaned upstream processes', () => {
     holder.kill('SIGKILL');
     assert.equal((await holder.exited).signal, 'SIGKILL');
     await waitUntil(() => !isAlive(holder.upstreamPid), 5_000, `upstream ${holder.upstreamPid} to exit after its gateway was killed`);
+  });
+
+  void it('kill -9 of the gateway: an upstream that ignores stdin EOF and SIGTERM is killed by the kernel (setpriv --pdeathsig)', TEST_TIMEOUT, async (t) => {
+    const holder = await startHolder(t, 'stubborn');
+    holder.kill('SIGKILL');
+    assert.equal((await holder.exited).signal, 'SIGKILL');
+    await waitUntil(() => !isAlive(holder.upstreamPid), 3_000, `upstream ${holder.upstreamPid} to be killed when its gateway was`);
+  });
+
+  void it('kill -9 of the gateway without setpriv (ATTEST_UPSTREAM_GUARD=watchdog): the watchdog kills an upstream that ignores stdin EOF and SIGTERM', TEST_TIMEOUT, async (t) => {
+    const holder = await startHolder(t, 'stubborn', { ATTEST_UPSTREAM_GUARD: 'watchdog' });
+    holder.kill('SIGKILL');
+    assert.equal((await holder.exited).signal, 'SIGKILL');
+    await waitUntil(() => !isAlive(holder.upstreamPid), 3_000, `upstream ${holder.upstreamPid} to be killed by the watchdog`);
   });
 
   void it('SIGTERM with no shutdown handler: the exit hook kills even an upstream that ignores EOF and SIGTERM, and the gateway still dies of SIGTERM', TEST_TIMEOUT, async (t) => {

@@ -5,9 +5,9 @@
  * (same pid, same argv for the command). The kernel sends SIGKILL to the child when the thread that spawned
  * it ends; Node spawns from the main thread, which lives as long as the gateway process.
  *
- * Where `setpriv` is missing (not Linux, a minimal image) the command runs as before and reaper.ts is the
- * defence: it covers every end of the gateway except SIGKILL, where a child that ignores EOF can outlive it.
- * The gateway says so once at the first spawn.
+ * Where `setpriv` is missing (not Linux, a minimal image) the command runs as is and a watchdog process
+ * kills it when the gateway dies (watchdog.ts). `ATTEST_UPSTREAM_GUARD=watchdog` forces the watchdog where
+ * setpriv exists (how the fallback is tested on Linux).
  */
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
@@ -27,7 +27,7 @@ function executable(file: string): boolean {
 
 /** The path of `setpriv` on this machine, looked up once; undefined when there is none (or not on Linux). */
 export function setprivPath(): string | undefined {
-  if (setpriv === undefined) setpriv = process.platform === 'linux' ? (SETPRIV_CANDIDATES.find(executable) ?? null) : null;
+  if (setpriv === undefined) setpriv = process.platform === 'linux' && process.env['ATTEST_UPSTREAM_GUARD'] !== 'watchdog' ? (SETPRIV_CANDIDATES.find(executable) ?? null) : null;
   return setpriv ?? undefined;
 }
 

@@ -19,6 +19,7 @@ import { Handshake } from './handshake.ts';
 import type { UpstreamLink, UpstreamLinkEvent, UpstreamLinkOptions, UpstreamLinkState } from './link.ts';
 import { dieWithGateway, setprivPath } from './parent-death.ts';
 import { reapOnExit } from './reaper.ts';
+import { killOnGatewayDeath } from './watchdog.ts';
 import { SingleFlight } from './single-flight.ts';
 import { UpstreamError, formatStderrTail } from './upstream-error.ts';
 import type { UpstreamErrorFacts } from './upstream-error.ts';
@@ -139,7 +140,7 @@ class StdioLink implements UpstreamLink {
     // env: the SDK puts config.env on top of a minimal inherited environment (HOME, PATH, USER, …), so the
     // gateway's own secrets do not leak into upstream processes.
     const spawned = dieWithGateway(command, args, env, cwd);
-    if (setprivPath() === undefined) warnNoParentDeathSignal(this.#log);
+    if (setprivPath() === undefined) noteWatchdog(this.#log);
     const transport = new StdioClientTransport({ command: spawned.command, args: [...spawned.args], env, cwd, stderr: 'pipe' });
     try {
       await transport.start();
@@ -164,6 +165,8 @@ class StdioLink implements UpstreamLink {
         this.#facts({}),
       );
     }
+    // Without the kernel's parent-death signal, the watchdog kills the process should the gateway die first.
+    if (!spawned.diesWithGateway) killOnGatewayDeath(child);
     const tracked = this.#track(transport, child, child.pid);
     this.#log.info({ pid: tracked.pid, command, diesWithGateway: spawned.diesWithGateway }, 'upstream process started');
     return tracked;
@@ -377,13 +380,13 @@ class StdioLink implements UpstreamLink {
   }
 }
 
-let warnedNoParentDeathSignal = false;
+let notedWatchdog = false;
 
-/** Once per gateway: without setpriv, a child that ignores stdin EOF and SIGTERM outlives a `kill -9` of the gateway. */
-function warnNoParentDeathSignal(log: Logger): void {
-  if (warnedNoParentDeathSignal) return;
-  warnedNoParentDeathSignal = true;
-  log.warn('setpriv (util-linux) not found: stdio upstreams are not tied to the gateway by PR_SET_PDEATHSIG; one that ignores stdin EOF and SIGTERM can outlive a kill -9 of the gateway');
+/** Once per gateway: which guard keeps stdio upstreams from outliving it. */
+function noteWatchdog(log: Logger): void {
+  if (notedWatchdog) return;
+  notedWatchdog = true;
+  log.info('setpriv (util-linux) not found or not used: a watchdog process kills stdio upstreams if the gateway dies (gateway/upstreams/watchdog.ts)');
 }
 
 async function exitsWithin(child: Child, ms: number): Promise<boolean> {
