@@ -233,7 +233,7 @@ void describe('signed checkpoints of attest start', () => {
     assert.ok(openCheckpoint(second, trust).checkpoint.size > openCheckpoint(first, trust).checkpoint.size);
   });
 
-  void it('records a key rotation; old checkpoints open with previousVerifierKeys; an untrusted old key or a malformed key refuses the start', { timeout: 180_000 }, async (t) => {
+  void it('records a key rotation; old checkpoints open with previousVerifierKeys; an untrusted old key, a malformed key or one written in the config refuses the start', { timeout: 180_000 }, async (t) => {
     const run = await newRun(t);
     const oldKey = generateNoteKey(ORIGIN);
     const newKey = generateNoteKey(ORIGIN);
@@ -264,6 +264,12 @@ void describe('signed checkpoints of attest start', () => {
     assert.match(bad.stderr(), /evidence\.signingKey: not a note signer key \(the signer key has 31 bytes of Ed25519 key, not 32\); make one with `attest keys note NAME --out FILE`/);
     assertNoKeyMaterial(bad.stderr() + bad.stdout(), newKey, 'the refusal of a malformed key');
     assert.ok(!bad.stderr().includes(mangled.split('+').slice(4).join('+').slice(0, 16)));
+
+    // The key written in the config file itself: refused, the file is not where secrets go.
+    const literal = spawnNode(CLI_SCRIPT, { nodeArgs: ['--conditions=attest-source'], args: ['start', '--config', await configFile(run, { signingKey: newKey.signerKey, ...every })], env: { ATTEST_LOG_LEVEL: 'debug' } });
+    assert.equal((await literal.exited).code, 2, literal.stderr());
+    assert.match(literal.stderr(), /evidence\.signingKey: must be a \$\{ENV\} reference such as \$\{ATTEST_CHECKPOINT_KEY\}/);
+    assertNoKeyMaterial(literal.stderr() + literal.stdout(), newKey, 'the refusal of a literal key');
 
     // The rotation, with the old verifier key trusted.
     const two = await start(await configFile(run, { keyFile: newFile, previousVerifierKeys: [oldKey.verifierKey], ...every }));
