@@ -54,7 +54,7 @@ void describe('no orphaned upstream processes', () => {
     await waitUntil(() => !isAlive(holder.upstreamPid), 5_000, `upstream ${holder.upstreamPid} to exit after its gateway was killed`);
   });
 
-  const guards = [
+  const guards: readonly { readonly guard: string; readonly env: Readonly<Record<string, string>> }[] = [
     { guard: 'the kernel (setpriv --pdeathsig)', env: {} },
     { guard: 'the watchdog (no setpriv: ATTEST_UPSTREAM_GUARD=watchdog)', env: { ATTEST_UPSTREAM_GUARD: 'watchdog' } },
   ];
