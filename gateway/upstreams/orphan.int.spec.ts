@@ -54,19 +54,18 @@ void describe('no orphaned upstream processes', () => {
     await waitUntil(() => !isAlive(holder.upstreamPid), 5_000, `upstream ${holder.upstreamPid} to exit after its gateway was killed`);
   });
 
-  void it('kill -9 of the gateway: an upstream that ignores stdin EOF and SIGTERM is killed by the kernel (setpriv --pdeathsig)', TEST_TIMEOUT, async (t) => {
-    const holder = await startHolder(t, 'stubborn');
-    holder.kill('SIGKILL');
-    assert.equal((await holder.exited).signal, 'SIGKILL');
-    await waitUntil(() => !isAlive(holder.upstreamPid), 3_000, `upstream ${holder.upstreamPid} to be killed when its gateway was`);
-  });
-
-  void it('kill -9 of the gateway without setpriv (ATTEST_UPSTREAM_GUARD=watchdog): the watchdog kills an upstream that ignores stdin EOF and SIGTERM', TEST_TIMEOUT, async (t) => {
-    const holder = await startHolder(t, 'stubborn', { ATTEST_UPSTREAM_GUARD: 'watchdog' });
-    holder.kill('SIGKILL');
-    assert.equal((await holder.exited).signal, 'SIGKILL');
-    await waitUntil(() => !isAlive(holder.upstreamPid), 3_000, `upstream ${holder.upstreamPid} to be killed by the watchdog`);
-  });
+  const guards: readonly { readonly guard: string; readonly env: Readonly<Record<string, string>> }[] = [
+    { guard: 'the kernel (setpriv --pdeathsig)', env: {} },
+    { guard: 'the watchdog (no setpriv: ATTEST_UPSTREAM_GUARD=watchdog)', env: { ATTEST_UPSTREAM_GUARD: 'watchdog' } },
+  ];
+  for (const { guard, env } of guards) {
+    void it(`kill -9 of the gateway: an upstream that ignores stdin EOF and SIGTERM is killed by ${guard}`, TEST_TIMEOUT, async (t) => {
+      const holder = await startHolder(t, 'stubborn', env);
+      holder.kill('SIGKILL');
+      assert.equal((await holder.exited).signal, 'SIGKILL');
+      await waitUntil(() => !isAlive(holder.upstreamPid), 3_000, `upstream ${holder.upstreamPid} to be killed by ${guard}`);
+    });
+  }
 
   void it('SIGTERM with no shutdown handler: the exit hook kills even an upstream that ignores EOF and SIGTERM, and the gateway still dies of SIGTERM', TEST_TIMEOUT, async (t) => {
     const holder = await startHolder(t, 'stubborn');
