@@ -142,7 +142,7 @@ export type {
 export { EvidenceFollower } from './evidence/follower.ts';
 export type { EvidenceFollowerOptions, EvidenceResume } from './evidence/follower.ts';
 export { leafContent, leafHashOf } from './evidence/leaf.ts';
-export { CHECKPOINTS_DIR, readCheckpointFile, readCheckpointFiles } from './evidence/checkpoint-files.ts';
+export { CHECKPOINTS_DIR, LATEST_CHECKPOINT_FILE, checkpointFile, checkpointFileSize, readCheckpointFile, readCheckpointFiles } from './evidence/checkpoint-files.ts';
 export type { StoredCheckpoint } from './evidence/checkpoint-files.ts';
 export { EvidenceError } from './evidence/evidence-error.ts';
 export type { EvidenceErrorCode } from './evidence/evidence-error.ts';

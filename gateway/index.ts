@@ -15,6 +15,6 @@ export type { CallTracing } from './observability/tracing.ts';
 // Evidence (issue 12): the checkpoint key and trust, and where checkpoints are published.
 export { generatedKeyPath, loadCheckpointKeys } from './evidence/checkpoint-keys.ts';
 export type { CheckpointKeys, CheckpointKeySource, LoadCheckpointKeysOptions } from './evidence/checkpoint-keys.ts';
-export { CHECKPOINTS_DIR, LATEST_CHECKPOINT_FILE, checkpointFile, readLatestCheckpoint } from './evidence/checkpoint-files.ts';
+export { readLatestCheckpoint } from './evidence/checkpoint-files.ts';
 export type { PublishedCheckpoint } from './evidence/checkpoint-files.ts';
 export { CHECKPOINT_PATH } from './http/checkpoint-route.ts';

@@ -11,7 +11,19 @@ import type { Checkpoint, CheckpointTrust } from '../merkle/index.ts';
 import { EvidenceError } from './evidence-error.ts';
 
 export const CHECKPOINTS_DIR = 'checkpoints';
+export const LATEST_CHECKPOINT_FILE = 'checkpoint';
 const CHECKPOINT_FILE = /^(0|[1-9][0-9]*)\.ckpt$/;
+
+/** `<evidenceDir>/checkpoints/<treeSize>.ckpt`. */
+export function checkpointFile(evidenceDir: string, treeSize: number): string {
+  return join(evidenceDir, CHECKPOINTS_DIR, `${treeSize}.ckpt`);
+}
+
+/** The tree size a file name `<size>.ckpt` stands for; undefined for any other name. */
+export function checkpointFileSize(name: string): number | undefined {
+  const match = CHECKPOINT_FILE.exec(name);
+  return match === null ? undefined : Number(match[1]);
+}
 
 export interface StoredCheckpoint {
   readonly file: string;
@@ -36,10 +48,9 @@ export async function readCheckpointFiles(evidenceDir: string, trust: Checkpoint
   }
   const found: StoredCheckpoint[] = [];
   for (const name of names) {
-    const match = CHECKPOINT_FILE.exec(name);
-    if (match === null) continue;
-    const file = join(dir, name);
-    found.push(await readCheckpointFile(file, trust, Number(match[1])));
+    const size = checkpointFileSize(name);
+    if (size === undefined) continue;
+    found.push(await readCheckpointFile(join(dir, name), trust, size));
   }
   return found.sort((a, b) => a.checkpoint.size - b.checkpoint.size);
 }

@@ -1,6 +1,6 @@
 /**
- * Where signed checkpoints are published on disk (a fixed layout: `attest prove`, `attest export`
- * and witnesses read it):
+ * Where signed checkpoints are published on disk (the fixed layout of eventlog/evidence/checkpoint-files.ts,
+ * which `attest prove`, `attest export` and witnesses read):
  *   <evidence dir>/checkpoints/<tree size>.ckpt   every checkpoint, the signed note as is
  *   <evidence dir>/checkpoint                     the latest one
  * Each written durably (temporary file, fdatasync, rename, directory fsync), the numbered file first.
@@ -8,17 +8,10 @@
 import { access, mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '#schemas';
-import { CheckpointError, NoteError, openCheckpoint } from '#eventlog';
+import { CHECKPOINTS_DIR, CheckpointError, LATEST_CHECKPOINT_FILE, NoteError, checkpointFile, checkpointFileSize, openCheckpoint } from '#eventlog';
 import type { Checkpoint, NoteVerifier } from '#eventlog';
 import { writeFileDurably } from '../durable-file.ts';
 import type { CheckpointKeys } from './checkpoint-keys.ts';
-
-export const CHECKPOINTS_DIR = 'checkpoints';
-export const LATEST_CHECKPOINT_FILE = 'checkpoint';
-
-export function checkpointFile(evidenceDir: string, treeSize: number): string {
-  return path.join(evidenceDir, CHECKPOINTS_DIR, `${treeSize}.ckpt`);
-}
 
 /** A checkpoint this log published: its signed note, what it says, and the trusted key that signed it. */
 export interface PublishedCheckpoint {
@@ -54,7 +47,7 @@ async function latestFile(evidenceDir: string): Promise<string | undefined> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-  const sizes = names.map((name) => /^(0|[1-9][0-9]*)\.ckpt$/.exec(name)?.[1]).filter((size) => size !== undefined).map(Number);
+  const sizes = names.map(checkpointFileSize).filter((size) => size !== undefined);
   return sizes.length === 0 ? undefined : checkpointFile(evidenceDir, Math.max(...sizes));
 }
 

@@ -9,12 +9,12 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { generateNoteKey, hashLeaf, MerkleStore, openCheckpoint, signCheckpoint } from '#eventlog';
+import { checkpointFile, generateNoteKey, hashLeaf, MerkleStore, openCheckpoint, signCheckpoint } from '#eventlog';
 import type { GeneratedNoteKey, LogEntry } from '#eventlog';
 import { ConfigError, SYSTEM_PRINCIPAL } from '#schemas';
 import type { EventDraft } from '#schemas';
 import { createLogger } from '../logger.ts';
-import { checkpointFile, publishCheckpoint, readLatestCheckpoint } from './checkpoint-files.ts';
+import { publishCheckpoint, readLatestCheckpoint } from './checkpoint-files.ts';
 import type { PublishedCheckpoint } from './checkpoint-files.ts';
 import type { CheckpointKeys } from './checkpoint-keys.ts';
 import { Checkpointer } from './checkpointer.ts';
