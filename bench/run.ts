@@ -116,7 +116,7 @@ async function runCell(scenario: Scenario, concurrency: number, payloadBytes: nu
     if (scenario.target === 'gateway') {
       const log = scenario.log?.(join(workDir, 'log'));
       if (log === undefined) throw new Error(`scenario ${scenario.name} has no log section`);
-      gateway = await startGatewayProcess({ launcher, config: gatewayConfig(log, { fast: upstream.url }), workDir, recording: scenario.recording ?? 'on' });
+      gateway = await startGatewayProcess({ launcher, config: gatewayConfig(log, { fast: upstream.url }, scenario.sections?.(join(workDir, 'log'))), workDir, recording: scenario.recording ?? 'on' });
     }
     const target = gateway;
     const snap = async (): Promise<Snapshot> => ({

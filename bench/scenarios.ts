@@ -9,7 +9,7 @@
  */
 import { LogSchema } from '#schemas';
 
-export type ScenarioName = 'direct' | 'gateway-file' | 'gateway-file-nofsync' | 'gateway-recording-off' | 'gateway-kafka';
+export type ScenarioName = 'direct' | 'gateway-file' | 'gateway-file-evidence' | 'gateway-file-nofsync' | 'gateway-recording-off' | 'gateway-kafka';
 
 export interface Scenario {
   readonly name: ScenarioName;
@@ -17,6 +17,8 @@ export interface Scenario {
   readonly target: 'direct' | 'gateway';
   /** The gateway config's `log` section for a fresh log in `dir` (gateway scenarios). */
   readonly log?: (dir: string) => Record<string, unknown>;
+  /** Config sections beside `log` (e.g. `evidence`), merged into the gateway's config. */
+  readonly sections?: (dir: string) => Record<string, unknown>;
   /** `off`: the bench launcher answers appends without writing (bench/gateway/serve.ts). */
   readonly recording?: 'on' | 'off';
   /** Why it cannot run on this machine now, or undefined when it can. */
@@ -43,6 +45,14 @@ export const SCENARIOS: readonly Scenario[] = [
     title: 'gateway, file log (fdatasync per group commit: durable)',
     target: 'gateway',
     log: (dir) => ({ backend: 'file', dir, fsync: true }),
+    unavailable: always,
+  },
+  {
+    name: 'gateway-file-evidence',
+    title: 'gateway, file log, durable, with the evidence tree and signed checkpoints (defaults: every 1000 events or 10 s)',
+    target: 'gateway',
+    log: (dir) => ({ backend: 'file', dir, fsync: true }),
+    sections: (dir) => ({ evidence: { enabled: true, dir: `${dir}.merkle` }, state: { dir: `${dir}.state` } }),
     unavailable: always,
   },
   {

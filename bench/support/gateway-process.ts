@@ -21,8 +21,9 @@ export type Launcher = 'bench' | 'cli';
 /** The API key every benchmark client presents (generated per run; only its hash is in the config). */
 export const BENCH_API_KEY = `atk_bench_${randomBytes(24).toString('base64url')}`;
 
-export function gatewayConfig(log: Record<string, unknown>, upstreams: Readonly<Record<string, string>>): Record<string, unknown> {
+export function gatewayConfig(log: Record<string, unknown>, upstreams: Readonly<Record<string, string>>, sections: Record<string, unknown> = {}): Record<string, unknown> {
   return {
+    ...sections,
     gateway: { instance: 'bench', host: '127.0.0.1', port: 0 },
     log,
     auth: { keys: [{ id: 'bench', hash: hashApiKey(BENCH_API_KEY), tenant: 'bench', agent: 'attest-bench', allowTools: ['*'] }] },
