@@ -14,16 +14,9 @@ import { ClickHouseReadModelSchema } from '#schemas';
 import { ClickHouseReadModel } from './clickhouse/read-model.ts';
 import { Projector } from './projector.ts';
 import { projectorStatus } from './status.ts';
-import { clickhouseQuery, testDatabase } from './spec-support.ts';
+import { clickhouseQuery, testDatabase, until } from './spec-support.ts';
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !(await check()); ) {
-    assert.ok(Date.now() < deadline, `${what} within ${timeoutMs / 1000} s`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('projector: failures of the read model', () => {
   it('records a failed write, holds its checkpoint, and catches up once the table is back', { timeout: 120_000 }, async (t) => {

@@ -1,4 +1,5 @@
 /** A fresh ClickHouse database per test, on the real server of the service harness, dropped after it. */
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import { ClickHouseReadModelSchema } from '#schemas';
@@ -20,4 +21,12 @@ export async function testDatabase(t: TestContext, overrides: Partial<ClickHouse
     await service.stop();
   });
   return ClickHouseReadModelSchema.parse({ backend: 'clickhouse', url: service.url, database, ...overrides });
+}
+
+/** Polls `check` every 50 ms until it holds; fails naming `what` after `timeoutMs`. */
+export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !(await check()); ) {
+    assert.ok(Date.now() < deadline, `${what} within ${timeoutMs / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }

@@ -12,20 +12,13 @@ import { openEventLogReader } from '#eventlog';
 import type { EventLogReader } from '#eventlog';
 import { hashApiKey } from '#gateway';
 import { ClickHouseReadModel, Projector, projectorStatus } from '#projector';
-import { testDatabase } from '../projector/spec-support.ts';
+import { testDatabase, until } from '../projector/spec-support.ts';
 import { connectClient } from './harness/client.ts';
 import { kafkaBrokers } from './services/index.ts';
 import { fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
 
 const KEY = 'atk_projector_kafka_0123456789';
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !(await check()); ) {
-    assert.ok(Date.now() < deadline, `${what} within ${timeoutMs / 1000} s`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('projector on a Kafka log', () => {
   const cleanup: (() => Promise<void>)[] = [];

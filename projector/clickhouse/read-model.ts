@@ -37,6 +37,9 @@ function decodeToolCall(raw: Record<string, unknown>): ToolCallRow {
   return row as unknown as ToolCallRow;
 }
 
+/** Call ids per `IN` list: about 40 bytes each, well inside max_query_size. */
+const CALL_IDS_PER_QUERY = 2_000;
+
 const unavailable = (what: string, error: unknown): ReadModelError =>
   new ReadModelError('ATTEST_READMODEL_UNAVAILABLE', `ClickHouse read model: ${what} failed: ${(error as Error).message}`, { cause: error });
 
@@ -164,8 +167,10 @@ export class ClickHouseReadModel implements ReadModel {
     // A call whose RequestReceived is in the batch starts here: nothing stored can be missing from it.
     const continued = [...rows.calls].filter(([, events]) => events[0]?.event.type !== 'RequestReceived').map(([callId]) => callId);
     const stored = new Map<string, ToolCallRow>();
-    if (continued.length > 0) {
-      const found = await this.#select<Record<string, unknown>>(`SELECT * FROM tool_calls FINAL WHERE call_id IN ${sqlStringList(continued)}`, 'reading the calls a batch continues');
+    // In slices: a query's text is bounded by the server's max_query_size (256 KiB by default).
+    for (let at = 0; at < continued.length; at += CALL_IDS_PER_QUERY) {
+      const slice = continued.slice(at, at + CALL_IDS_PER_QUERY);
+      const found = await this.#select<Record<string, unknown>>(`SELECT * FROM tool_calls FINAL WHERE call_id IN ${sqlStringList(slice)}`, 'reading the calls a batch continues');
       for (const raw of found) {
         const row = decodeToolCall(raw);
         stored.set(row.call_id, row);
