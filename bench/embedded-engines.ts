@@ -12,7 +12,7 @@
  * The chDB child also runs the real ClickHouse migrations of schemas/clickhouse/ and the real
  * calls-per-tool-per-day query of projector/clickhouse/read-model.ts.
  *
- *   node --conditions=attest-source bench/embedded-engines.ts [--rows 1000000] [--batch 10000] [--engines chdb,duckdb,sqlite]
+ *   node --conditions=attest-source bench/embedded-engines.ts [--rows 1000000] [--batch 10000] [--engines chdb,duckdb,sqlite] [--chdb-lowcardinality]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -40,6 +40,7 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '10000' },
     engines: { type: 'string', default: ENGINES.join(',') },
     child: { type: 'string' },
+    'chdb-lowcardinality': { type: 'boolean', default: false },
   },
 });
 const rows = Number(values.rows);
@@ -133,8 +134,10 @@ async function openChdb(dir: string): Promise<EngineRun> {
     importMs,
     openMs,
     create: async () => {
-      session.query(`CREATE TABLE bench_calls (call_id String, tenant LowCardinality(String), tool LowCardinality(String), upstream LowCardinality(String),
-        decision LowCardinality(String), status LowCardinality(String), started_at DateTime('UTC'), latency_ms Float64, cost Float64)
+      // Plain String by default, as in schemas/clickhouse/ (LowCardinality is not in the 18.16 DDL).
+      const text = values['chdb-lowcardinality'] ? 'LowCardinality(String)' : 'String';
+      session.query(`CREATE TABLE bench_calls (call_id String, tenant ${text}, tool ${text}, upstream ${text},
+        decision ${text}, status ${text}, started_at DateTime('UTC'), latency_ms Float64, cost Float64)
         ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(started_at) ORDER BY call_id`);
     },
     insert: async (calls) => {
@@ -346,6 +349,7 @@ async function runChild(engine: Engine): Promise<void> {
       engine,
       rows,
       batch,
+      ...(engine === 'chdb' ? { lowCardinality: values['chdb-lowcardinality'] } : {}),
       importMs: Number(run.importMs.toFixed(1)),
       openMs: Number(run.openMs.toFixed(1)),
       insertSeconds: Number((insertMs / 1000).toFixed(2)),
@@ -391,7 +395,8 @@ if (values.child !== undefined) {
   for (const engine of values.engines.split(',')) {
     if (!(ENGINES as readonly string[]).includes(engine)) throw new Error(`unknown engine ${engine}; one of ${ENGINES.join(', ')}`);
     const t0 = performance.now();
-    const child = spawnSync(process.execPath, [...process.execArgv, import.meta.filename, '--child', engine, '--rows', String(rows), '--batch', String(batch)], {
+    const args = ['--child', engine, '--rows', String(rows), '--batch', String(batch), ...(values['chdb-lowcardinality'] ? ['--chdb-lowcardinality'] : [])];
+    const child = spawnSync(process.execPath, [...process.execArgv, import.meta.filename, ...args], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
       timeout: 15 * 60_000,
