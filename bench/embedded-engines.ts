@@ -12,7 +12,7 @@
  * The chDB child also runs the real ClickHouse migrations of schemas/clickhouse/ and the real
  * calls-per-tool-per-day query of projector/clickhouse/read-model.ts.
  *
- *   node --conditions=attest-source bench/embedded-engines.ts [--rows 1000000] [--batch 10000] [--engines chdb,duckdb,sqlite] [--chdb-lowcardinality]
+ *   node --conditions=attest-source bench/embedded-engines.ts [--rows 1000000] [--batch 10000] [--engines chdb,duckdb,sqlite] [--chdb-lowcardinality] [--duckdb-upsert]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -41,6 +41,7 @@ const { values } = parseArgs({
     engines: { type: 'string', default: ENGINES.join(',') },
     child: { type: 'string' },
     'chdb-lowcardinality': { type: 'boolean', default: false },
+    'duckdb-upsert': { type: 'boolean', default: false },
   },
 });
 const rows = Number(values.rows);
@@ -217,6 +218,7 @@ async function openDuckdb(dir: string): Promise<EngineRun> {
   const conn = await instance.connect();
   await conn.runAndReadAll('SELECT 1');
   const openMs = performance.now() - t0;
+  const upsert = values['duckdb-upsert'];
   const groups = async (sql: string) => (await conn.runAndReadAll(sql)).getRows().length;
   const perDay = (where: string) =>
     `SELECT CAST(started_at AS DATE) AS day, tool, count(*) AS calls, count(*) FILTER (WHERE status = 'denied') AS denied FROM bench_calls ${where} GROUP BY day, tool ORDER BY day, tool`;
@@ -227,9 +229,12 @@ async function openDuckdb(dir: string): Promise<EngineRun> {
       // PRIMARY KEY: what an idempotent adapter needs (INSERT OR REPLACE on call_id after a replay).
       await conn.run(`CREATE TABLE bench_calls (call_id VARCHAR PRIMARY KEY, tenant VARCHAR, tool VARCHAR, upstream VARCHAR, decision VARCHAR, status VARCHAR,
         started_at TIMESTAMP, latency_ms DOUBLE, cost DOUBLE)`);
+      if (upsert) await conn.run('CREATE TEMP TABLE bench_staging AS SELECT * FROM bench_calls LIMIT 0');
     },
     insert: async (calls) => {
-      const appender = await conn.createAppender('bench_calls');
+      // --duckdb-upsert: the idempotent path an adapter needs (an appender fails on a duplicate key):
+      // append into a staging table, then INSERT OR REPLACE from it.
+      const appender = await conn.createAppender(upsert ? 'bench_staging' : 'bench_calls');
       for (const c of calls) {
         appender.appendVarchar(c.callId);
         appender.appendVarchar(c.tenant);
@@ -244,12 +249,16 @@ async function openDuckdb(dir: string): Promise<EngineRun> {
       }
       appender.flushSync();
       appender.closeSync();
+      if (upsert) {
+        await conn.run('INSERT OR REPLACE INTO bench_calls SELECT * FROM bench_staging');
+        await conn.run('DELETE FROM bench_staging');
+      }
     },
     perToolPerDay: async () => groups(perDay('')),
     perToolPerDayFiltered: async () =>
       groups(perDay(`WHERE tenant = '${FILTER.tenant}' AND started_at >= make_timestamp(${FILTER.fromMs * 1000}) AND started_at < make_timestamp(${FILTER.toMs * 1000})`)),
     count: async () => Number((await conn.runAndReadAll('SELECT count(*) FROM bench_calls')).getRows()[0]?.[0]),
-    extra: async () => ({ version: mod.version() }),
+    extra: async () => ({ version: mod.version(), upsert }),
     close: async () => {
       conn.closeSync();
       instance.closeSync();
@@ -335,8 +344,19 @@ async function runChild(engine: Engine): Promise<void> {
       await run.insert(calls);
       insertMs += performance.now() - t0;
     }
+    // A replayed batch (the projector after a crash) must leave the count unchanged.
+    const replayed: Call[] = [];
+    for (let i = 0; i < Math.min(rows, batch); i++) replayed.push(call(i));
+    const r0 = performance.now();
+    let replay: string;
+    try {
+      await run.insert(replayed);
+      replay = `ok in ${Math.round(performance.now() - r0)} ms`;
+    } catch (error) {
+      replay = `fails: ${String(error).slice(0, 160)}`;
+    }
     const counted = await run.count();
-    if (counted !== rows) throw new Error(`${engine}: counted ${counted} rows of ${rows}`);
+    if (counted !== rows) throw new Error(`${engine}: counted ${counted} rows of ${rows} (replay of the first batch: ${replay})`);
     const rssAfterInsert = process.memoryUsage().rss;
     const allGroups = await run.perToolPerDay();
     const filteredGroups = await run.perToolPerDayFiltered();
@@ -355,6 +375,7 @@ async function runChild(engine: Engine): Promise<void> {
       insertSeconds: Number((insertMs / 1000).toFixed(2)),
       rowsPerSecond: Math.round(rows / (insertMs / 1000)),
       generateSeconds: Number((generateMs / 1000).toFixed(2)),
+      replayFirstBatch: replay,
       perToolPerDayMs: median(all),
       perToolPerDayRunsMs: all.map((t) => Math.round(t)),
       perToolPerDayGroups: allGroups,
@@ -395,7 +416,7 @@ if (values.child !== undefined) {
   for (const engine of values.engines.split(',')) {
     if (!(ENGINES as readonly string[]).includes(engine)) throw new Error(`unknown engine ${engine}; one of ${ENGINES.join(', ')}`);
     const t0 = performance.now();
-    const args = ['--child', engine, '--rows', String(rows), '--batch', String(batch), ...(values['chdb-lowcardinality'] ? ['--chdb-lowcardinality'] : [])];
+    const args = ['--child', engine, '--rows', String(rows), '--batch', String(batch), ...(values['chdb-lowcardinality'] ? ['--chdb-lowcardinality'] : []), ...(values['duckdb-upsert'] ? ['--duckdb-upsert'] : [])];
     const child = spawnSync(process.execPath, [...process.execArgv, import.meta.filename, ...args], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
