@@ -67,6 +67,7 @@ async function runGateway(values: Record<string, string | boolean | string[] | u
     await gateway.close('the read model could not be opened');
     throw error;
   });
+  if (projector !== undefined) gateway.metrics?.observeProjector(() => projector.metrics());
   // One line on stdout for scripts and tests that start the gateway and wait for it.
   process.stdout.write(`attest ${what} listening on ${gateway.url} (aggregate endpoint ${gateway.url}/mcp)\n`);
   hangup.attach(gateway);

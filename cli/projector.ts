@@ -10,6 +10,7 @@ import type { AttestConfig, LogConfig, ReadModelConfig } from '#schemas';
 import { openEventLogReader } from '#eventlog';
 import type { EventLogReader } from '#eventlog';
 import { createLogger } from '#gateway';
+import type { ProjectorMetricsSource } from '#gateway';
 import { formatStatus, openReadModel, Projector, projectorStatus } from '#projector';
 import type { ProjectorLogger } from '#projector';
 import { loadConfigFile } from './config-file.ts';
@@ -87,6 +88,8 @@ export interface ProjectorBeside {
   stop(): Promise<void>;
   /** Once the gateway closed its log: projects what it wrote last (its SessionClosed, GatewayStopped), then closes the read model. */
   finish(): Promise<void>;
+  /** The live projector's numbers, for the gateway's /metrics. */
+  metrics(): ProjectorMetricsSource;
 }
 
 /**
@@ -104,8 +107,13 @@ export async function projectBeside(readModel: ReadModelConfig, log: EventLogRea
     throw error;
   }
   const controller = new AbortController();
-  const running = new Projector(log, model, options).run(controller.signal);
+  const projector = new Projector(log, model, options);
+  const running = projector.run(controller.signal);
   return {
+    metrics() {
+      const { events, batches, quarantined, errorsByCode, checkpoint } = projector.stats;
+      return { events, batches, quarantined, errorsByCode, processed: checkpoint.processed, oldestUnwrittenMs: projector.oldestUnwrittenMs, checkpointAtMs: checkpoint.updatedAtMs };
+    },
     async stop() {
       controller.abort();
       await running;

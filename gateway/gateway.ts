@@ -62,6 +62,8 @@ export interface Gateway {
   readonly url: string;
   readonly config: AttestConfig;
   readonly log: EventLog;
+  /** Its /metrics (observability.metrics.enabled); the CLI adds an in-process projector's series to it. */
+  readonly metrics: GatewayMetrics | undefined;
   /** Re-reads and applies the config (gateway/reload.ts); a refusal is an outcome, the config in force unchanged. */
   reload(trigger: ReloadTrigger, actor?: Principal): Promise<ReloadOutcome>;
   close(reason?: string): Promise<void>;
@@ -327,6 +329,7 @@ export async function startGateway(input: AttestConfig | AttestConfigInput, opti
       return core.config;
     },
     log: core.log,
+    metrics: core.metrics,
     reload: (trigger, actor) => core.reloader.reload(trigger, actor),
     close(reason = 'shutdown') {
       closing ??= (async () => {

@@ -10,6 +10,7 @@ export { GATEWAY_VERSION } from './version.ts';
 export { redactString, redactValue } from './redaction/redact.ts';
 export type { RedactionCounts, RedactionKind } from './redaction/redact.ts';
 export { GatewayMetrics } from './observability/metrics.ts';
+export type { ProjectorMetricsSource } from './observability/metrics.ts';
 export { createOtelTracing } from './observability/tracing.ts';
 export type { CallTracing } from './observability/tracing.ts';
 // Evidence (issue 12): the checkpoint key and trust, and where checkpoints are published.

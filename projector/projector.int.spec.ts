@@ -37,7 +37,8 @@ describe('projector: failures of the read model', () => {
     t.after(() => reader.close());
     const controller = new AbortController();
     t.after(() => controller.abort());
-    const running = new Projector(reader, model, { batchEvents: 30, flushMs: 20, retryDelayMs: 50, logger: silent }).run(controller.signal);
+    const projector = new Projector(reader, model, { batchEvents: 30, flushMs: 20, retryDelayMs: 50, logger: silent });
+    const running = projector.run(controller.signal);
     await until('the first 150 events are projected', async () => (await model.checkpoint()).processed === 150);
 
     await clickhouseQuery(config.url, `RENAME TABLE ${config.database}.events TO ${config.database}.events_away`);
@@ -49,9 +50,19 @@ describe('projector: failures of the read model', () => {
     assert.ok(status.errors > 0);
     assert.equal(status.recentErrors[0]?.code, 'ATTEST_READMODEL_UNAVAILABLE');
     assert.match(status.recentErrors[0]?.message ?? '', /into events failed/);
+    // What /metrics shows under attest start: the errors by code, and the oldest event waiting is the first not projected.
+    assert.ok((projector.stats.errorsByCode['ATTEST_READMODEL_UNAVAILABLE'] ?? 0) > 0, JSON.stringify(projector.stats.errorsByCode));
+    let firstUnprojectedMs: number | undefined;
+    for await (const entry of reader.entries({ ...(status.checkpoint.cursor !== undefined && { after: status.checkpoint.cursor }) })) {
+      firstUnprojectedMs = Date.parse(entry.event?.occurredAt ?? '');
+      break;
+    }
+    await until('the projector holds the first unprojected event', () => Promise.resolve(projector.oldestUnwrittenMs !== undefined));
+    assert.equal(projector.oldestUnwrittenMs, firstUnprojectedMs);
 
     await clickhouseQuery(config.url, `RENAME TABLE ${config.database}.events_away TO ${config.database}.events`);
     await until('the projector catches up by itself', async () => (await model.checkpoint()).processed === 240);
+    await until('nothing waits once caught up', () => Promise.resolve(projector.oldestUnwrittenMs === undefined));
     controller.abort();
     const stats = await running;
     assert.ok(stats.errors > 0);

@@ -32,6 +32,8 @@ export interface ProjectorStats {
   readonly events: number;
   readonly quarantined: number;
   readonly errors: number;
+  /** `errors` by the failure's code (ATTEST_READMODEL_UNAVAILABLE, …; ATTEST_PROJECTOR_FAILED when it has none). */
+  readonly errorsByCode: Readonly<Record<string, number>>;
   readonly checkpoint: Checkpoint;
 }
 
@@ -55,7 +57,9 @@ export class Projector {
   readonly #reader: EventLogReader;
   readonly #model: ReadModel;
   readonly #options: ProjectorOptions;
-  #stats: ProjectorStats = { batches: 0, events: 0, quarantined: 0, errors: 0, checkpoint: { cursor: undefined, index: -1, processed: 0, lastOccurredAtMs: 0, updatedAtMs: 0 } };
+  #stats: ProjectorStats = { batches: 0, events: 0, quarantined: 0, errors: 0, errorsByCode: {}, checkpoint: { cursor: undefined, index: -1, processed: 0, lastOccurredAtMs: 0, updatedAtMs: 0 } };
+  /** occurredAt (epoch ms) of the events read from the log and not written yet, in log order (at most a batch and the read ahead). */
+  #unwritten: { index: number; ms: number }[] = [];
 
   constructor(reader: EventLogReader, model: ReadModel, options: ProjectorOptions) {
     this.#reader = reader;
@@ -65,6 +69,11 @@ export class Projector {
 
   get stats(): ProjectorStats {
     return this.#stats;
+  }
+
+  /** occurredAt (epoch ms) of the oldest event read from the log and not written yet; undefined when none is waiting. */
+  get oldestUnwrittenMs(): number | undefined {
+    return this.#unwritten[0]?.ms;
   }
 
   /** Projects everything the log holds now, then resolves (no following). */
@@ -82,11 +91,13 @@ export class Projector {
         delay = this.#options.retryDelayMs ?? 500;
       } catch (error) {
         if (signal.aborted) break;
-        const code = (error as { code?: unknown }).code;
+        const raw = (error as { code?: unknown }).code;
+        const code = typeof raw === 'string' ? raw : 'ATTEST_PROJECTOR_FAILED';
         const message = (error as Error).message;
-        this.#stats = { ...this.#stats, errors: this.#stats.errors + 1 };
+        const s = this.#stats;
+        this.#stats = { ...s, errors: s.errors + 1, errorsByCode: { ...s.errorsByCode, [code]: (s.errorsByCode[code] ?? 0) + 1 } };
         this.#options.logger.error({ err: error, retryInMs: delay }, 'projection failed; retrying from the last checkpoint');
-        await this.#model.recordError(typeof code === 'string' ? code : 'ATTEST_PROJECTOR_FAILED', message);
+        await this.#model.recordError(code, message);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, delay);
           signal.addEventListener('abort', () => {
@@ -103,12 +114,13 @@ export class Projector {
   async #pass(follow: boolean, outer: AbortSignal | undefined): Promise<void> {
     let checkpoint = await this.#model.checkpoint();
     this.#stats = { ...this.#stats, checkpoint };
+    this.#unwritten = [];
     // Its own signal, so that leaving the loop (an error, the end) stops the log's follower too.
     const controller = new AbortController();
     const abort = (): void => controller.abort();
     outer?.addEventListener('abort', abort, { once: true });
     try {
-      const entries = this.#reader.entries({ ...(checkpoint.cursor !== undefined && { after: checkpoint.cursor }), follow, signal: controller.signal });
+      const entries = this.#noted(this.#reader.entries({ ...(checkpoint.cursor !== undefined && { after: checkpoint.cursor }), follow, signal: controller.signal }));
       for await (const batch of batches(entries, this.#options.batchEvents, this.#options.flushMs)) {
         let applied: AppliedBatch;
         try {
@@ -121,7 +133,9 @@ export class Projector {
           throw error;
         }
         const s = this.#stats;
-        this.#stats = { batches: s.batches + 1, events: s.events + applied.events, quarantined: s.quarantined + applied.quarantined, errors: s.errors, checkpoint };
+        this.#stats = { ...s, batches: s.batches + 1, events: s.events + applied.events, quarantined: s.quarantined + applied.quarantined, checkpoint };
+        const written = checkpoint.index;
+        this.#unwritten = this.#unwritten.filter((u) => u.index > written);
         if (applied.quarantined > 0) this.#options.logger.warn({ quarantined: applied.quarantined, index: checkpoint.index }, 'records quarantined (attest projector status lists them)');
         this.#options.onBatch?.(applied, checkpoint);
         if (outer?.aborted === true) return;
@@ -133,6 +147,14 @@ export class Projector {
     } finally {
       outer?.removeEventListener('abort', abort);
       controller.abort();
+    }
+  }
+
+  /** Notes when each event read occurred, for the lag in seconds (the read ahead of the next batch included). */
+  async *#noted(entries: AsyncIterable<LogEntry>): AsyncGenerator<LogEntry> {
+    for await (const entry of entries) {
+      if (entry.event !== undefined) this.#unwritten.push({ index: entry.position.index, ms: Date.parse(entry.event.occurredAt) });
+      yield entry;
     }
   }
 }

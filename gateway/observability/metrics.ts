@@ -47,6 +47,24 @@ interface UpstreamSeries {
   up: number | undefined;
 }
 
+/**
+ * What a projector running in the gateway's process (`attest start` with readModel) reports; read
+ * at each scrape. The gateway does not know the projector: the CLI hands this in.
+ */
+export interface ProjectorMetricsSource {
+  readonly events: number;
+  readonly batches: number;
+  readonly quarantined: number;
+  /** Failures (a read or write retried from the checkpoint), by code. */
+  readonly errorsByCode: Readonly<Record<string, number>>;
+  /** Records of the log projected since position zero (the checkpoint's `processed`). */
+  readonly processed: number;
+  /** occurredAt (epoch ms) of the oldest event read and not written yet; undefined when none waits. */
+  readonly oldestUnwrittenMs: number | undefined;
+  /** When the checkpoint was last written (epoch ms); 0 when never. */
+  readonly checkpointAtMs: number;
+}
+
 export interface GatewayMetricsOptions {
   readonly config: MetricsConfig;
   readonly upstreams: readonly string[];
@@ -73,11 +91,13 @@ export class GatewayMetrics implements RecordObserver {
   readonly #refusalsTotal: Counter<'error_code' | 'jsonrpc_code'>;
   readonly #refusalsCounted: Counter<'error_code' | 'jsonrpc_code'>;
   readonly #sessionsOpen: Gauge;
+  readonly #log: EventLog;
   #openSessions = 0;
 
   constructor(options: GatewayMetricsOptions) {
     const { config, upstreams, log } = options;
     this.#maxTools = config.maxToolsPerUpstream;
+    this.#log = log;
     for (const name of upstreams) this.#upstreams.set(name, series(name));
     this.#none = series(NO_UPSTREAM);
     const registers = [this.registry];
@@ -135,6 +155,61 @@ export class GatewayMetrics implements RecordObserver {
     log.onBatch?.((events, ms) => {
       this.#batchEvents.observe(events);
       this.#batchSeconds.observe(ms / 1000);
+    });
+  }
+
+  /** Adds the attest_projector_* series, read from `source` at each scrape (docs/observability.md). Once. */
+  observeProjector(source: () => ProjectorMetricsSource): void {
+    const registers = [this.registry];
+    const log = this.#log;
+    const total = (name: string, help: string, value: (s: ProjectorMetricsSource) => number): void => {
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(value(source()));
+        },
+      });
+    };
+    total('attest_projector_events_total', 'Events the in-process projector wrote into the read model', (s) => s.events);
+    total('attest_projector_batches_total', 'Batches the in-process projector wrote and checkpointed', (s) => s.batches);
+    total('attest_projector_quarantined_total', 'Records the in-process projector quarantined (unreadable, unknown type or version, invalid shape)', (s) => s.quarantined);
+    new Counter({
+      name: 'attest_projector_errors_total',
+      help: 'Failures of the in-process projector (a read of the log or a write of the read model, retried from the checkpoint), by code',
+      labelNames: ['code'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [code, n] of Object.entries(source().errorsByCode)) this.inc({ code }, n);
+      },
+    });
+    new Gauge({
+      name: 'attest_projector_lag_events',
+      help: 'Records in the log not projected yet (attest_log_events minus the checkpoint\'s processed)',
+      registers,
+      collect() {
+        this.set(Math.max(0, log.size() - source().processed));
+      },
+    });
+    new Gauge({
+      name: 'attest_projector_lag_seconds',
+      help: 'Age of the oldest event the projector read and has not written yet; 0 when none waits',
+      registers,
+      collect() {
+        const oldest = source().oldestUnwrittenMs;
+        this.set(oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
+      },
+    });
+    new Gauge({
+      name: 'attest_projector_checkpoint_timestamp_seconds',
+      help: 'When the projector last wrote its checkpoint (Unix time); 0 before the first',
+      registers,
+      collect() {
+        this.set(source().checkpointAtMs / 1000);
+      },
     });
   }
 

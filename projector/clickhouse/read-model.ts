@@ -43,6 +43,17 @@ const CALL_IDS_PER_QUERY = 2_000;
 const unavailable = (what: string, error: unknown): ReadModelError =>
   new ReadModelError('ATTEST_READMODEL_UNAVAILABLE', `ClickHouse read model: ${what} failed: ${(error as Error).message}`, { cause: error });
 
+/** ClickHouse's codes for a database or table that does not exist (stable since long before 18.16). */
+const UNKNOWN_DATABASE = '81';
+const UNKNOWN_TABLE = '60';
+
+/** The server's error code: the client parses current servers' messages; 18.16's (`Code: 81, e.displayText() = …`) it does not. */
+function serverCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') return code;
+  return /^Code: (\d+)[.,]/.exec((error as Error).message)?.[1];
+}
+
 interface BatchRows {
   readonly events: EventRow[];
   readonly quarantine: QuarantineRow[];
@@ -282,6 +293,11 @@ export class ClickHouseReadModel implements ReadModel {
     try {
       return await (await this.#client.query({ query, format: 'JSONEachRow' })).json<T>();
     } catch (error) {
+      const code = serverCode(error);
+      if (code === UNKNOWN_DATABASE || code === UNKNOWN_TABLE) {
+        const { database, url } = this.#config;
+        throw new ReadModelError('ATTEST_READMODEL_NOT_MIGRATED', `ClickHouse database "${database}" at ${url} has no projection yet (${code === UNKNOWN_DATABASE ? 'the database does not exist' : 'its tables are missing'}): run attest projector, or attest start with readModel, which creates and migrates it`, { cause: error });
+      }
       throw unavailable(what, error);
     }
   }
