@@ -2,12 +2,15 @@
  * Cost of the evidence commands (issue 12; results in BENCHMARKS.md "Evidence proofs and
  * verification"). Not a test; every loop bounded in count, the large build by --max-seconds.
  *
- *   node --conditions=attest-source bench/evidence.ts [--events 100000] [--big 10000000] [--proofs 1000] [--max-seconds 300] [--dir /tmp/x]
+ *   node --conditions=attest-source bench/evidence.ts [--events 100000] [--big 10000000] [--proofs 1000] [--max-seconds 300] [--dir /tmp/x] [--tree-only]
  *
  * 1. Tree maintenance per event: a real file log of --events sample events; CPU (process.cpuUsage,
  *    all threads) of reading it through the reader port alone, and of the evidence follower reading
  *    it and keeping the tree (leaf = SHA-256(0x00 ‖ canonical bytes), MerkleStore append, sync every
  *    1,024 leaves) — the difference per event is what the tree adds. Best of 3, a fresh store each.
+ *    The follower runs twice per round: hashing the record's stored canonical bytes (leaf.ts
+ *    storedLeafHash, what it does) and, with the stored text withheld, canonicalising each event
+ *    again (leafHashOf, what it did before). --tree-only stops after this part.
  * 2. Proofs as `attest prove` makes them, through MerkleStoreReader (read-only open, proof,
  *    verification of the proof before it is printed) on stores of 1 M and --big leaves built from
  *    random leaf hashes: open time, then --proofs inclusion and consistency proofs at random
@@ -21,7 +24,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EvidenceFollower, MerkleStore, MerkleStoreReader, exportBundle, findEventLeaf, generateNoteKey, leafHashOf, openFileLog, openFileLogReader, proveConsistency, proveInclusion, readCheckpointFiles, sampleDraft, signCheckpoint, verifyBundle } from '../eventlog/index.ts';
+import { EvidenceFollower, MerkleStore, MerkleStoreReader, exportBundle, findEventLeaf, generateNoteKey, leafHashOf, openFileLog, openFileLogReader, proveConsistency, proveInclusion, readCheckpointFiles, sampleDraft, signCheckpoint, storedLeafHash, verifyBundle } from '../eventlog/index.ts';
+import type { EventLogReader, LogEntry } from '../eventlog/index.ts';
 import type { EventDraft } from '../schemas/index.ts';
 import { randomInt, seededRandom } from '../eventlog/merkle/spec-support.ts';
 
@@ -32,6 +36,7 @@ const { values } = parseArgs({
     proofs: { type: 'string', default: '1000' },
     'max-seconds': { type: 'string', default: '300' },
     dir: { type: 'string' },
+    'tree-only': { type: 'boolean', default: false },
   },
 });
 const EVENTS = Number(values.events);
@@ -56,17 +61,38 @@ async function writeLog(dir: string): Promise<void> {
   await log.close();
 }
 
-/** What the per-event cost is made of: the leaf hash alone (canonical JSON + SHA-256) over events held in memory, and the follower without its periodic syncs. */
+/** The reader with each entry's stored text withheld: the follower then canonicalises every event again, as it did before storedLeafHash. */
+function withoutStoredText(reader: EventLogReader): EventLogReader {
+  return {
+    backend: reader.backend,
+    read: (options) => reader.read(options),
+    follow: (options) => reader.follow(options),
+    size: () => reader.size(),
+    close: () => reader.close(),
+    async *entries(options) {
+      for await (const entry of reader.entries(options)) {
+        const { storedText: _text, ...rest } = entry as LogEntry & { storedText?: string };
+        yield rest;
+      }
+    },
+  };
+}
+
+/** What the per-event cost is made of: the leaf hash alone (canonical JSON + SHA-256, or the stored bytes + SHA-256) over events held in memory, and the follower without its periodic syncs. */
 async function decomposition(base: string, logDir: string): Promise<void> {
   const reader = await openFileLogReader(logDir);
   const entries = [];
   for await (const entry of reader.entries()) entries.push(entry);
   await reader.close();
   let leaf = Infinity;
+  let stored = Infinity;
   for (let run = 0; run < 3; run++) {
-    const usage = process.cpuUsage();
+    let usage = process.cpuUsage();
     for (const entry of entries) leafHashOf(entry);
     leaf = Math.min(leaf, cpuMicros(usage) / entries.length);
+    usage = process.cpuUsage();
+    for (const entry of entries) storedLeafHash(entry);
+    stored = Math.min(stored, cpuMicros(usage) / entries.length);
   }
   let unsynced = Infinity;
   for (let run = 0; run < 3; run++) {
@@ -79,30 +105,39 @@ async function decomposition(base: string, logDir: string): Promise<void> {
     await followed.close();
     await rm(join(base, `unsynced-${run}`), { recursive: true });
   }
-  out(`\nof which: leaf hash (canonical JSON + SHA-256, events in memory) ${fmt(leaf)} µs/event; the follower with one sync at the end instead of every 1,024 leaves ${fmt(unsynced)} µs/event (read included)`);
+  out(`\nof which: leaf hash, events in memory: canonical JSON + SHA-256 (leafHashOf) ${fmt(leaf)} µs/event, stored bytes checked + SHA-256 (storedLeafHash) ${fmt(stored)} µs/event; the follower with one sync at the end instead of every 1,024 leaves ${fmt(unsynced)} µs/event (read included)`);
+}
+
+async function follow(reader: EventLogReader, treeDir: string): Promise<number> {
+  const usage = process.cpuUsage();
+  const follower = await EvidenceFollower.open(reader, treeDir);
+  await follower.run();
+  await follower.close();
+  return cpuMicros(usage) / follower.size;
 }
 
 async function maintenance(base: string, logDir: string): Promise<string> {
   let readOnly = Infinity;
+  let before = Infinity;
   let withTree = Infinity;
   for (let run = 0; run < 3; run++) {
     const reader = await openFileLogReader(logDir);
-    let usage = process.cpuUsage();
+    const usage = process.cpuUsage();
     let n = 0;
     for await (const _ of reader.entries()) n++;
     readOnly = Math.min(readOnly, cpuMicros(usage) / n);
     await reader.close();
+    const canonicalising = withoutStoredText(await openFileLogReader(logDir));
+    before = Math.min(before, await follow(canonicalising, join(base, `before-${run}`)));
+    await canonicalising.close();
+    await rm(join(base, `before-${run}`), { recursive: true });
     const treeDir = join(base, `follower-${run}`);
     const followed = await openFileLogReader(logDir);
-    usage = process.cpuUsage();
-    const follower = await EvidenceFollower.open(followed, treeDir);
-    await follower.run();
-    await follower.close();
-    withTree = Math.min(withTree, cpuMicros(usage) / follower.size);
+    withTree = Math.min(withTree, await follow(followed, treeDir));
     await followed.close();
     if (run < 2) await rm(treeDir, { recursive: true });
   }
-  out(`| ${EVENTS.toLocaleString('en')} events | ${fmt(readOnly)} | ${fmt(withTree)} | **${fmt(withTree - readOnly)}** |`);
+  out(`| ${EVENTS.toLocaleString('en')} events | ${fmt(readOnly)} | ${fmt(before)} → ${fmt(withTree)} | **${fmt(before - readOnly)} → ${fmt(withTree - readOnly)}** |`);
   return join(base, 'follower-2');
 }
 
@@ -179,17 +214,19 @@ try {
   out(`Node ${process.version}; load average at start ${(await import('node:os')).loadavg().map((l) => fmt(l)).join(' ')}\n`);
   const logDir = join(base, 'log');
   await writeLog(logDir);
-  out('| log | CPU µs/event, read only | with the tree | tree maintenance |\n|---|---|---|---|');
+  out('| log | CPU µs/event, read only | with the tree, canonicalising → stored bytes | tree maintenance, canonicalising → stored bytes |\n|---|---|---|---|');
   const treeDir = await maintenance(base, logDir);
   await decomposition(base, logDir);
-  out('\n| leaves | proof | open ms | p50 µs | p99 µs | mean µs | nodes read |\n|---|---|---|---|---|---|---|');
-  for (const size of [1_000_000, BIG]) {
-    const dir = await buildStore(base, size);
-    await proofTimes(dir, size);
-    await rm(dir, { recursive: true });
+  if (!values['tree-only']) {
+    out('\n| leaves | proof | open ms | p50 µs | p99 µs | mean µs | nodes read |\n|---|---|---|---|---|---|---|');
+    for (const size of [1_000_000, BIG]) {
+      const dir = await buildStore(base, size);
+      await proofTimes(dir, size);
+      await rm(dir, { recursive: true });
+    }
+    out('\n| export | export s | bundle MB | verifyBundle s |\n|---|---|---|---|');
+    await exportAndVerify(logDir, treeDir);
   }
-  out('\n| export | export s | bundle MB | verifyBundle s |\n|---|---|---|---|');
-  await exportAndVerify(logDir, treeDir);
 } finally {
   if (values.dir === undefined) await rm(base, { recursive: true, force: true });
 }

@@ -141,7 +141,7 @@ export type {
 } from './merkle/index.ts';
 export { EvidenceFollower } from './evidence/follower.ts';
 export type { EvidenceFollowerOptions, EvidenceResume } from './evidence/follower.ts';
-export { leafContent, leafHashOf } from './evidence/leaf.ts';
+export { leafContent, leafHashOf, storedCanonical, storedLeafHash } from './evidence/leaf.ts';
 export { CHECKPOINTS_DIR, LATEST_CHECKPOINT_FILE, checkpointFile, checkpointFileSize, readCheckpointFile, readCheckpointFiles } from './evidence/checkpoint-files.ts';
 export type { StoredCheckpoint } from './evidence/checkpoint-files.ts';
 export { EvidenceError } from './evidence/evidence-error.ts';

@@ -43,6 +43,13 @@ export interface StoredEvent<P extends LogPosition = LogPosition> {
   readonly position: P;
   /** The event as written, when `event` is an upcast of it: the chain hash and the Merkle leaf cover this form. */
   readonly written?: Readonly<Record<string, unknown>>;
+  /**
+   * The record's JSON text as the backend stored it (file, Kafka; absent when upcast): the Merkle
+   * leaf is hashed from its canonical part when that part is provably the canonical form
+   * (evidence/leaf.ts), instead of canonicalising the event again. Not enumerable: not part of the
+   * entry's JSON, of copies (`{ ...entry }`) or of deep equality.
+   */
+  readonly storedText?: string;
 }
 
 /** The envelope fields every record of a log carries, whatever its version or type. */

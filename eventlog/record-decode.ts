@@ -22,7 +22,7 @@ export interface ClaimedIdentity {
 
 /** An entry before its backend adds the position. */
 export type DecodedEntry =
-  | { readonly event: StoredEvent['event']; readonly written?: Readonly<Record<string, unknown>> }
+  | { readonly event: StoredEvent['event']; readonly written?: Readonly<Record<string, unknown>>; readonly storedText?: string }
   | Omit<UnreadableEvent, 'position'>;
 
 export type RecordDecodeResult =
@@ -59,21 +59,30 @@ export const NOT_AN_EVENT = 'the record is not an Attest event (no id, type, str
  * Decodes a parsed record. With `stream`, records of other streams are skipped before the shape is
  * checked. Never throws.
  */
-export function decodeWritten(raw: unknown, stream?: string, trusted = false): RecordDecodeResult {
+export function decodeWritten(raw: unknown, stream?: string, trusted = false, storedText?: string): RecordDecodeResult {
   if (stream !== undefined && typeof raw === 'object' && raw !== null && (raw as { stream?: unknown }).stream !== stream) return SKIPPED;
   const envelope = envelopeOf(raw);
   if (envelope === undefined) return { ok: false, skipped: false, reason: NOT_AN_EVENT, claimed: claimedIdentity(raw) };
   // Trusted: an event of the current major version and a known type is taken as written (ReadOptions.trusted).
-  if (trusted && schemaVersionOf(envelope.schemaVersion)?.major === SCHEMA_MAJOR && KNOWN_TYPES.has(envelope.type)) return { ok: true, entry: { event: raw as StoredEvent['event'] } };
+  if (trusted && schemaVersionOf(envelope.schemaVersion)?.major === SCHEMA_MAJOR && KNOWN_TYPES.has(envelope.type)) return { ok: true, entry: asWritten(raw as StoredEvent['event'], storedText) };
   const reading = readEvent(raw);
-  if (reading.ok) return { ok: true, entry: reading.written === undefined ? { event: reading.event } : { event: reading.event, written: reading.written } };
+  // An upcast event keeps no stored text: its leaf is built from `written` (leaf.ts).
+  if (reading.ok) return { ok: true, entry: reading.written === undefined ? asWritten(reading.event, storedText) : { event: reading.event, written: reading.written } };
   return { ok: true, entry: { envelope, written: raw as Readonly<Record<string, unknown>>, problem: reading.problem, reason: reading.reason } };
+}
+
+function asWritten(event: StoredEvent['event'], storedText: string | undefined): DecodedEntry {
+  return storedText === undefined ? { event } : { event, storedText };
 }
 
 /** The entry at its position. */
 export function positioned<P extends LogPosition>(entry: DecodedEntry, position: P): LogEntry<P> {
   if (entry.event === undefined) return { ...entry, position };
-  return entry.written === undefined ? { event: entry.event, position } : { event: entry.event, position, written: entry.written };
+  if (entry.written !== undefined) return { event: entry.event, position, written: entry.written };
+  const stored: StoredEvent<P> = { event: entry.event, position };
+  // Not enumerable: kept out of the entry's JSON, of copies and of deep equality (port.ts).
+  if (entry.storedText !== undefined) Object.defineProperty(stored, 'storedText', { value: entry.storedText });
+  return stored;
 }
 
 /**

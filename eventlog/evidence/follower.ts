@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { cursorOf } from '../cursor.ts';
 import { MerkleStore } from '../merkle/index.ts';
 import type { EventLogReader, LogCursor, LogEntry } from '../port.ts';
-import { leafHashOf } from './leaf.ts';
+import { storedLeafHash } from './leaf.ts';
 
 const CURSOR_FILE = 'CURSOR';
 
@@ -96,7 +96,7 @@ export class EvidenceFollower {
         if (entry.position.backend !== 'kurrent' && entry.position.index !== expected) {
           throw Object.assign(new Error(`log record at index ${entry.position.index} where leaf ${expected} was expected: the log and the evidence store disagree`), { code: 'ATTEST_EVIDENCE_ORDER' });
         }
-        const leaf = leafHashOf(entry);
+        const leaf = storedLeafHash(entry);
         this.store.appendLeafHash(leaf);
         this.#after = cursorOf(entry);
         this.#onLeaf?.(expected, leaf, entry);

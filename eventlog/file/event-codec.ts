@@ -2,7 +2,8 @@
  * Event ↔ record payload. The payload is the UTF-8 JSON of the sealed event, written as
  * `{"hash":"<hex>",` followed by the canonical JSON the hash was computed over (minus its `{`):
  * one serialisation per event on the hot path, and the stored bytes hash correctly by
- * construction. Readers never rely on that layout — they parse the JSON and recompute.
+ * construction. Readers never rely on that layout — they parse the JSON and recompute; the evidence
+ * follower hashes its canonical part only after checking it against the hash (evidence/leaf.ts).
  */
 import type { SealedEvent } from '../chain.ts';
 import { claimedIdentity, decodeWritten } from '../record-decode.ts';
@@ -52,13 +53,14 @@ export { claimedIdentity } from '../record-decode.ts';
 
 /** Parses a payload and decodes it (record-decode.ts). With `stream`, other streams are skipped before the shape is checked. */
 export function decodeEvent(payload: Buffer, stream?: string, trusted = false): RecordDecodeResult {
+  const text = payload.toString('utf8');
   let raw: unknown;
   try {
-    raw = JSON.parse(payload.toString('utf8'));
+    raw = JSON.parse(text);
   } catch {
     return { ok: false, skipped: false, reason: 'the record is not valid JSON', claimed: {} };
   }
-  return decodeWritten(raw, stream, trusted);
+  return decodeWritten(raw, stream, trusted, text);
 }
 
 /** Best-effort identity of a payload that may be damaged (never throws). */
