@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { openFileLogReader, verifyFileLog } from '#eventlog';
+import { verifyFileLog } from '#eventlog';
 import { hashApiKey } from '#gateway';
 import { canonicalize, digestOf } from '#schemas';
 import type { AttestEvent } from '#schemas';
@@ -19,7 +19,7 @@ import { errorOf, rawInitialize, rawPost } from './support/raw-mcp.ts';
 import { startCliGateway } from './support/cli-gateway.ts';
 import { answerJson, startRawUpstream } from './support/raw-upstream.ts';
 import type { RawUpstream } from './support/raw-upstream.ts';
-import { fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
+import { fileLogEvents, fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
 import type { TestGateway } from './support/gateway.ts';
 
 function tryMount(dir: string): string | undefined {
@@ -161,7 +161,7 @@ describe('log fault: the filesystem under the log is full', () => {
       // its true outcome, while the gateway runs: read from the log's files beside the live writer.
       let withheld: AttestEvent | undefined;
       for (let i = 0; i < 50 && withheld === undefined; i++) {
-        withheld = (await eventsIn(logDir)).find((e) => e.callId === callId && e.type === 'ErrorReturned');
+        withheld = (await fileLogEvents(logDir)).find((e) => e.callId === callId && e.type === 'ErrorReturned');
         if (withheld === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
       }
       assert.ok(withheld?.type === 'ErrorReturned', 'the withheld outcome is recorded while the gateway runs');
@@ -212,14 +212,4 @@ async function slowBigUpstream(): Promise<RawUpstream & { readonly called: Promi
   return { ...upstream, called: called.promise, lastResult: () => last };
 }
 
-async function eventsIn(dir: string): Promise<AttestEvent[]> {
-  const reader = await openFileLogReader(dir);
-  try {
-    const out: AttestEvent[] = [];
-    for await (const { event } of reader.read()) out.push(event);
-    return out;
-  } finally {
-    await reader.close();
-  }
-}
 

@@ -23,7 +23,7 @@ import { clickhouseQuery, testDatabase } from '../projector/spec-support.ts';
 import { connectClient } from './harness/client.ts';
 import { CLI_SCRIPT, runCli } from './harness/cli.ts';
 import { spawnNode, stopAllProcesses, stopProcess } from './harness/processes.ts';
-import { fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
+import { fileLogEvents, fixtureStdioUpstream, startTestGateway } from './support/gateway.ts';
 
 const KEY = 'atk_projector_key_0123456789';
 /** A tenant an auditor's filter will name: it must come back as data, never run as SQL. */
@@ -87,16 +87,6 @@ function assertTotals(totals: ReadModelTotals, expected: Expected): void {
   assert.ok(Math.abs(cost - expectedCost) < 1e-9, `cost ${cost} = ${expectedCost}`);
 }
 
-async function readLog(dir: string): Promise<AttestEvent[]> {
-  const reader = await openFileLogReader(dir);
-  try {
-    const out: AttestEvent[] = [];
-    for await (const { event } of reader.read()) out.push(event);
-    return out;
-  } finally {
-    await reader.close();
-  }
-}
 
 async function project(dir: string, config: ClickHouseReadModelConfig, batchEvents = 50): Promise<ClickHouseReadModel> {
   const model = new ClickHouseReadModel(config);
@@ -153,7 +143,7 @@ describe('projector: a real gateway run into the real ClickHouse', () => {
     } finally {
       await gw.close();
     }
-    events = await readLog(logDir);
+    events = await fileLogEvents(logDir);
     expected = expectedFrom(events);
     assert.ok(expected.toolCalls >= 2 * CALLS_PER_CLIENT, `${expected.toolCalls} calls recorded`);
     assert.ok((expected.toolCallsByStatus['denied'] ?? 0) > 0 && (expected.toolCallsByStatus['tool_error'] ?? 0) > 0 && expected.rejections > 0, JSON.stringify(expected));

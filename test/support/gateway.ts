@@ -7,6 +7,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { openFileLogReader } from '#eventlog';
+import type { EventLogReader } from '#eventlog';
 import { hashApiKey, startGateway } from '#gateway';
 import type { Gateway } from '#gateway';
 import type { AttestConfigInput, AttestEvent } from '#schemas';
@@ -75,16 +77,29 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     key,
     headers: { authorization: `Bearer ${key}` },
     logDir,
-    async events() {
-      const out: AttestEvent[] = [];
-      for await (const { event } of gateway.log.read()) out.push(event);
-      return out;
-    },
+    events: () => eventsOf(gateway.log),
     async close() {
       await gateway.close();
       if (ownDir !== undefined) await rm(ownDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Every event of a log, in order. */
+export async function eventsOf(log: Pick<EventLogReader, 'read'>): Promise<AttestEvent[]> {
+  const out: AttestEvent[] = [];
+  for await (const { event } of log.read()) out.push(event);
+  return out;
+}
+
+/** Every event of the file log in `dir` (read by a reader of its own, closed after). */
+export async function fileLogEvents(dir: string): Promise<AttestEvent[]> {
+  const reader = await openFileLogReader(dir);
+  try {
+    return await eventsOf(reader);
+  } finally {
+    await reader.close();
+  }
 }
 
 export interface GatewayProcess {
