@@ -87,7 +87,8 @@ describe('session limits: per key, per tenant, in total', () => {
 describe('session limits under a storm of concurrent initialize requests, and on the legacy SSE transport', () => {
   let t: TestGateway;
   before(async () => {
-    t = await startTestGateway({ upstreams: { fixture: fixtureStdioUpstream({ share: true, probeAtStart: false }) }, gateway: { sessionLimits: { perKey: 5, perTenant: 100, total: 100 } } });
+    // A recording budget above the storm, so each of its refusals is one RequestRejected (beyond the default 20 per source they are counted).
+    t = await startTestGateway({ upstreams: { fixture: fixtureStdioUpstream({ share: true, probeAtStart: false }) }, gateway: { sessionLimits: { perKey: 5, perTenant: 100, total: 100 } }, frontDoor: { refusals: { perSourceBurst: 100 } } });
   });
   after(async () => {
     await t?.close();
