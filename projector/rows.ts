@@ -13,6 +13,11 @@ export function traceOf(traceparent: string | undefined): { readonly traceId: st
   return { traceId: match?.[1] ?? '', spanId: match?.[2] ?? '' };
 }
 
+/** Who acted, as the `events` and `tool_calls` tables name it. */
+export function principalColumns(event: AttestEvent): { readonly principal_kind: string; readonly principal: string; readonly team: string; readonly agent: string } {
+  return { principal_kind: event.actor.kind, principal: event.actor.id, team: event.actor.team ?? '', agent: event.actor.agent ?? '' };
+}
+
 /** Seconds since the epoch, what a `DateTime` column takes in JSONEachRow. */
 export const dateTimeOf = (ms: number): number => Math.floor(ms / 1000);
 
@@ -53,10 +58,7 @@ export function eventRow(stored: StoredEvent): EventRow {
     ...placeOf(stored),
     seq: event.seq,
     tenant: event.tenant,
-    principal_kind: event.actor.kind,
-    principal: event.actor.id,
-    team: event.actor.team ?? '',
-    agent: event.actor.agent ?? '',
+    ...principalColumns(event),
     call_id: event.callId ?? '',
     trace_id: traceId,
     span_id: spanId,

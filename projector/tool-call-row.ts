@@ -13,7 +13,7 @@
  */
 import type { AttestEvent } from '#schemas';
 import type { StoredEvent } from '#eventlog';
-import { dateTimeOf, traceOf } from './rows.ts';
+import { dateTimeOf, principalColumns, traceOf } from './rows.ts';
 
 export interface ToolCallRow {
   readonly call_id: string;
@@ -95,10 +95,7 @@ function opened(stored: StoredEvent, event: Extract<AttestEvent, { type: 'Reques
     first_index: stored.position.index,
     tenant: event.tenant,
     stream: event.stream,
-    principal_kind: event.actor.kind,
-    principal: event.actor.id,
-    team: event.actor.team ?? '',
-    agent: event.actor.agent ?? '',
+    ...principalColumns(event),
     direction: event.data.from,
     method: event.data.method,
     upstream: event.data.upstream ?? '',
